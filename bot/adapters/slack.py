@@ -1,0 +1,122 @@
+"""Slack Web API through slack_sdk: posting, editing, ephemeral messages, response_url, file uploads.
+
+The WebClient honours Retry-After on 429 (RateLimitErrorRetryHandler) and retries 5xx and connection
+errors a bounded number of times; every call has a timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.webhook import WebhookClient
+
+from bot.adapters import adapter
+from bot.errors import UpstreamError
+
+log = logging.getLogger(__name__)
+
+
+def make_web_client(token: str, base_url: str, timeout: int = 10, rate_limit_retries: int = 5) -> WebClient:
+    return WebClient(
+        token=token or None,
+        base_url=base_url,
+        timeout=timeout,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Posted:
+    channel: str
+    ts: str
+
+
+def _upstream(exc: SlackApiError) -> UpstreamError:
+    response = exc.response
+    error = response.get("error") if response is not None else None
+    request_id = response.headers.get("x-slack-req-id") if response is not None and response.headers else None
+    return UpstreamError("Slack", error or str(exc), code=error, request_id=request_id)
+
+
+class SlackMessenger:
+    """What the bot says in Slack. Errors surface as UpstreamError."""
+
+    def __init__(self, client: WebClient):
+        self.client = client
+
+    def post(
+        self, channel: str, text: str, blocks: list[dict] | None = None, thread_ts: str | None = None
+    ) -> Posted:
+        try:
+            resp = self.client.chat_postMessage(
+                channel=channel, text=text, blocks=blocks, thread_ts=thread_ts
+            )
+        except SlackApiError as exc:
+            raise _upstream(exc) from exc
+        return Posted(resp["channel"], resp["ts"])
+
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict] | None = None) -> None:
+        try:
+            self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks or [])
+        except SlackApiError as exc:
+            raise _upstream(exc) from exc
+
+    def post_ephemeral(self, channel: str, user: str, text: str, blocks: list[dict] | None = None) -> None:
+        try:
+            self.client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            raise _upstream(exc) from exc
+
+    def respond(self, response_url: str, payload: dict[str, Any]) -> None:
+        """POST to a response_url (ephemeral answers, replacing the message a button sat on)."""
+        resp = WebhookClient(response_url, timeout=10).send_dict(payload)
+        if resp.status_code >= 400:
+            raise UpstreamError("Slack", f"response_url answered {resp.status_code}: {resp.body[:200]}")
+
+    def upload_text(
+        self, channel: str, filename: str, content: str, title: str | None = None, comment: str | None = None
+    ):
+        """Upload through the v2 external-upload flow (files.getUploadURLExternal → upload → complete)."""
+        try:
+            return self.client.files_upload_v2(
+                channel=channel,
+                filename=filename,
+                content=content,
+                title=title or filename,
+                initial_comment=comment,
+            )
+        except SlackApiError as exc:
+            raise _upstream(exc) from exc
+
+    def user_email(self, user_id: str) -> str | None:
+        try:
+            resp = self.client.users_info(user=user_id)
+        except SlackApiError as exc:
+            log.warning("users.info failed", extra={"user": user_id, "error": str(exc)})
+            return None
+        return ((resp.get("user") or {}).get("profile") or {}).get("email")
+
+    def user_timezone(self, user_id: str) -> str | None:
+        try:
+            resp = self.client.users_info(user=user_id)
+        except SlackApiError:
+            return None
+        return (resp.get("user") or {}).get("tz")
+
+
+@adapter("slack")
+def build(services) -> SlackMessenger:
+    return SlackMessenger(services.slack_client)

@@ -1,0 +1,148 @@
+"""Bolt glue: everything Slack POSTs to /slack/events goes through one Bolt App.
+
+Order of checks: size (done by the web layer) → signature and timestamp (401) → body shape (400) →
+Bolt dispatch. Bolt runs with `process_before_response=True`: the listener finishes before the HTTP
+answer, so what a slash command acks with is exactly what the handler returned; anything slow has
+already been handed to the task queue by then.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from slack_bolt import App, BoltRequest
+from slack_sdk.signature import SignatureVerifier
+
+from bot.commands import Reply, dispatch_action, dispatch_command
+from bot.errors import ChatOpsError, new_correlation_id
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class BadRequest(Exception):
+    """The body is signed but not something Slack sends."""
+
+
+def parse_slack_body(body: str, content_type: str) -> dict[str, Any]:
+    """Validate the shape of a signed body. Raises BadRequest for anything Slack would never send."""
+    if content_type.startswith("application/json"):
+        try:
+            data = json.loads(body or "null")
+        except ValueError as exc:
+            raise BadRequest("body is not valid JSON") from exc
+        if not isinstance(data, dict) or "type" not in data:
+            raise BadRequest("an Events API body must be a JSON object with a type")
+        return data
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        try:
+            form = {
+                k: v[0] for k, v in parse_qs(body, keep_blank_values=True, strict_parsing=bool(body)).items()
+            }
+        except ValueError as exc:
+            raise BadRequest("body is not form-encoded") from exc
+        if "payload" in form:
+            try:
+                payload = json.loads(form["payload"])
+            except ValueError as exc:
+                raise BadRequest("payload is not valid JSON") from exc
+            if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+                raise BadRequest("payload must be a JSON object with a type")
+            return payload
+        if "command" in form:
+            if not str(form["command"]).startswith("/"):
+                raise BadRequest("command must start with /")
+            return form
+        if form.get("ssl_check"):
+            return form
+        raise BadRequest("neither a slash command nor an interactive payload")
+    raise BadRequest(f"unsupported content type {content_type or '(none)'}")
+
+
+class SlackGateway:
+    def __init__(self, services: Services):
+        self.services = services
+        settings = services.settings
+        self.verifier = SignatureVerifier(settings.secret("SLACK_SIGNING_SECRET"))
+        self.app = App(
+            client=services.slack_client,
+            signing_secret=settings.secret("SLACK_SIGNING_SECRET"),
+            token_verification_enabled=False,
+            process_before_response=True,
+            raise_error_for_unhandled_request=False,
+        )
+        self._register()
+
+    # HTTP entry -----------------------------------------------------------------------------------
+    def handle(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        lower = {k.lower(): v for k, v in headers.items()}
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return _json(400, {"error": "body is not UTF-8"})
+        if not self.verifier.is_valid(
+            body=text,
+            timestamp=lower.get("x-slack-request-timestamp", ""),
+            signature=lower.get("x-slack-signature", ""),
+        ):
+            return _json(401, {"error": "invalid request"})
+        try:
+            parse_slack_body(text, lower.get("content-type", ""))
+        except BadRequest as exc:
+            return _json(400, {"error": str(exc)})
+        resp = self.app.dispatch(BoltRequest(body=text, headers={k: [v] for k, v in lower.items()}))
+        out_headers = {k: (v[0] if isinstance(v, list) else v) for k, v in resp.headers.items()}
+        out_headers.pop("content-length", None)
+        return resp.status, out_headers, (resp.body or "").encode()
+
+    # Listeners ------------------------------------------------------------------------------------
+    def _register(self) -> None:
+        services = self.services
+
+        @self.app.command(re.compile(r"^/"))
+        def on_command(ack, body):
+            reply = dispatch_command(services, body)
+            ack(**reply.as_ack())
+
+        @self.app.action(re.compile(r".*"))
+        def on_action(ack, body):
+            ack()
+            for reply in dispatch_action(services, body):
+                self._deliver(body, reply)
+
+        @self.app.event("app_mention")
+        def on_mention(event, say):
+            say(
+                text="Hi! Try `/ecs help`, `/incident list` or `/oncall`.",
+                thread_ts=event.get("thread_ts") or event.get("ts"),
+            )
+
+        @self.app.event(re.compile(r".*"))
+        def on_other_event():
+            return None
+
+    def _deliver(self, body: dict[str, Any], reply: Reply) -> None:
+        response_url = body.get("response_url")
+        try:
+            if response_url:
+                services_slack = self.services.slack
+                services_slack.respond(response_url, reply.as_response())
+            else:
+                channel = (body.get("channel") or {}).get("id")
+                user = (body.get("user") or {}).get("id")
+                if channel and user:
+                    self.services.slack.post_ephemeral(channel, user, reply.text, reply.blocks)
+        except ChatOpsError as exc:
+            log.warning("could not deliver a reply", extra={"error": str(exc)})
+        except Exception:  # noqa: BLE001 - delivery failures must not turn an ack into a 500
+            log.exception("bug while delivering a reply", extra={"correlation_id": new_correlation_id()})
+
+
+def _json(status: int, obj: dict) -> tuple[int, dict[str, str], bytes]:
+    return status, {"content-type": "application/json"}, json.dumps(obj).encode()

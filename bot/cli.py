@@ -1,0 +1,115 @@
+"""`chatops` command line: web, worker, sandbox, emulators, bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from bot.errors import ConfigError
+
+
+def _settings():
+    from bot.config import load_settings
+    from bot.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.CHATOPS_LOG_LEVEL)
+    return settings
+
+
+def cmd_web(args) -> int:
+    from bot.services import Services
+    from bot.web import create_app, serve
+
+    services = Services(_settings())
+    server = serve(create_app(services), args.host, args.port)
+    print(json.dumps({"web": f"http://{args.host}:{server.server_port}"}), flush=True)
+    _wait_for_signal()
+    server.shutdown()
+    services.close()
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from bot.services import Services
+    from bot.worker import Worker
+
+    services = Services(_settings())
+    Worker(services, workers=args.threads).run_forever()
+    services.close()
+    return 0
+
+
+def cmd_emulators(args) -> int:
+    from sandbox.stack import EmulatorStack
+
+    stack = EmulatorStack().start()
+    print(json.dumps(stack.urls()), flush=True)
+    _wait_for_signal()
+    stack.stop()
+    return 0
+
+
+def cmd_sandbox(args) -> int:
+    from sandbox.main import run_sandbox
+
+    return run_sandbox(script=args.script, data_dir=args.data_dir)
+
+
+def cmd_bench(args) -> int:
+    from bench import run_benchmark
+
+    return run_benchmark(args.name, as_json=args.json, options=args.options or [])
+
+
+def _wait_for_signal() -> None:
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *a: done.set())
+    done.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chatops", description="Slack ChatOps bot for Alibaba Cloud")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser(
+        "web", help="the HTTP app (dev server; production runs gunicorn 'bot.web:create_app()')"
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(fn=cmd_web)
+
+    p = sub.add_parser("worker", help="background jobs, periodic work and the MNS consumer")
+    p.add_argument("--threads", type=int, default=4, help="job threads (default 4)")
+    p.set_defaults(fn=cmd_worker)
+
+    p = sub.add_parser("sandbox", help="emulators + web + worker in one process, with a console")
+    p.add_argument("--script", metavar="FILE", help="run console lines from FILE ('-' = stdin) and exit")
+    p.add_argument("--data-dir", help="keep the sandbox's data here (default: a temporary directory)")
+    p.set_defaults(fn=cmd_sandbox)
+
+    p = sub.add_parser("emulators", help="the emulators alone; prints their base URLs as JSON")
+    p.set_defaults(fn=cmd_emulators)
+
+    p = sub.add_parser("bench", help="run a benchmark (NAME or 'all'); the last line is JSON")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true", help="print only JSON")
+    p.add_argument("options", nargs="*", help="benchmark options as key=value")
+    p.set_defaults(fn=cmd_bench)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except ConfigError as exc:
+        print(f"chatops: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""Idempotency: claim → confirm / release with TTLs, on the Redis or SQLite store.
+
+result = deduper.claim(key)
+if result.status is ClaimStatus.CLAIMED:
+    try:
+        act()
+    except Exception:
+        deduper.release(key, result.token)   # someone (a redelivery) may try again
+        raise
+    deduper.confirm(key, result.token)       # every later claim sees DONE
+elif result.status is ClaimStatus.DONE:      # already handled: skip (and delete / 2xx)
+    ...
+else:                                        # BUSY: in flight elsewhere; leave it for now
+    ...
+"""
+
+from dedupe.core import ClaimResult, ClaimStatus, Deduper
+from dedupe.keys import dedupe_key
+
+__all__ = ["ClaimResult", "ClaimStatus", "Deduper", "dedupe_key"]

@@ -1,0 +1,42 @@
+"""`/ecs audit [N]`: the most recent audit records (who, where, what, targets, decision, result)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot import blocks
+from bot.commands import CommandRequest, Reply, subcommand
+from bot.errors import UserError
+
+USAGE = "/ecs audit [COUNT]"
+
+
+@subcommand(
+    "/ecs",
+    "audit",
+    permission="ecs.audit",
+    usage=USAGE,
+    summary="Recent audit records (default 20, at most 100).",
+)
+def audit(req: CommandRequest) -> Reply:
+    arg = req.args.strip()
+    if arg and not arg.isdigit():
+        raise UserError(f"`{arg}` is not a count.", USAGE)
+    count = min(int(arg or 20), 100)
+    if count < 1:
+        raise UserError("The count must be at least 1.", USAGE)
+    records = req.services.authz.recent(count)
+    tz = req.services.timezone
+    lines = []
+    for r in records:
+        when = dt.datetime.fromtimestamp(r.time, tz).strftime("%Y-%m-%d %H:%M:%S")
+        targets = f" on {len(r.targets)} target(s)" if r.targets else ""
+        outcome = r.result or r.decision
+        lines.append(
+            f"{when}  <@{r.who}>  {r.what}{targets}  → {outcome}" + (f"  ({r.detail})" if r.detail else "")
+        )
+    text = "\n".join(lines) or "No audit records yet."
+    return Reply(
+        f"Last {len(records)} audit records",
+        [blocks.section(f"*Audit — last {len(records)}*"), blocks.section(blocks.code(text))],
+    )

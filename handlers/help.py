@@ -1,0 +1,52 @@
+"""`/ecs help` and `/incident help`: what the caller may run, with usage."""
+
+from __future__ import annotations
+
+from bot import blocks
+from bot.commands import DEFAULT, CommandRequest, Reply, subcommand, subcommands_of
+
+INTROS = {
+    "/ecs": "Alibaba Cloud ECS from Slack: look at instances, power them on and off, run commands, keep schedules.",
+    "/incident": "PagerDuty incidents from Slack.",
+}
+
+
+def render_help(req: CommandRequest) -> Reply:
+    authz = req.services.authz
+    specs = sorted(
+        (s for s in subcommands_of(req.command) if s.name != DEFAULT),
+        key=lambda s: (s.name != "help", s.name),
+    )
+    allowed = [s for s in specs if authz.allowed(req.actor, s.permission)]
+    hidden = len(specs) - len(allowed)
+    lines = [f"`{s.usage}`\n      {s.summary}" for s in allowed]
+    body = [
+        blocks.section(f"*{req.command}* — {INTROS.get(req.command, '')}"),
+        blocks.section("\n".join(lines) or "_Nothing you may run here._"),
+    ]
+    notes = []
+    roles = req.services.policy.roles_of(req.actor.user_id)
+    if req.actor.user_id in authz.admins:
+        notes.append("You are a bootstrap admin: every command is open to you.")
+    elif roles:
+        notes.append("Your roles: " + ", ".join(roles) + ".")
+    if hidden:
+        notes.append(f"{hidden} more sub-command(s) need a role you do not have; ask an admin.")
+    if req.command == "/ecs":
+        notes.append(
+            "Selectors: `i-…` ids (comma-separated), `tag:key=value`, `tag:key`, `name:web-*`, `status:running`, `region:cn-hangzhou`."
+        )
+    if notes:
+        body.append(blocks.context(*notes))
+    text = f"{req.command} — " + ", ".join(s.name for s in allowed)
+    return Reply(text, body)
+
+
+@subcommand("/ecs", "help", permission="ecs.help", usage="/ecs help", summary="This help.")
+def ecs_help(req: CommandRequest) -> Reply:
+    return render_help(req)
+
+
+@subcommand("/incident", "help", permission="incident.help", usage="/incident help", summary="This help.")
+def incident_help(req: CommandRequest) -> Reply:
+    return render_help(req)

@@ -1,0 +1,372 @@
+"""The sandbox console: talk to the bot the way Slack does, through the real HTTP path.
+
+A typed `/command text` is form-encoded, signed with the signing secret and POSTed to /slack/events;
+`click N` sends the block_actions payload of button N. What the bot answers or posts (in the HTTP
+answer, through response_url, or through the Web API) is shown as text with numbered buttons.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import shlex
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, TextIO
+from urllib.parse import urlencode
+
+from sandbox import credentials
+from sandbox.render import mrkdwn, render_blocks
+
+HELP = """\
+Console commands (everything else that starts with / goes to the bot as a slash command):
+  /ecs help                 a slash command, signed and POSTed to /slack/events as Slack does
+  click N                   press button [N] of a message shown above
+  as USER                   act as another user: alice (admin), bob (operator), carol (read-only)
+  in CHANNEL                post from another channel: ops, dev, alerts
+  wait [SECONDS]            let background jobs finish (default up to 60 s) and show what they posted
+  expect TEXT [SECONDS]     wait until something shown contains TEXT; the step fails otherwise
+  messages [CHANNEL]        the current messages of a channel
+  users                     who is who in this workspace
+  help                      this text
+  quit                      leave (Ctrl-D works too)
+A script (--script FILE or -) is the same lines, one per line; '#' starts a comment.
+"""
+
+
+@dataclass
+class _Button:
+    element: dict
+    block: dict
+    channel: str | None
+    message_ts: str | None
+    ephemeral: bool
+    message: dict
+
+
+class Console:
+    def __init__(self, bot, out: TextIO, user: str = "U_ALICE", channel: str = "C_OPS"):
+        self.bot = bot
+        self.slack = bot.emulator("slack")
+        self.out = out
+        self.user = user
+        self.channel = channel
+        self.buttons: dict[int, _Button] = {}
+        self._next_button = 1
+        self.seen_seq = self.slack.last_seq
+        self.shown_text: list[str] = []
+        self.names = {uid: u["name"] for uid, u in credentials.USERS.items()}
+        self.names.update(credentials.CHANNELS)
+        self.names["UBOT"] = "chatops"
+
+    # output ----------------------------------------------------------------------------------------
+    def say(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+        self.shown_text.append(text)
+
+    def _number(self, ctx: dict) -> Any:
+        def assign(block: dict, element: dict) -> int:
+            n = self._next_button
+            self._next_button += 1
+            self.buttons[n] = _Button(
+                element, block, ctx["channel"], ctx["ts"], ctx["ephemeral"], ctx["message"]
+            )
+            return n
+
+        return assign
+
+    def show_message(
+        self, label: str, text: str, blocks: list[dict], channel: str | None, ts: str | None, ephemeral: bool
+    ) -> None:
+        ctx = {
+            "channel": channel,
+            "ts": ts,
+            "ephemeral": ephemeral,
+            "message": {"ts": ts, "text": text, "blocks": blocks},
+        }
+        lines = (
+            render_blocks(blocks, self._number(ctx), self.names)
+            if blocks
+            else mrkdwn(text, self.names).splitlines()
+        )
+        self.say(label)
+        for line in lines or [""]:
+            self.say("    " + line)
+
+    def _chan(self, channel: str | None) -> str:
+        return "#" + self.names.get(channel or "", channel or "?")
+
+    def show_new_effects(self) -> int:
+        effects = self.slack.effects_since(self.seen_seq)
+        for e in effects:
+            self.seen_seq = max(self.seen_seq, e.seq)
+            if e.kind == "ephemeral" and e.user != self.user:
+                continue
+            where = self._chan(e.channel)
+            if e.kind == "post":
+                label = f"[{where}] chatops" + (" (in thread)" if e.thread_ts else "") + ":"
+            elif e.kind == "update":
+                label = f"[{where}] chatops (edited):"
+            elif e.kind == "ephemeral":
+                label = f"[{where}] chatops (only you):"
+            elif e.kind == "delete":
+                self.say(f"[{where}] (a message was deleted)")
+                continue
+            else:
+                label = f"[{where}] chatops shared a file:"
+            self.show_message(label, e.text, e.blocks, e.channel, e.ts, e.kind == "ephemeral")
+        return len(effects)
+
+    # Slack-shaped requests -------------------------------------------------------------------------
+    def _post(self, body: str) -> tuple[int, str, str]:
+        ts = str(int(time.time()))
+        sig = (
+            "v0="
+            + hmac.new(
+                credentials.SLACK_SIGNING_SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256
+            ).hexdigest()
+        )
+        req = urllib.request.Request(
+            self.bot.web_url + "/slack/events",
+            data=body.encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": ts,
+                "X-Slack-Signature": sig,
+            },
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, resp.headers.get("Content-Type", ""), resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode()
+
+    def slash(self, command: str, text: str) -> bool:
+        response_url = self.slack.new_response_url(self.channel, self.user)
+        body = urlencode(
+            {
+                "token": "legacy-verification-token",
+                "team_id": credentials.SLACK_TEAM_ID,
+                "team_domain": "sandbox",
+                "channel_id": self.channel,
+                "channel_name": credentials.CHANNELS.get(self.channel, self.channel),
+                "user_id": self.user,
+                "user_name": self.names.get(self.user, self.user),
+                "command": command,
+                "text": text,
+                "api_app_id": "A0SANDBOX",
+                "is_enterprise_install": "false",
+                "response_url": response_url,
+                "trigger_id": secrets.token_hex(8),
+            }
+        )
+        status, ctype, payload = self._post(body)
+        return self._show_answer(status, ctype, payload)
+
+    def _show_answer(self, status: int, ctype: str, payload: str) -> bool:
+        if status >= 400:
+            self.say(f"(the bot answered HTTP {status}: {payload[:300]})")
+            return False
+        ok = True
+        if payload:
+            try:
+                data = (
+                    json.loads(payload) if "json" in ctype or payload.startswith("{") else {"text": payload}
+                )
+            except ValueError:
+                data = {"text": payload}
+            text, blocks = str(data.get("text") or ""), data.get("blocks") or []
+            if text or blocks:
+                where = self._chan(self.channel)
+                ephemeral = data.get("response_type") != "in_channel"
+                self.show_message(
+                    f"[{where}] chatops{' (only you)' if ephemeral else ''}:",
+                    text,
+                    blocks,
+                    self.channel,
+                    None,
+                    ephemeral,
+                )
+                ok = ":boom:" not in text
+        self.settle()
+        return ok
+
+    def click(self, number: int) -> bool:
+        button = self.buttons.get(number)
+        if button is None:
+            self.say(f"(there is no button [{number}] — buttons are numbered in the messages above)")
+            return False
+        el = button.element
+        channel = button.channel or self.channel
+        response_url = self.slack.new_response_url(
+            channel, self.user, None if button.ephemeral else button.message_ts
+        )
+        payload = {
+            "type": "block_actions",
+            "user": {
+                "id": self.user,
+                "username": self.names.get(self.user),
+                "name": self.names.get(self.user),
+                "team_id": credentials.SLACK_TEAM_ID,
+            },
+            "api_app_id": "A0SANDBOX",
+            "token": "legacy-verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": button.message_ts,
+                "channel_id": channel,
+                "is_ephemeral": button.ephemeral,
+            },
+            "trigger_id": secrets.token_hex(8),
+            "team": {"id": credentials.SLACK_TEAM_ID, "domain": "sandbox"},
+            "channel": {"id": channel, "name": credentials.CHANNELS.get(channel, channel)},
+            "message": button.message,
+            "response_url": response_url,
+            "actions": [
+                {
+                    "action_id": el.get("action_id"),
+                    "block_id": button.block.get("block_id", "b"),
+                    "type": "button",
+                    "value": el.get("value", ""),
+                    "text": el.get("text"),
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        self.say(f"({self.names.get(self.user)} clicked [{number}] {el.get('text', {}).get('text', '')})")
+        status, ctype, body = self._post(urlencode({"payload": json.dumps(payload)}))
+        return self._show_answer(status, ctype, body)
+
+    # waiting ---------------------------------------------------------------------------------------
+    def settle(self, max_wait: float = 5.0, quiet: float = 0.4) -> None:
+        """Show new effects until the queue is empty and nothing new arrived for `quiet` seconds."""
+        deadline = time.monotonic() + max_wait
+        last_activity = time.monotonic()
+        while time.monotonic() < deadline:
+            if self.show_new_effects():
+                last_activity = time.monotonic()
+            busy = self.bot.services.queue.pending() > 0
+            if not busy and time.monotonic() - last_activity >= quiet:
+                break
+            time.sleep(0.05)
+        self.show_new_effects()
+
+    def expect(self, text: str, timeout: float) -> bool:
+        mark = len(self.shown_text)
+        deadline = time.monotonic() + timeout
+        while True:
+            if any(text.lower() in line.lower() for line in self.shown_text[self._expect_from :]):
+                break
+            if time.monotonic() >= deadline:
+                self.say(f"(expected to see {text!r} within {timeout:g} s; it did not appear)")
+                return False
+            self.show_new_effects()
+            time.sleep(0.1)
+        del mark
+        self.say(f"(seen: {text!r})")
+        return True
+
+    # the line interpreter --------------------------------------------------------------------------
+    _expect_from = 0
+
+    def execute(self, line: str) -> bool:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            return True
+        if line.startswith("/"):
+            self._expect_from = len(self.shown_text)
+            command, _, text = line.partition(" ")
+            return self.slash(command, text.strip())
+        word, _, rest = line.partition(" ")
+        word = word.lower()
+        if word == "help":
+            self.say(HELP.rstrip())
+            return True
+        if word == "click":
+            self._expect_from = len(self.shown_text)
+            return rest.strip().isdigit() and self.click(int(rest.strip())) or self._bad("usage: click N")
+        if word == "as":
+            return self._switch_user(rest.strip())
+        if word == "in":
+            return self._switch_channel(rest.strip())
+        if word == "wait":
+            seconds = float(rest) if rest.strip() else 60.0
+            self.settle(max_wait=seconds, quiet=1.0)
+            return True
+        if word == "expect":
+            parts = shlex.split(rest)
+            if not parts:
+                return self._bad("usage: expect TEXT [SECONDS]")
+            timeout = float(parts[-1]) if len(parts) > 1 and _is_number(parts[-1]) else 30.0
+            text = " ".join(parts[:-1]) if len(parts) > 1 and _is_number(parts[-1]) else " ".join(parts)
+            return self.expect(text, timeout)
+        if word == "messages":
+            channel = self._channel_id(rest.strip()) if rest.strip() else self.channel
+            for m in self.slack.channel_messages(channel or ""):
+                self.show_message(f"[{self._chan(channel)}] {m.ts}:", m.text, m.blocks, channel, m.ts, False)
+            return True
+        if word == "users":
+            for uid, u in credentials.USERS.items():
+                role = (
+                    "admin" if uid in credentials.ADMINS else ("operator" if uid == "U_BOB" else "read-only")
+                )
+                self.say(f"  {u['name']:<6} {uid:<8} {role:<9} {u['email']}  ({u['tz']})")
+            return True
+        return self._bad(f"unknown console command {word!r}; type 'help'")
+
+    def _bad(self, text: str) -> bool:
+        self.say(f"({text})")
+        return False
+
+    def _switch_user(self, who: str) -> bool:
+        for uid, u in credentials.USERS.items():
+            if who in (uid, u["name"], "@" + u["name"]):
+                self.user = uid
+                self.say(f"(you are now {u['name']} — {uid})")
+                return True
+        return self._bad(
+            f"unknown user {who!r}; known: " + ", ".join(u["name"] for u in credentials.USERS.values())
+        )
+
+    def _channel_id(self, name: str) -> str | None:
+        name = name.lstrip("#")
+        for cid, cname in credentials.CHANNELS.items():
+            if name in (cid, cname):
+                return cid
+        return None
+
+    def _switch_channel(self, name: str) -> bool:
+        cid = self._channel_id(name)
+        if cid is None:
+            return self._bad(f"unknown channel {name!r}; known: " + ", ".join(credentials.CHANNELS.values()))
+        self.channel = cid
+        self.say(f"(you are now in #{credentials.CHANNELS[cid]})")
+        return True
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def run_script(console: Console, lines: list[str]) -> int:
+    """Run lines non-interactively, echoing each; returns the number of failed steps."""
+    failed = 0
+    for raw in lines:
+        line = raw.rstrip("\n")
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        console.say(f"> {line}")
+        if not console.execute(line):
+            failed += 1
+            console.say("  !! step failed")
+    return failed

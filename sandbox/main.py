@@ -1,0 +1,54 @@
+"""`chatops sandbox`: emulators + web + worker in one process, then the console (or a script)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from sandbox.console import HELP, Console, run_script
+from sandbox.stack import BotStack
+
+BANNER = """\
+ChatOps sandbox — the bot, a worker and emulated Slack / Alibaba Cloud / PagerDuty on 127.0.0.1.
+No credentials, no network. You are alice (admin) in #ops. Try:  /ecs help   (type 'help' for the console)
+"""
+
+
+def run_sandbox(script: str | None = None, data_dir: str | None = None) -> int:
+    from bot.logs import configure_logging
+
+    log_dir = Path(data_dir or tempfile.mkdtemp(prefix="chatops-sandbox-logs-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = open(log_dir / "sandbox.log", "a")  # noqa: SIM115 - open for the whole run
+    configure_logging("INFO", stream=log_file)
+    logging.getLogger("huey").setLevel(logging.WARNING)
+    with BotStack(data_dir=data_dir) as bot:
+        console = Console(bot, sys.stdout)
+        if script is not None:
+            lines = (sys.stdin if script == "-" else open(script)).read().splitlines()  # noqa: SIM115
+            failed = run_script(console, lines)
+            console.say(f"\n{len(lines)} line(s), {failed} failed step(s)")
+            return 1 if failed else 0
+        sys.stdout.write(BANNER + f"(logs: {log_dir / 'sandbox.log'})\n")
+        return _interactive(console)
+
+
+def _interactive(console: Console) -> int:
+    while True:
+        try:
+            line = input("chatops> ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if line.strip().lower() in ("quit", "exit"):
+            return 0
+        if line.strip() == "?":
+            print(HELP)
+            continue
+        console.execute(line)
+
+
+__all__ = ["run_sandbox", "io"]

@@ -1,0 +1,60 @@
+"""Block Kit → readable terminal text, with numbered buttons."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
+_MENTION = re.compile(r"<@([A-Z0-9_]+)>")
+_CHANNEL = re.compile(r"<#([A-Z0-9_]+)(\|[^>]*)?>")
+
+
+def mrkdwn(text: str, names: dict[str, str] | None = None) -> str:
+    names = names or {}
+    text = _LINK.sub(r"\2 (\1)", text)
+    text = _MENTION.sub(lambda m: "@" + names.get(m.group(1), m.group(1)), text)
+    text = _CHANNEL.sub(lambda m: "#" + names.get(m.group(1), m.group(1)), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _text_of(obj: Any) -> str:
+    if isinstance(obj, dict):
+        return str(obj.get("text") or "")
+    return str(obj or "")
+
+
+def render_blocks(
+    blocks: list[dict], number_button: Callable[[dict, dict], int], names: dict[str, str] | None = None
+) -> list[str]:
+    """Lines for the blocks; `number_button(block, element)` assigns the console number of a button."""
+    lines: list[str] = []
+    for block in blocks or []:
+        kind = block.get("type")
+        if kind == "header":
+            lines.append("== " + _text_of(block.get("text")) + " ==")
+        elif kind == "section":
+            if block.get("text"):
+                lines.extend(mrkdwn(_text_of(block["text"]), names).splitlines())
+            for f in block.get("fields") or []:
+                lines.append("  " + mrkdwn(_text_of(f), names).replace("\n", " "))
+            acc = block.get("accessory")
+            if isinstance(acc, dict) and acc.get("type") == "button":
+                lines.append(f"  [{number_button(block, acc)}] {_text_of(acc.get('text'))}")
+        elif kind == "context":
+            parts = [mrkdwn(_text_of(e), names) for e in block.get("elements") or []]
+            lines.append("  (" + " · ".join(p for p in parts if p) + ")")
+        elif kind == "divider":
+            lines.append("  ---")
+        elif kind == "actions":
+            buttons = []
+            for el in block.get("elements") or []:
+                if el.get("type") == "button":
+                    style = {"primary": "*", "danger": "!"}.get(el.get("style") or "", "")
+                    buttons.append(f"[{number_button(block, el)}] {style}{_text_of(el.get('text'))}")
+            if buttons:
+                lines.append("  " + "   ".join(buttons))
+        elif kind == "rich_text":
+            lines.append("  " + str(block)[:200])
+    return [line.replace("```", "") for line in lines]

@@ -1,0 +1,424 @@
+"""Slack Web API emulator: the methods the bot uses, `response_url` endpoints, the v2 file upload flow.
+
+Wire format as slack_sdk sends it: `POST /api/<method>` with a JSON or form body and
+`Authorization: Bearer <token>`; answers `{"ok": ...}`. Every call is recorded, and every visible
+effect (a post, an edit, an ephemeral message, a deletion) is appended to `timeline` for the console
+and for tests. Rate-limit mode answers 429 with `Retry-After` beyond N messages per second per channel.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox import credentials
+from sandbox.emulator import Emulator, EmulatorSpec, Request, Response, register_emulator
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict] = field(default_factory=list)
+    user: str = "UBOT"
+    thread_ts: str | None = None
+    edits: int = 0
+    deleted: bool = False
+
+
+@dataclass
+class Effect:
+    """Something a person in Slack would see happen."""
+
+    seq: int
+    kind: str  # "post" | "update" | "ephemeral" | "delete" | "file"
+    channel: str | None
+    ts: str | None
+    text: str
+    blocks: list[dict]
+    user: str | None = None  # for ephemeral messages: who sees it
+    thread_ts: str | None = None
+
+
+@dataclass
+class _ResponseUrl:
+    channel: str
+    user: str
+    message_ts: str | None
+    uses: int = 0
+    created: float = field(default_factory=time.time)
+
+
+class _Bucket:
+    def __init__(self, rate: float, burst: float):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.at = burst, time.monotonic()
+
+    def take(self) -> float:
+        """0 when allowed, else seconds to wait."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class SlackEmulator(Emulator):
+    name = "slack"
+
+    def __init__(self, port: int = 0, token: str = credentials.SLACK_BOT_TOKEN):
+        super().__init__(port)
+        self.token = token
+        self.users = {uid: dict(u) for uid, u in credentials.USERS.items()}
+        self.channels = dict(credentials.CHANNELS)
+        self.messages: dict[str, dict[str, Message]] = {}
+        self.timeline: list[Effect] = []
+        self.files: dict[str, dict[str, Any]] = {}
+        self.views: list[dict] = []
+        self._lock = threading.RLock()
+        self._ts = itertools.count(1)
+        self._seq = itertools.count(1)
+        self._response_urls: dict[str, _ResponseUrl] = {}
+        # knobs
+        self.rate_limit_per_channel: float | None = None  # messages per second per channel (postMessage)
+        self.rate_limit_burst: float = 1.0
+        self.force_ratelimit_channels: set[str] = set()
+        self._buckets: dict[str, _Bucket] = {}
+        self.post_times: dict[str, list[float]] = {}  # accepted chat.postMessage times per channel
+
+    # knobs -----------------------------------------------------------------------------------------
+    def set_rate_limit(self, per_channel_per_second: float | None, burst: float = 1.0) -> None:
+        with self._lock:
+            self.rate_limit_per_channel = per_channel_per_second
+            self.rate_limit_burst = burst
+            self._buckets.clear()
+
+    # helpers for the console and tests -------------------------------------------------------------
+    def new_response_url(self, channel: str, user: str, message_ts: str | None = None) -> str:
+        token = secrets.token_urlsafe(12)
+        with self._lock:
+            self._response_urls[token] = _ResponseUrl(channel, user, message_ts)
+        return f"{self.base_url}/response/{token}"
+
+    def effects_since(self, seq: int) -> list[Effect]:
+        with self._lock:
+            return [e for e in self.timeline if e.seq > seq]
+
+    @property
+    def last_seq(self) -> int:
+        with self._lock:
+            return self.timeline[-1].seq if self.timeline else 0
+
+    def channel_messages(self, channel: str) -> list[Message]:
+        with self._lock:
+            return [m for m in self.messages.get(channel, {}).values() if not m.deleted]
+
+    def message(self, channel: str, ts: str) -> Message | None:
+        with self._lock:
+            return self.messages.get(channel, {}).get(ts)
+
+    # HTTP ------------------------------------------------------------------------------------------
+    def handle(self, req: Request) -> Response:
+        if req.path.startswith("/response/"):
+            return self._response_url(req)
+        if req.path.startswith("/upload/"):
+            return self._upload(req)
+        if not req.path.startswith("/api/"):
+            return Response.json({"ok": False, "error": "unknown_method"}, 404)
+        method = req.path[len("/api/") :]
+        args = self._args(req)
+        if args is None:
+            out = {"ok": False, "error": "invalid_form_data"}
+            self.record(method, req, 200, out)
+            return Response.json(out)
+        if req.headers.get("authorization") != f"Bearer {self.token}":
+            out = {"ok": False, "error": "invalid_auth" if req.headers.get("authorization") else "not_authed"}
+            self.record(method, req, 200, out)
+            return Response.json(out)
+        fn = getattr(self, "api_" + method.replace(".", "_"), None)
+        if fn is None:
+            out = {"ok": False, "error": "unknown_method"}
+            self.record(method, req, 404, out)
+            return Response.json(out, 404)
+        result = fn(args)
+        if isinstance(result, Response):
+            self.record(method, req, result.status, json.loads(result.body or b"{}"))
+            return result
+        self.record(method, req, 200, result)
+        return Response.json(result, headers={"x-slack-req-id": secrets.token_hex(8)})
+
+    @staticmethod
+    def _args(req: Request) -> dict[str, Any] | None:
+        ctype = req.headers.get("content-type", "")
+        if not req.body:
+            return {}
+        if ctype.startswith("application/json"):
+            try:
+                data = json.loads(req.body)
+            except ValueError:
+                return None
+            return data if isinstance(data, dict) else None
+        args: dict[str, Any] = dict(req.form())
+        for key in ("blocks", "attachments", "view", "files"):
+            if isinstance(args.get(key), str):
+                try:
+                    args[key] = json.loads(args[key])
+                except ValueError:
+                    return None
+        return args
+
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def _effect(self, kind, channel, ts, text, blocks, user=None, thread_ts=None) -> None:
+        self.timeline.append(
+            Effect(next(self._seq), kind, channel, ts, text or "", blocks or [], user, thread_ts)
+        )
+
+    def _ratelimited(self, channel: str) -> Response | None:
+        if channel in self.force_ratelimit_channels:
+            return Response.json({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": "1"})
+        if self.rate_limit_per_channel is None:
+            return None
+        bucket = self._buckets.setdefault(
+            channel, _Bucket(self.rate_limit_per_channel, self.rate_limit_burst)
+        )
+        wait = bucket.take()
+        if wait > 0:
+            return Response.json(
+                {"ok": False, "error": "ratelimited"}, 429, {"Retry-After": str(max(1, round(wait)))}
+            )
+        return None
+
+    # Web API methods -------------------------------------------------------------------------------
+    def api_auth_test(self, args):
+        return {
+            "ok": True,
+            "url": "https://sandbox.slack.test/",
+            "team": "Sandbox",
+            "user": "chatops",
+            "team_id": credentials.SLACK_TEAM_ID,
+            "user_id": "UBOT",
+            "bot_id": "BBOT",
+        }
+
+    def api_chat_postMessage(self, args):
+        channel = str(args.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if not (args.get("text") or args.get("blocks")):
+            return {"ok": False, "error": "no_text"}
+        with self._lock:
+            limited = self._ratelimited(channel)
+            if limited is not None:
+                return limited
+            ts = self._next_ts()
+            msg = Message(
+                channel, ts, args.get("text") or "", args.get("blocks") or [], thread_ts=args.get("thread_ts")
+            )
+            self.messages.setdefault(channel, {})[ts] = msg
+            self.post_times.setdefault(channel, []).append(time.time())
+            self._effect("post", channel, ts, msg.text, msg.blocks, thread_ts=msg.thread_ts)
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "message": {"text": msg.text, "ts": ts, "user": "UBOT"},
+        }
+
+    def api_chat_update(self, args):
+        channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
+        with self._lock:
+            msg = self.messages.get(channel, {}).get(ts)
+            if msg is None or msg.deleted:
+                return {"ok": False, "error": "message_not_found"}
+            if "text" in args:
+                msg.text = args.get("text") or ""
+            if "blocks" in args:
+                msg.blocks = args.get("blocks") or []
+            msg.edits += 1
+            self._effect("update", channel, ts, msg.text, msg.blocks, thread_ts=msg.thread_ts)
+        return {"ok": True, "channel": channel, "ts": ts, "text": msg.text}
+
+    def api_chat_delete(self, args):
+        channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
+        with self._lock:
+            msg = self.messages.get(channel, {}).get(ts)
+            if msg is None or msg.deleted:
+                return {"ok": False, "error": "message_not_found"}
+            msg.deleted = True
+            self._effect("delete", channel, ts, msg.text, [])
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def api_chat_postEphemeral(self, args):
+        channel, user = str(args.get("channel") or ""), str(args.get("user") or "")
+        if user not in self.users:
+            return {"ok": False, "error": "user_not_found"}
+        with self._lock:
+            ts = self._next_ts()
+            self._effect(
+                "ephemeral", channel, ts, args.get("text") or "", args.get("blocks") or [], user=user
+            )
+        return {"ok": True, "message_ts": ts}
+
+    def api_conversations_info(self, args):
+        channel = str(args.get("channel") or "")
+        name = self.channels.get(channel)
+        if name is None:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": {"id": channel, "name": name, "is_channel": True, "is_member": True}}
+
+    def api_users_info(self, args):
+        uid = str(args.get("user") or "")
+        user = self.users.get(uid)
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {
+            "ok": True,
+            "user": {
+                "id": uid,
+                "name": user["name"],
+                "real_name": user["real_name"],
+                "tz": user["tz"],
+                "profile": {"email": user["email"], "real_name": user["real_name"]},
+            },
+        }
+
+    def api_users_lookupByEmail(self, args):
+        email = str(args.get("email") or "")
+        for uid, user in self.users.items():
+            if user["email"] == email:
+                return self.api_users_info({"user": uid})
+        return {"ok": False, "error": "users_not_found"}
+
+    def api_views_open(self, args):
+        if not args.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        view = args.get("view") or {}
+        with self._lock:
+            self.views.append({"kind": "modal", "view": view})
+        return {"ok": True, "view": {"id": "V" + secrets.token_hex(4).upper(), **view}}
+
+    def api_views_publish(self, args):
+        view = args.get("view") or {}
+        with self._lock:
+            self.views.append({"kind": "home", "user": args.get("user_id"), "view": view})
+        return {"ok": True, "view": {"id": "V" + secrets.token_hex(4).upper(), **view}}
+
+    def api_files_getUploadURLExternal(self, args):
+        try:
+            length = int(args.get("length") or 0)
+        except (TypeError, ValueError):
+            length = 0
+        if not args.get("filename") or length <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = "F" + secrets.token_hex(5).upper()
+        with self._lock:
+            self.files[file_id] = {"id": file_id, "name": args["filename"], "length": length, "content": None}
+        return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    def api_files_completeUploadExternal(self, args):
+        files = args.get("files") or []
+        if isinstance(files, str):
+            files = json.loads(files)
+        channel = args.get("channel_id") or args.get("channels")
+        out = []
+        with self._lock:
+            for f in files:
+                stored = self.files.get(f.get("id"))
+                if stored is None or stored["content"] is None:
+                    return {"ok": False, "error": "file_not_found"}
+                stored["title"] = f.get("title") or stored["name"]
+                stored["channel"] = channel
+                out.append({"id": stored["id"], "name": stored["name"], "title": stored["title"]})
+                if channel:
+                    ts = self._next_ts()
+                    comment = args.get("initial_comment") or ""
+                    self._effect(
+                        "file",
+                        channel,
+                        ts,
+                        f"{comment}\n[file {stored['name']}: {len(stored['content'])} bytes]".strip(),
+                        [],
+                    )
+        return {"ok": True, "files": out}
+
+    def _upload(self, req: Request) -> Response:
+        file_id = req.path.rsplit("/", 1)[-1]
+        with self._lock:
+            stored = self.files.get(file_id)
+            if stored is None:
+                return Response(404, b"not found")
+            stored["content"] = req.body
+        self.record("upload", req, 200)
+        return Response(200, b"OK - " + str(len(req.body)).encode(), {"Content-Type": "text/plain"})
+
+    def _response_url(self, req: Request) -> Response:
+        token = req.path.rsplit("/", 1)[-1]
+        with self._lock:
+            target = self._response_urls.get(token)
+            if target is None or time.time() - target.created > 1800:
+                self.record("response_url", req, 404)
+                return Response(404, b"no_active_hooks", {"Content-Type": "text/plain"})
+            if target.uses >= 5:
+                self.record("response_url", req, 410)
+                return Response(410, b"used_up", {"Content-Type": "text/plain"})
+            target.uses += 1
+            try:
+                data = json.loads(req.body or b"{}")
+            except ValueError:
+                self.record("response_url", req, 400)
+                return Response(400, b"invalid_payload", {"Content-Type": "text/plain"})
+            text, blocks = data.get("text") or "", data.get("blocks") or []
+            msg = self.messages.get(target.channel, {}).get(target.message_ts or "")
+            if data.get("delete_original") and msg is not None:
+                msg.deleted = True
+                self._effect("delete", target.channel, msg.ts, msg.text, [])
+            elif data.get("replace_original") and msg is not None:
+                msg.text, msg.blocks = text, blocks
+                msg.edits += 1
+                self._effect("update", target.channel, msg.ts, text, blocks)
+            elif data.get("response_type") == "in_channel":
+                ts = self._next_ts()
+                self.messages.setdefault(target.channel, {})[ts] = Message(target.channel, ts, text, blocks)
+                self._effect("post", target.channel, ts, text, blocks)
+            else:
+                self._effect("ephemeral", target.channel, self._next_ts(), text, blocks, user=target.user)
+        self.record("response_url", req, 200, data)
+        return Response(200, b"ok", {"Content-Type": "text/plain"})
+
+
+def max_rate_per_second(times: list[float], window: float = 10.0) -> float:
+    """Highest average rate over any `window`-second span of `times` (sustained, not instantaneous)."""
+    if not times:
+        return 0.0
+    times = sorted(times)
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] < t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best / window
+
+
+register_emulator(
+    EmulatorSpec(
+        name="slack",
+        factory=lambda stack: SlackEmulator(),
+        settings=lambda emu: {
+            "SLACK_API_URL": f"{emu.base_url}/api/",
+            "SLACK_BOT_TOKEN": credentials.SLACK_BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": credentials.SLACK_SIGNING_SECRET,
+            "SLACK_NOTIFY_CHANNEL": "C_OPS",
+        },
+        order=10,
+    )
+)

@@ -1,0 +1,133 @@
+"""Test helpers that talk to the bot exactly as Slack does: signed HTTP requests on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from sandbox import credentials
+
+
+@dataclass
+class HttpResult:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+def http(
+    method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None, timeout: float = 30
+) -> HttpResult:
+    req = urllib.request.Request(
+        url, data=body if method != "GET" else None, method=method, headers=headers or {}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return HttpResult(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read())
+    except urllib.error.HTTPError as exc:
+        return HttpResult(exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read())
+
+
+def slack_signature(
+    body: str, ts: str | None = None, secret: str = credentials.SLACK_SIGNING_SECRET
+) -> dict[str, str]:
+    ts = ts or str(int(time.time()))
+    sig = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig}
+
+
+def post_slack(bot, body: str, content_type: str = "application/x-www-form-urlencoded", **sign) -> HttpResult:
+    headers = {"Content-Type": content_type, **slack_signature(body, **sign)}
+    return http("POST", bot.web_url + "/slack/events", body.encode(), headers)
+
+
+def slash(bot, command: str, text: str = "", user: str = "U_ALICE", channel: str = "C_OPS") -> HttpResult:
+    """POST a signed slash command; the answer's JSON (text/blocks) is in `.json()`."""
+    slack = bot.emulator("slack")
+    body = urlencode(
+        {
+            "token": "legacy",
+            "team_id": credentials.SLACK_TEAM_ID,
+            "channel_id": channel,
+            "user_id": user,
+            "user_name": credentials.USERS.get(user, {}).get("name", user),
+            "command": command,
+            "text": text,
+            "response_url": slack.new_response_url(channel, user),
+            "trigger_id": secrets.token_hex(6),
+            "api_app_id": "A0SANDBOX",
+        }
+    )
+    return post_slack(bot, body)
+
+
+def find_button(blocks: list[dict], action_id: str) -> dict:
+    for block in blocks or []:
+        for el in block.get("elements") or []:
+            if el.get("type") == "button" and el.get("action_id") == action_id:
+                return el
+        acc = block.get("accessory")
+        if isinstance(acc, dict) and acc.get("action_id") == action_id:
+            return acc
+    raise AssertionError(f"no button {action_id!r} in {json.dumps(blocks)[:500]}")
+
+
+def click(
+    bot, button: dict, user: str = "U_ALICE", channel: str = "C_OPS", message_ts: str | None = None
+) -> HttpResult:
+    """Press a button (an element dict from blocks) with a signed block_actions payload."""
+    slack = bot.emulator("slack")
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": user, "team_id": credentials.SLACK_TEAM_ID},
+        "api_app_id": "A0SANDBOX",
+        "token": "legacy",
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel,
+            "is_ephemeral": message_ts is None,
+        },
+        "trigger_id": secrets.token_hex(6),
+        "team": {"id": credentials.SLACK_TEAM_ID},
+        "channel": {"id": channel},
+        "message": {"ts": message_ts},
+        "response_url": slack.new_response_url(channel, user, message_ts),
+        "actions": [
+            {
+                "action_id": button["action_id"],
+                "block_id": "b",
+                "type": "button",
+                "value": button.get("value", ""),
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    return post_slack(bot, urlencode({"payload": json.dumps(payload)}))
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
+    """Poll until predicate() is truthy; returns its value. Fails the test on timeout (a deadline, not a speed check)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(interval)

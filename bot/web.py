@@ -143,6 +143,7 @@ class WebApp:
         if length < 0:
             return HttpResponse.json(400, {"error": "bad Content-Length"})
         if length > limit:
+            _discard(environ["wsgi.input"], length, cap=16 * limit)
             return HttpResponse.json(413, {"error": f"body larger than {limit} bytes"})
         body = environ["wsgi.input"].read(length) if length else b""
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
@@ -152,6 +153,16 @@ class WebApp:
 
 
 _KNOWN_PATHS = {"/slack/events", "/healthz", "/metrics"}
+
+
+def _discard(stream, length: int, cap: int) -> None:
+    """Read (and drop) an oversized body so the client sees our 413 instead of a reset connection."""
+    remaining = min(length, cap)
+    while remaining > 0:
+        chunk = stream.read(min(65536, remaining))
+        if not chunk:
+            break
+        remaining -= len(chunk)
 
 
 def create_app(services=None) -> WebApp:
@@ -187,5 +198,7 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
 def serve(app: WebApp, host: str = "127.0.0.1", port: int = 8080) -> WSGIServer:
     """Start a threaded development server in the background; returns it (server.server_port)."""
     server = make_server(host, port, app, server_class=ThreadingWSGIServer, handler_class=_QuietHandler)
-    threading.Thread(target=server.serve_forever, name="chatops-web", daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="chatops-web", daemon=True
+    ).start()
     return server

@@ -130,7 +130,12 @@ class Emulator:
             server.socket = ctx.wrap_socket(server.socket, server_side=True)
             self.ca_file = cert
         self._server = server
-        threading.Thread(target=server.serve_forever, name=f"emulator-{self.name}", daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"emulator-{self.name}",
+            daemon=True,
+        ).start()
         return self
 
     def stop(self) -> None:

@@ -86,10 +86,10 @@ class SlackGateway:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return _json(400, {"error": "body is not UTF-8"})
-        if not self.verifier.is_valid(
-            body=text,
-            timestamp=lower.get("x-slack-request-timestamp", ""),
-            signature=lower.get("x-slack-signature", ""),
+        timestamp = lower.get("x-slack-request-timestamp", "").strip()
+        signature = lower.get("x-slack-signature", "").strip()
+        if not (timestamp.isdigit() and signature) or not self.verifier.is_valid(
+            body=text, timestamp=timestamp, signature=signature
         ):
             return _json(401, {"error": "invalid request"})
         try:
@@ -122,6 +122,12 @@ class SlackGateway:
                 text="Hi! Try `/ecs help`, `/incident list` or `/oncall`.",
                 thread_ts=event.get("thread_ts") or event.get("ts"),
             )
+
+        @self.app.event("app_home_opened")
+        def on_home(event, client):
+            from bot.home import home_view
+
+            client.views_publish(user_id=event["user"], view=home_view(services, event["user"]))
 
         @self.app.event(re.compile(r".*"))
         def on_other_event():

@@ -67,11 +67,56 @@ class EcsPolicy(_Section):
 
 
 class Route(_Section):
+    """ECS event → channel. Every matching route gets the event; none matching → the default channel.
+    `events` are glob patterns on the event name; `states` the new state of `Instance:StateChange`
+    events; `tags` must all equal the instance's tags; `regions` the event's region."""
+
     channel: str
     events: tuple[str, ...] = ("*",)
     states: tuple[str, ...] = ()
     tags: dict[str, str] = Field(default_factory=dict)
     regions: tuple[str, ...] = ()
+
+
+class EventsPolicy(_Section):
+    """The MNS consumer of ECS events (CloudMonitor → MNS → `chatops worker`)."""
+
+    default_channel: str | None = None  # None → SLACK_NOTIFY_CHANNEL
+    ops_channel: str | None = None  # quarantine reports; None → default channel
+    quarantine_after_deliveries: int = Field(default=5, ge=2, le=1000)
+    claim_seconds: int = Field(default=60, ge=1, le=3600)  # how long a crashed consumer blocks an event
+    wait_seconds: int = Field(default=10, ge=0, le=30)  # MNS long polling
+    batch_size: int = Field(default=16, ge=1, le=16)
+    history_days: int = Field(default=30, ge=1, le=400)
+    tag_cache_seconds: int = Field(default=300, ge=0, le=86400)
+    channel_rate_per_second: float = Field(default=0.9, gt=0, le=1.0)  # Slack: ~1 message/s/channel
+    digest_quiet_seconds: float = Field(default=3.0, ge=0.2, le=600)  # a burst ends after this silence
+    digest_inline_lines: int = Field(default=20, ge=1, le=40)
+    max_event_age_seconds: int = Field(default=900, ge=10)  # older Stopped events never auto-restart
+
+
+class AutoRestartPolicy(_Section):
+    """Start instances that stopped unexpectedly: never ones this bot (a person, a schedule) stopped,
+    never during expected maintenance, at most `max_per_hour` per instance."""
+
+    enabled: bool = True
+    tags: dict[str, str] = Field(default_factory=lambda: {"auto-restart": "true"})
+    max_per_hour: int = Field(default=3, ge=0, le=60)
+    channel: str | None = None  # None → the event's routes
+
+
+class VServerGroupRef(_Section):
+    id: str
+    region: str | None = None  # None → ALIBABA_CLOUD_REGION_ID
+    tags: dict[str, str] = Field(default_factory=dict)  # instances with all these tags …
+    instance_ids: tuple[str, ...] = ()  # … or these ids; neither → any backend of the group
+
+
+class SlbPolicy(_Section):
+    """On a preemptible-instance interruption, take the instance out of these vserver groups."""
+
+    remove_on_interruption: bool = True
+    vserver_groups: tuple[VServerGroupRef, ...] = ()
 
 
 class Calendar(_Section):
@@ -89,6 +134,9 @@ class Policy(_Section):
     confirmation: Confirmation = Confirmation()
     ecs: EcsPolicy = EcsPolicy()
     routes: tuple[Route, ...] = ()
+    events: EventsPolicy = EventsPolicy()
+    auto_restart: AutoRestartPolicy = AutoRestartPolicy()
+    slb: SlbPolicy = SlbPolicy()
     calendars: tuple[Calendar, ...] = ()
     # Sections owned by individual capabilities; validated by their modules when they load.
     extensions: dict[str, Any] = Field(default_factory=dict)

@@ -72,7 +72,7 @@ def _wait_for_signal() -> None:
     done.wait()
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatops", description="Slack ChatOps bot for Alibaba Cloud")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -101,7 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("options", nargs="*", help="benchmark options as key=value")
     p.set_defaults(fn=cmd_bench)
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def subcommand_names() -> set[str]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return set(sub.choices)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
     except ConfigError as exc:

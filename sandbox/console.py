@@ -64,10 +64,11 @@ class Console:
         self.names["UBOT"] = "chatops"
 
     # output ----------------------------------------------------------------------------------------
-    def say(self, text: str = "") -> None:
+    def say(self, text: str = "", from_bot: bool = False) -> None:
         self.out.write(text + "\n")
         self.out.flush()
-        self.shown_text.append(text)
+        if from_bot:
+            self.shown_text.append(text)
 
     def _number(self, ctx: dict) -> Any:
         def assign(block: dict, element: dict) -> int:
@@ -94,9 +95,9 @@ class Console:
             if blocks
             else mrkdwn(text, self.names).splitlines()
         )
-        self.say(label)
+        self.say(label, from_bot=True)
         for line in lines or [""]:
-            self.say("    " + line)
+            self.say("    " + line, from_bot=True)
 
     def _chan(self, channel: str | None) -> str:
         return "#" + self.names.get(channel or "", channel or "?")
@@ -258,7 +259,7 @@ class Console:
         self.show_new_effects()
 
     def expect(self, text: str, timeout: float) -> bool:
-        mark = len(self.shown_text)
+        """Pass when the bot showed TEXT since the last command (or shows it within `timeout`)."""
         deadline = time.monotonic() + timeout
         while True:
             if any(text.lower() in line.lower() for line in self.shown_text[self._expect_from :]):
@@ -268,7 +269,6 @@ class Console:
                 return False
             self.show_new_effects()
             time.sleep(0.1)
-        del mark
         self.say(f"(seen: {text!r})")
         return True
 

@@ -1,0 +1,104 @@
+"""The bot's Slack client (slack_sdk, with its retry handlers) against the Slack emulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.adapters.slack import SlackMessenger, make_web_client
+from bot.errors import UpstreamError
+from sandbox import credentials
+from sandbox.slack_emulator import SlackEmulator, max_rate_per_second
+
+
+@pytest.fixture
+def slack():
+    emu = SlackEmulator().start()
+    yield emu
+    emu.stop()
+
+
+def _messenger(emu, token=credentials.SLACK_BOT_TOKEN):
+    return SlackMessenger(make_web_client(token, emu.base_url + "/api/"))
+
+
+def test_post_update_ephemeral_and_delete(slack):
+    m = _messenger(slack)
+    posted = m.post("C_OPS", "hello", [{"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}])
+    m.update(posted.channel, posted.ts, "hello again")
+    m.post_ephemeral("C_OPS", "U_BOB", "psst")
+    msg = slack.message("C_OPS", posted.ts)
+    assert msg.text == "hello again" and msg.edits == 1
+    kinds = [e.kind for e in slack.timeline]
+    assert kinds == ["post", "update", "ephemeral"]
+    assert slack.timeline[-1].user == "U_BOB"
+
+
+def test_bad_token_is_an_upstream_error(slack):
+    with pytest.raises(UpstreamError) as info:
+        _messenger(slack, token="xoxb-wrong").post("C_OPS", "hi")
+    assert info.value.code == "invalid_auth"
+
+
+def test_rate_limit_answers_429_and_the_client_honours_retry_after(slack):
+    slack.set_rate_limit(1.0, burst=1)
+    m = _messenger(slack)
+    for i in range(3):
+        m.post("C_ALERTS", f"message {i}")
+    statuses = [c.status for c in slack.calls_named("chat.postMessage")]
+    assert statuses.count(200) == 3 and 429 in statuses
+    accepted = slack.post_times["C_ALERTS"]
+    assert len(accepted) == 3
+    # The retries waited as told: never more than one accepted message per second per channel.
+    gaps = [b - a for a, b in zip(accepted, accepted[1:], strict=False)]
+    assert all(g >= 0.9 for g in gaps), gaps
+    assert max_rate_per_second(accepted, window=2.0) <= 1.0
+
+
+def test_forced_ratelimit_channel_gives_up_after_bounded_retries(slack):
+    slack.force_ratelimit_channels.add("C_DEV")
+    m = SlackMessenger(
+        make_web_client(credentials.SLACK_BOT_TOKEN, slack.base_url + "/api/", rate_limit_retries=1)
+    )
+    with pytest.raises(UpstreamError) as info:
+        m.post("C_DEV", "never")
+    assert info.value.code == "ratelimited"
+    assert len(slack.calls_named("chat.postMessage")) == 2
+
+
+def test_file_upload_v2_flow(slack):
+    m = _messenger(slack)
+    m.upload_text("C_OPS", "instances.csv", "id,name\ni-1,web-1\n", title="Instances", comment="full list")
+    names = [c.name for c in slack.calls]
+    assert (
+        names[:1] == ["files.getUploadURLExternal"]
+        and "upload" in names
+        and "files.completeUploadExternal" in names
+    )
+    stored = next(iter(slack.files.values()))
+    assert stored["content"] == b"id,name\ni-1,web-1\n" and stored["channel"] == "C_OPS"
+    assert slack.timeline[-1].kind == "file" and "full list" in slack.timeline[-1].text
+
+
+def test_response_url_replace_and_ephemeral(slack):
+    m = _messenger(slack)
+    posted = m.post("C_OPS", "original")
+    url = slack.new_response_url("C_OPS", "U_ALICE", posted.ts)
+    m.respond(url, {"text": "replaced", "replace_original": True})
+    assert slack.message("C_OPS", posted.ts).text == "replaced"
+    url2 = slack.new_response_url("C_OPS", "U_ALICE")
+    m.respond(url2, {"text": "only for alice", "response_type": "ephemeral"})
+    assert slack.timeline[-1].kind == "ephemeral" and slack.timeline[-1].user == "U_ALICE"
+    for _ in range(4):
+        m.respond(url2, {"text": "again"})
+    with pytest.raises(UpstreamError):  # a response_url works five times
+        m.respond(url2, {"text": "sixth"})
+
+
+def test_users_info_and_views(slack):
+    m = _messenger(slack)
+    assert m.user_email("U_BOB") == "bob@example.com"
+    assert m.user_timezone("U_CAROL") == "America/New_York"
+    assert m.user_email("U_NOBODY") is None
+    client = make_web_client(credentials.SLACK_BOT_TOKEN, slack.base_url + "/api/")
+    assert client.views_publish(user_id="U_BOB", view={"type": "home", "blocks": []})["ok"]
+    assert client.conversations_info(channel="C_OPS")["channel"]["name"] == "ops"

@@ -1,0 +1,88 @@
+"""Slow work goes through the task queue and survives a web restart; bugs surface as a correlation id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+
+from bot.commands import Reply, subcommand
+from bot.config import load_settings
+from bot.logs import JsonFormatter
+from bot.queue import job
+from bot.services import Services
+from bot.worker import Worker
+from tests.support import slash, wait_for
+
+
+@job("test.remember")
+def remember(services, key: str, value: str) -> None:
+    services.store.set(f"test:{key}", value)
+
+
+@subcommand("/zz-test", "boom", permission="ecs.help", usage="/zz-test boom", summary="raises a bug")
+def boom(req) -> Reply:
+    raise RuntimeError("secret internals: /etc/passwd")
+
+
+@subcommand("/zz-test", "later", permission="ecs.help", usage="/zz-test later KEY", summary="enqueue")
+def later(req) -> Reply:
+    req.services.queue.enqueue("test.remember", key=req.args, value=req.actor.user_id)
+    return Reply(f"queued {req.args}")
+
+
+def _services(tmp_path, redis_url=None) -> Services:
+    env = {"CHATOPS_DATA_DIR": str(tmp_path), "SLACK_API_URL": "http://127.0.0.1:9/api/"}
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return Services(load_settings(env))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_a_job_enqueued_by_a_web_process_runs_after_that_process_is_gone(tmp_path, backend, request):
+    redis_url = request.getfixturevalue("redis_url") if backend == "redis" else None
+    web = _services(tmp_path, redis_url)
+    web.queue.enqueue("test.remember", key="k1", value="v1")
+    assert web.queue.pending() == 1
+    web.close()  # the web process is gone; the job is in the store
+
+    worker_services = _services(tmp_path, redis_url)
+    worker = Worker(worker_services, workers=1)
+    worker.start()
+    try:
+        assert wait_for(lambda: worker_services.store.get("test:k1"), message="the job") == "v1"
+    finally:
+        worker.stop(timeout=5)
+        worker_services.close()
+
+
+def test_slash_command_hands_work_to_the_worker(make_bot):
+    bot = make_bot(emulators=["slack"])
+    resp = slash(bot, "/zz-test", "later abc", user="U_BOB")
+    assert resp.json()["text"] == "queued abc"
+    assert wait_for(lambda: bot.services.store.get("test:abc"), message="the job") == "U_BOB"
+
+
+def test_a_bug_shows_a_correlation_id_that_is_in_the_json_log(make_bot, caplog):
+    bot = make_bot(emulators=["slack"], worker=False)
+    with caplog.at_level(logging.ERROR):
+        resp = slash(bot, "/zz-test", "boom")
+    text = resp.json()["text"]
+    assert resp.status == 200
+    assert "Traceback" not in text and "/etc/passwd" not in text
+    cid = re.search(r"Reference: `([0-9a-f]{12})`", text).group(1)
+    records = [r for r in caplog.records if getattr(r, "correlation_id", None) == cid]
+    assert records, "the correlation id must be logged"
+    line = json.loads(JsonFormatter().format(records[0]))
+    assert line["correlation_id"] == cid and "RuntimeError" in line["exc"]
+
+
+def test_json_logs_mask_registered_secrets():
+    from bot.logs import register_secret
+
+    register_secret("xoxb-do-not-log-me")
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "token is %s", ("xoxb-do-not-log-me",), None)
+    out = JsonFormatter().format(record)
+    assert "xoxb-do-not-log-me" not in out and "***" in json.loads(out)["msg"]

@@ -94,6 +94,9 @@ class TaskQueue:
             started = time.monotonic()
             outcome = "error"
             try:
+                if spec.cron is not None:
+                    outcome = _run_periodic_once(services, spec)
+                    return None
                 result = spec.fn(services, *args, **kwargs)
                 outcome = "ok"
                 return result
@@ -101,15 +104,11 @@ class TaskQueue:
                 log.exception("job failed", extra={"job": spec.name})
                 raise
             finally:
-                if services is not None:
-                    services.metrics.jobs.labels(spec.name, outcome).inc()
-                log.info(
-                    "job finished",
-                    extra={
-                        "job": spec.name,
-                        "outcome": outcome,
-                        "seconds": round(time.monotonic() - started, 3),
-                    },
+                services.metrics.jobs.labels(spec.name, outcome).inc()
+                level = logging.DEBUG if outcome in ("skipped", "overlap") else logging.INFO
+                seconds = round(time.monotonic() - started, 3)
+                log.log(
+                    level, "job finished", extra={"job": spec.name, "outcome": outcome, "seconds": seconds}
                 )
 
         run.__name__ = spec.name.replace(".", "_")
@@ -135,6 +134,19 @@ class TaskQueue:
 
     def consumer(self, workers: int = 4) -> Consumer:
         return _ThreadFriendlyConsumer(self.huey, workers=workers, worker_type="thread", periodic=True)
+
+
+def _run_periodic_once(services: Services, spec: JobSpec, now: float | None = None) -> str:
+    """Every worker's scheduler enqueues periodic jobs; run each scheduled minute once across all of
+    them, and never two runs of the same job at the same time. Returns the outcome label."""
+    minute = int((now if now is not None else time.time()) // 60)
+    if not services.store.set_nx(f"periodic:{spec.name}:{minute}", "1", ttl=180):
+        return "skipped"
+    with services.store.lock(f"periodic:{spec.name}", ttl=600) as held:
+        if not held:
+            return "overlap"
+        spec.fn(services)
+    return "ok"
 
 
 class _ThreadFriendlyConsumer(Consumer):

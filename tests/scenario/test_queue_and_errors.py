@@ -86,3 +86,20 @@ def test_json_logs_mask_registered_secrets():
     record = logging.LogRecord("t", logging.INFO, __file__, 1, "token is %s", ("xoxb-do-not-log-me",), None)
     out = JsonFormatter().format(record)
     assert "xoxb-do-not-log-me" not in out and "***" in json.loads(out)["msg"]
+
+
+def test_periodic_jobs_run_once_per_minute_across_workers_and_never_overlap(tmp_path, redis_url):
+    from bot.queue import JobSpec, _run_periodic_once
+
+    calls = []
+    a, b = _services(tmp_path / "a", redis_url), _services(tmp_path / "b", redis_url)
+    spec = JobSpec("test.tick", lambda services: calls.append(services), cron={"minute": "*"})
+    minute = 1_700_000_040.0
+    outcomes = [_run_periodic_once(a, spec, now=minute), _run_periodic_once(b, spec, now=minute + 5)]
+    assert sorted(outcomes) == ["ok", "skipped"] and len(calls) == 1
+    with a.store.lock("periodic:test.tick", ttl=30):
+        assert _run_periodic_once(b, spec, now=minute + 60) == "overlap"
+    assert len(calls) == 1
+    assert _run_periodic_once(b, spec, now=minute + 120) == "ok" and len(calls) == 2
+    a.close()
+    b.close()

@@ -1,0 +1,240 @@
+"""Alibaba MNS queues through aliyun-mns-sdk (the maintained package providing the `mns` module).
+
+The SDK keeps one keep-alive connection per client and is not thread-safe, so every consumer thread
+asks for its own `MnsQueueClient` (`services.adapter("mns").queue()`). Bodies are read raw
+(`set_encoding(False)`): the SDK's Base64 decoding would fail a whole batch on one raw-JSON body, so
+decoding is the event parser's business. Empty receives (404 MessageNotExist) are an empty list;
+every other failure is an UpstreamError("MNS", ...) with the service's request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mns.account import Account
+from mns.auth import Credentials, CredentialsProvider
+from mns.mns_exception import MNSExceptionBase, MNSServerException
+from mns.mns_http import MNSHTTPConnection, MNSHTTPSConnection
+from mns.queue import Message
+
+from bot.adapters import adapter
+from bot.errors import ConfigError, UpstreamError
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "this handle no longer names a message we hold": deleted already, or redelivered.
+STALE_HANDLE_CODES = frozenset({"MessageNotExist", "ReceiptHandleError"})
+
+
+@dataclass(frozen=True)
+class QueueMessage:
+    message_id: str
+    receipt_handle: str
+    body: str
+    dequeue_count: int
+    enqueue_time_ms: int
+    first_dequeue_time_ms: int
+    next_visible_time_ms: int
+
+
+def _text(body: bytes | str) -> str:
+    return body.decode("utf-8", errors="replace") if isinstance(body, bytes) else str(body)
+
+
+def _upstream(exc: MNSExceptionBase, what: str) -> UpstreamError:
+    code = getattr(exc, "type", None)
+    message = getattr(exc, "message", None) or str(exc)
+    request_id = getattr(exc, "req_id", None)
+    return UpstreamError("MNS", f"{what}: {message}", code=code, request_id=request_id)
+
+
+class MnsQueueClient:
+    """One queue, one connection. Not thread-safe (except `interrupt`)."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        queue_name: str,
+        access_key_id: str = "",
+        access_key_secret: str = "",
+        credentials_provider: CredentialsProvider | None = None,
+        timeout: float = 45.0,
+    ):
+        self.endpoint = endpoint
+        self.queue_name = queue_name
+        self.timeout = timeout
+        self._account = Account(
+            endpoint, access_key_id, access_key_secret, credentials_provider=credentials_provider
+        )
+        self._set_timeout(timeout)
+        self._queue = self._account.get_queue(queue_name)
+        self._queue.set_encoding(False)
+        self._guard = threading.Lock()
+        self._receiving = False
+        self._interrupted = False
+
+    def _set_timeout(self, timeout: float) -> None:
+        """Every call gets a socket timeout, and the connection can be interrupted from another thread."""
+        http = self._account.mns_client.http
+        http.conn.close()
+        if http.is_https:
+            http.conn = _InterruptibleTLS(http.host)
+            http.conn.timeout = timeout  # http.client honours .timeout when connecting
+        else:
+            http.conn = _Interruptible(http.host, connection_timeout=timeout)
+
+    # receiving ---------------------------------------------------------------------------------------
+    def receive(self, max_messages: int = 16, wait_seconds: int = 10) -> list[QueueMessage]:
+        """Batch receive with long polling (0-30 s). An empty queue gives []."""
+        if not 1 <= max_messages <= 16 or not 0 <= wait_seconds <= 30:
+            raise ValueError("max_messages must be 1-16 and wait_seconds 0-30")
+        with self._guard:
+            if self._interrupted:
+                return []
+            self._receiving = True
+        try:
+            messages = self._queue.batch_receive_message(max_messages, wait_seconds)
+        except MNSServerException as exc:
+            if exc.type == "MessageNotExist":
+                return []
+            raise _upstream(exc, "receive failed") from exc
+        except MNSExceptionBase as exc:
+            if self._interrupted:
+                return []
+            raise _upstream(exc, "receive failed") from exc
+        finally:
+            with self._guard:
+                self._receiving = False
+        return [
+            QueueMessage(
+                message_id=m.message_id,
+                receipt_handle=m.receipt_handle,
+                body=_text(m.message_body),
+                dequeue_count=int(m.dequeue_count),
+                enqueue_time_ms=int(m.enqueue_time),
+                first_dequeue_time_ms=int(m.first_dequeue_time),
+                next_visible_time_ms=int(m.next_visible_time),
+            )
+            for m in messages
+        ]
+
+    def interrupt(self) -> None:
+        """From another thread: end a long poll in progress now; later receives return []."""
+        with self._guard:
+            self._interrupted = True
+            if not self._receiving:
+                return
+            conn = self._account.mns_client.http.conn
+            conn.interrupted = True  # the SDK's reconnect-and-retry must not start a new poll
+            sock = getattr(conn, "sock", None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    # deleting ---------------------------------------------------------------------------------------
+    def delete(self, handles: Iterable[str]) -> list[str]:
+        """Batch delete (16 per call). Returns the handles that were stale (the message was redelivered
+        or is gone already); any other failure raises UpstreamError."""
+        handles = list(handles)
+        stale: list[str] = []
+        for start in range(0, len(handles), 16):
+            chunk = handles[start : start + 16]
+            try:
+                self._queue.batch_delete_message(chunk)
+            except MNSServerException as exc:
+                subs = getattr(exc, "sub_errors", None) or []
+                if not subs and exc.type in STALE_HANDLE_CODES:
+                    stale.extend(chunk)
+                    continue
+                if not subs:
+                    raise _upstream(exc, "delete failed") from exc
+                for sub in subs:
+                    if sub.get("ErrorCode") not in STALE_HANDLE_CODES:
+                        raise _upstream(exc, f"delete failed: {sub.get('ErrorCode')}") from exc
+                    stale.append(sub.get("ReceiptHandle", ""))
+            except MNSExceptionBase as exc:
+                raise _upstream(exc, "delete failed") from exc
+        return stale
+
+    def change_visibility(self, handle: str, seconds: int) -> str | None:
+        """Make a received message visible again after `seconds` (0 = now). None when the handle is stale."""
+        try:
+            result = self._queue.change_message_visibility(handle, seconds)
+        except MNSServerException as exc:
+            if exc.type in STALE_HANDLE_CODES:
+                return None
+            raise _upstream(exc, "change visibility failed") from exc
+        except MNSExceptionBase as exc:
+            raise _upstream(exc, "change visibility failed") from exc
+        return result.receipt_handle
+
+    # sending (tests, tools) -------------------------------------------------------------------------
+    def send(self, body: str, delay_seconds: int = 0) -> str:
+        try:
+            result = self._queue.send_message(Message(body, delay_seconds=delay_seconds))
+        except MNSExceptionBase as exc:
+            raise _upstream(exc, "send failed") from exc
+        return result.message_id
+
+    def close(self) -> None:
+        try:
+            self._account.mns_client.http.conn.close()
+        except OSError:
+            pass
+
+
+class _Interruptible(MNSHTTPConnection):
+    interrupted = False
+
+    def request(self, *args, **kwargs):
+        if self.interrupted:
+            raise ConnectionAbortedError("interrupted")
+        return super().request(*args, **kwargs)
+
+
+class _InterruptibleTLS(MNSHTTPSConnection):
+    interrupted = False
+
+    def request(self, *args, **kwargs):
+        if self.interrupted:
+            raise ConnectionAbortedError("interrupted")
+        return super().request(*args, **kwargs)
+
+
+class _DefaultChainProvider(CredentialsProvider):
+    """The Alibaba Cloud default credential chain (RAM role, STS, profile) for the MNS SDK."""
+
+    def __init__(self):
+        from alibabacloud_credentials.client import Client
+
+        self._client = Client()
+
+    def get_credentials(self):
+        c = self._client.get_credential()
+        return Credentials(c.get_access_key_id(), c.get_access_key_secret(), c.get_security_token() or "")
+
+
+class MnsAdapter:
+    def __init__(self, settings):
+        self.settings = settings
+
+    def queue(self, name: str | None = None, timeout: float = 45.0) -> MnsQueueClient:
+        endpoint = self.settings.MNS_ENDPOINT
+        queue = name or self.settings.MNS_QUEUE
+        if not endpoint or not queue:
+            raise ConfigError("invalid setting MNS_ENDPOINT / MNS_QUEUE: both are needed to read ECS events")
+        ak = self.settings.secret("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        secret = self.settings.secret("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        provider = None if ak and secret else _DefaultChainProvider()
+        return MnsQueueClient(endpoint, queue, ak, secret, credentials_provider=provider, timeout=timeout)
+
+
+@adapter("mns")
+def build(services) -> MnsAdapter:
+    return MnsAdapter(services.settings)

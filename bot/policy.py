@@ -127,6 +127,15 @@ class Calendar(_Section):
     resolve_at_end: bool = False
 
 
+class PagerDutyPolicy(_Section):
+    """Where incident messages go, and defaults for calendars listed only in CALENDAR_ICS_URLS."""
+
+    channels: dict[str, str] = Field(default_factory=dict)  # PagerDuty service id → Slack channel
+    default_channel: str | None = None  # None → SLACK_NOTIFY_CHANNEL
+    calendar_lead_minutes: int = Field(default=0, ge=0, le=1440)
+    calendar_resolve_at_end: bool = False
+
+
 class Policy(_Section):
     timezone: str | None = None
     roles: dict[str, Role] = Field(default_factory=dict)
@@ -138,6 +147,7 @@ class Policy(_Section):
     auto_restart: AutoRestartPolicy = AutoRestartPolicy()
     slb: SlbPolicy = SlbPolicy()
     calendars: tuple[Calendar, ...] = ()
+    pagerduty: PagerDutyPolicy = PagerDutyPolicy()
     # Sections owned by individual capabilities; validated by their modules when they load.
     extensions: dict[str, Any] = Field(default_factory=dict)
 

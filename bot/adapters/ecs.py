@@ -1,0 +1,605 @@
+"""ECS through alibabacloud_ecs20140526: listing, power actions and waiting, correct at any fleet size.
+
+- Listing: DescribeInstances with MaxResults=100 + NextToken (never the 10-item default). Ids go 100 per
+  call through `InstanceIds`, concurrently. A tag filter exposes at most 1,000 instances; when a tag listing
+  reaches that cap and `TotalCount` says there are more, the ids come from ListTagResources and the rest
+  are described by id.
+- Power: Start/Stop/RebootInstances with ≤ 100 ids per call and BatchOptimization=SuccessFirst; per-instance
+  results are read from InstanceResponses. Each batch first refreshes its instances (one DescribeInstances
+  by id) so instances already in the target state are skipped. Batches run concurrently (`concurrency`).
+- Every call goes through a per-API token bucket (`rate_per_second`), has connect/read timeouts, and is
+  retried on Throttling* / 5xx / transport errors with bounded exponential backoff and full jitter.
+- Waiting: small sets are re-read by id; large tag-scoped sets are watched through status-filtered
+  probes (is any of ours still Stopping?), so a wait costs O(1) calls per poll instead of O(N/100).
+
+Errors surface as `UpstreamError("ECS", message, code, request_id)`. `api_calls` counts every request sent
+(retries included); the same counts go to the `chatops_api_calls_total` metric.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from alibabacloud_ecs20140526 import models as ecs_models
+from alibabacloud_ecs20140526.client import Client
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ServerException, ThrottlingException
+from alibabacloud_tea_openapi.models import Config
+from darabonba.exceptions import UnretryableException
+from darabonba.runtime import RuntimeOptions
+
+from bot.adapters import adapter
+from bot.adapters.slb import endpoint_config
+from bot.ecs_model import (
+    ACCEPTED,
+    ALREADY_THERE,
+    DRY_RUN_OK,
+    FAILED,
+    IN_FLIGHT,
+    STATUSES,
+    InstanceInfo,
+    InstanceResult,
+    LookupDeadline,
+    classify,
+    normalize_status,
+)
+from bot.errors import UpstreamError
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 100  # DescribeInstances MaxResults and InstanceIds limit
+BATCH_SIZE = 100  # Start/Stop/RebootInstances InstanceId.N limit
+TAG_FILTER_CAP = 1000  # DescribeInstances shows at most this many tag matches
+MAX_PAGES = 10_000  # a bound on any paging loop (1,000,000 rows)
+POWER_API = {  # action → (API name, SDK method)
+    "start": ("StartInstances", "start_instances"),
+    "stop": ("StopInstances", "stop_instances"),
+    "reboot": ("RebootInstances", "reboot_instances"),
+}
+STOPPED_MODES = {"keep-charging": "KeepCharging", "stop-charging": "StopCharging"}
+
+Tags = Iterable[tuple[str, str | None]] | Mapping[str, str | None]
+
+
+def _tag_pairs(tags: Tags | None) -> list[tuple[str, str | None]]:
+    if not tags:
+        return []
+    items = tags.items() if isinstance(tags, Mapping) else tags
+    return [(str(k), None if v is None else str(v)) for k, v in items]
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class TokenBucket:
+    """`rate` tokens per second, bursts up to `burst`; `acquire` blocks (bounded by a deadline)."""
+
+    def __init__(self, rate: float, burst: float | None = None):
+        self.rate = float(rate)
+        self.burst = max(1.0, float(burst if burst is not None else rate))
+        self.tokens = self.burst
+        self.at = time.monotonic()
+        self.lock = threading.Lock()
+
+    def acquire(self, deadline: float | None = None) -> None:
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+                self.at = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                wait = (1 - self.tokens) / self.rate
+            if deadline is not None and time.monotonic() + wait > deadline:
+                raise LookupDeadline("rate limit wait would pass the deadline")
+            time.sleep(wait)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6  # including the first try
+    base_seconds: float = 0.2
+    cap_seconds: float = 5.0
+
+
+def _failure(exc: Exception) -> tuple[bool, UpstreamError]:
+    """(retryable, the UpstreamError to raise) for an SDK exception."""
+    if isinstance(exc, AlibabaCloudException):
+        data = exc.data if isinstance(exc.data, dict) else {}
+        message = str(data.get("Message") or exc.message or exc.code)
+        err = UpstreamError("ECS", message, code=str(exc.code or ""), request_id=exc.request_id)
+        code = str(exc.code or "")
+        retryable = (
+            isinstance(exc, (ThrottlingException, ServerException))
+            or code.startswith("Throttling")
+            or (exc.status_code or 0) >= 500
+        )
+        return retryable, err
+    if isinstance(exc, UnretryableException):  # transport: refused, reset, timed out
+        return True, UpstreamError("ECS", f"request failed: {exc}", code="NetworkError")
+    raise exc
+
+
+class EcsAdapter:
+    def __init__(
+        self,
+        client: Client,
+        region: str,
+        rate_per_second: float = 20.0,
+        concurrency: int = 4,
+        metrics=None,
+        retry: RetryPolicy = RetryPolicy(),
+        positive_check_max: int = 300,
+        poll_initial: float = 0.25,
+        poll_factor: float = 1.6,
+        poll_max: float = 10.0,
+        wait_timeout: float = 600.0,
+        read_timeout_ms: int = 10_000,
+        connect_timeout_ms: int = 5_000,
+    ):
+        self.client = client
+        self.region = region
+        self.rate_per_second = rate_per_second
+        self.concurrency = max(1, concurrency)
+        self.metrics = metrics
+        self.retry = retry
+        self.positive_check_max = positive_check_max
+        self.poll_initial, self.poll_factor, self.poll_max = poll_initial, poll_factor, poll_max
+        self.wait_timeout = wait_timeout
+        self.runtime = RuntimeOptions(read_timeout=read_timeout_ms, connect_timeout=connect_timeout_ms)
+        self.calls: Counter[str] = Counter()
+        self._buckets: dict[str, TokenBucket] = {}
+        self._lock = threading.Lock()
+        self._rng = random.Random()
+
+    # accounting -----------------------------------------------------------------------------------
+    @property
+    def api_calls(self) -> int:
+        with self._lock:
+            return sum(self.calls.values())
+
+    def _bucket(self, action: str) -> TokenBucket:
+        with self._lock:
+            bucket = self._buckets.get(action)
+            if bucket is None:
+                bucket = self._buckets[action] = TokenBucket(self.rate_per_second)
+            return bucket
+
+    def _count(self, action: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.api_calls.labels("ecs", action, outcome).inc()
+
+    # the one call path ----------------------------------------------------------------------------
+    def _call(self, action: str, method: str, request, deadline: float | None = None):
+        fn = getattr(self.client, method + "_with_options")
+        for attempt in range(1, self.retry.attempts + 1):
+            self._bucket(action).acquire(deadline)
+            with self._lock:
+                self.calls[action] += 1
+            try:
+                response = fn(request, self.runtime)
+            except (AlibabaCloudException, UnretryableException) as exc:
+                retryable, err = _failure(exc)
+                self._count(action, err.code or "error")
+                if not retryable or attempt == self.retry.attempts:
+                    raise err from None
+                delay = self._rng.uniform(
+                    0, min(self.retry.cap_seconds, self.retry.base_seconds * 2 ** (attempt - 1))
+                )
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after:
+                    delay = max(delay, retry_after / 1000.0)
+                if deadline is not None and time.monotonic() + delay > deadline:
+                    raise LookupDeadline(f"{action} retry would pass the deadline") from None
+                if self.metrics is not None:
+                    self.metrics.retries.labels("ecs", action).inc()
+                log.info("ECS call retried", extra={"action": action, "code": err.code, "attempt": attempt})
+                time.sleep(delay)
+                continue
+            self._count(action, "ok")
+            return response.body
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # listing --------------------------------------------------------------------------------------
+    def describe_instances(
+        self,
+        region: str | None = None,
+        instance_ids: Iterable[str] | None = None,
+        tags: Tags | None = None,
+        status: str | None = None,
+        name: str | None = None,
+        deadline: float | None = None,
+    ) -> list[InstanceInfo]:
+        """Every instance matching all the given filters. `tags`: {key: value or None (key present)} or
+        pairs; `status`: any case; `name`: a glob (`*`, `?`, `[..]`). `deadline` (monotonic) raises
+        LookupDeadline when the listing cannot finish in time."""
+        region = region or self.region
+        pairs = _tag_pairs(tags)
+        status = normalize_status(status) if status else None
+        if instance_ids is not None:
+            ids = list(dict.fromkeys(instance_ids))
+            found = self._describe_ids(region, ids, pairs, status, deadline)
+        else:
+            found = self._list(region, pairs, status, _server_name_filter(name), deadline)
+        return [i for i in found if _matches(i, pairs, status, name)]
+
+    def _request(
+        self, region: str, pairs, status, name_filter=None, **extra
+    ) -> ecs_models.DescribeInstancesRequest:
+        return ecs_models.DescribeInstancesRequest(
+            region_id=region,
+            tag=[ecs_models.DescribeInstancesRequestTag(key=k, value=v) for k, v in pairs] or None,
+            status=status,
+            instance_name=name_filter,
+            **extra,
+        )
+
+    def _pages(self, request: ecs_models.DescribeInstancesRequest, deadline: float | None = None):
+        """Yield pages (lists of InstanceInfo) following NextToken; MaxResults is always 100."""
+        request.max_results = PAGE_SIZE
+        seen_tokens: set[str] = set()
+        for _ in range(MAX_PAGES):
+            body = self._call("DescribeInstances", "describe_instances", request, deadline)
+            yield [
+                _info(i)
+                for i in (body.instances.instance if body.instances and body.instances.instance else [])
+            ]
+            token = body.next_token
+            if not token:
+                return
+            if token in seen_tokens:
+                raise UpstreamError("ECS", "DescribeInstances repeated a NextToken", code="PagingLoop")
+            seen_tokens.add(token)
+            request.next_token = token
+        raise UpstreamError(
+            "ECS", f"DescribeInstances returned more than {MAX_PAGES} pages", code="PagingLimit"
+        )
+
+    def _list(self, region, pairs, status, name_filter, deadline) -> list[InstanceInfo]:
+        found: list[InstanceInfo] = []
+        for page in self._pages(self._request(region, pairs, status, name_filter), deadline):
+            found.extend(page)
+        if pairs and len(found) >= TAG_FILTER_CAP:
+            probe = self._request(region, pairs, status, name_filter, page_number=1, page_size=1)
+            total = self._call("DescribeInstances", "describe_instances", probe, deadline).total_count or 0
+            if total > len(found):
+                log.info("tag filter capped; listing through ListTagResources", extra={"total": total})
+                seen = {i.instance_id for i in found}
+                missing = [i for i in self._ids_by_tags(region, pairs, deadline) if i not in seen]
+                found.extend(self._describe_ids(region, missing, pairs, status, deadline))
+        return found
+
+    def _ids_by_tags(self, region: str, pairs, deadline) -> list[str]:
+        request = ecs_models.ListTagResourcesRequest(
+            region_id=region,
+            resource_type="instance",
+            tag=[ecs_models.ListTagResourcesRequestTag(key=k, value=v) for k, v in pairs],
+        )
+        ids: dict[str, None] = {}
+        for _ in range(MAX_PAGES):
+            body = self._call("ListTagResources", "list_tag_resources", request, deadline)
+            entries = (
+                body.tag_resources.tag_resource
+                if body.tag_resources and body.tag_resources.tag_resource
+                else []
+            )
+            for entry in entries:
+                ids.setdefault(entry.resource_id, None)
+            if not body.next_token:
+                return list(ids)
+            request.next_token = body.next_token
+        raise UpstreamError(
+            "ECS", f"ListTagResources returned more than {MAX_PAGES} pages", code="PagingLimit"
+        )
+
+    def _describe_ids(
+        self, region, ids: list[str], pairs=(), status=None, deadline=None
+    ) -> list[InstanceInfo]:
+        chunks = _chunks(ids, PAGE_SIZE)
+        if len(chunks) <= 1:
+            return [i for c in chunks for i in self._describe_chunk(region, c, pairs, status, deadline)]
+        with ThreadPoolExecutor(
+            max_workers=min(self.concurrency, len(chunks)), thread_name_prefix="ecs-describe"
+        ) as pool:
+            parts = list(pool.map(lambda c: self._describe_chunk(region, c, pairs, status, deadline), chunks))
+        return [i for part in parts for i in part]
+
+    def _describe_chunk(
+        self, region, ids: list[str], pairs=(), status=None, deadline=None
+    ) -> list[InstanceInfo]:
+        request = self._request(region, pairs, status, instance_ids=json.dumps(ids))
+        return [i for page in self._pages(request, deadline) for i in page]
+
+    # power ----------------------------------------------------------------------------------------
+    def power(
+        self,
+        action: str,
+        instance_ids: Iterable[str],
+        region: str | None = None,
+        force: bool = False,
+        stopped_mode: str | None = None,
+        dry_run: bool = False,
+        skip_in_target: bool = True,
+        on_progress: Callable[[list[InstanceResult]], None] | None = None,
+    ) -> list[InstanceResult]:
+        """Send `action` ("start" | "stop" | "reboot") to the instances, ≤ 100 per call, SuccessFirst.
+
+        With `skip_in_target`, each batch re-reads its instances first: those already in (or on their way
+        to) the target state are ALREADY_THERE, those in a state the action cannot leave are FAILED
+        (IncorrectInstanceStatus), the rest are sent. `dry_run` sends DryRun with AllTogether (under
+        SuccessFirst a DryRun always passes): DRY_RUN_OK, or FAILED with ECS's verdict, per batch.
+        `stopped_mode`: KeepCharging / StopCharging (or keep-charging / stop-charging). Returns one
+        result per id, in input order; `on_progress(results so far)` runs after each batch."""
+        if action not in POWER_API:
+            raise ValueError(f"unknown power action {action!r}")
+        region = region or self.region
+        stopped_mode = STOPPED_MODES.get(stopped_mode or "", stopped_mode) or None
+        ids = list(dict.fromkeys(instance_ids))
+        chunks = _chunks(ids, BATCH_SIZE)
+        done: dict[str, InstanceResult] = {}
+
+        def run(chunk: list[str]) -> list[InstanceResult]:
+            return self._power_chunk(action, region, chunk, force, stopped_mode, dry_run, skip_in_target)
+
+        if chunks:
+            with ThreadPoolExecutor(
+                max_workers=min(self.concurrency, len(chunks)), thread_name_prefix="ecs-power"
+            ) as pool:
+                for results in _as_completed(pool, run, chunks):
+                    done.update((r.instance_id, r) for r in results)
+                    if on_progress is not None:
+                        on_progress(list(done.values()))
+        return [done[i] for i in ids]
+
+    def _power_chunk(
+        self, action, region, ids, force, stopped_mode, dry_run, skip_in_target
+    ) -> list[InstanceResult]:
+        results: dict[str, InstanceResult] = {}
+        to_send = list(ids)
+        if skip_in_target:
+            try:
+                current = {i.instance_id: i for i in self._describe_chunk(region, ids)}
+            except UpstreamError as exc:
+                return [
+                    InstanceResult(
+                        i, FAILED, exc.code or "Error", f"could not read its status: {exc.message}"
+                    )
+                    for i in ids
+                ]
+            to_send = []
+            for iid in ids:
+                info = current.get(iid)
+                if info is None:
+                    results[iid] = InstanceResult(
+                        iid, FAILED, "InvalidInstanceId.NotFound", f"not found in {region}"
+                    )
+                    continue
+                kind = classify(action, info.status)
+                if kind == "act":
+                    to_send.append(iid)
+                elif kind == "already":
+                    results[iid] = InstanceResult(iid, ALREADY_THERE, "", "", info.status, info.status)
+                else:
+                    results[iid] = InstanceResult(
+                        iid,
+                        FAILED,
+                        "IncorrectInstanceStatus",
+                        f"it is {info.status}; cannot {action} it now",
+                        info.status,
+                        info.status,
+                    )
+        if to_send:
+            results.update(self._send(action, region, to_send, force, stopped_mode, dry_run))
+        return [results[i] for i in ids]
+
+    def _send(self, action, region, ids, force, stopped_mode, dry_run) -> dict[str, InstanceResult]:
+        common = {
+            "region_id": region,
+            "instance_id": ids,
+            "batch_optimization": "AllTogether" if dry_run else "SuccessFirst",
+            "dry_run": True if dry_run else None,
+        }
+        if action == "start":
+            request = ecs_models.StartInstancesRequest(**common)
+        elif action == "stop":
+            request = ecs_models.StopInstancesRequest(
+                **common, force_stop=force or None, stopped_mode=stopped_mode
+            )
+        else:
+            request = ecs_models.RebootInstancesRequest(**common, force_reboot=force or None)
+        try:
+            body = self._call(*POWER_API[action], request)
+        except UpstreamError as exc:
+            if dry_run and exc.code == "DRYRUN.SUCCESS":
+                return {i: InstanceResult(i, DRY_RUN_OK, exc.code, "ECS's checks passed") for i in ids}
+            prefix = "DryRun: " if dry_run else ""
+            return {i: InstanceResult(i, FAILED, exc.code or "Error", prefix + exc.message) for i in ids}
+        if dry_run:
+            return {i: InstanceResult(i, DRY_RUN_OK, "", "ECS's checks passed") for i in ids}
+        out: dict[str, InstanceResult] = {}
+        responses = body.instance_responses.instance_response if body.instance_responses else None
+        for r in responses or []:
+            code = str(r.code or "")
+            if code == "200":
+                out[r.instance_id] = InstanceResult(
+                    r.instance_id,
+                    ACCEPTED,
+                    code,
+                    r.message or "",
+                    r.previous_status or "",
+                    r.current_status or "",
+                )
+            else:
+                out[r.instance_id] = InstanceResult(r.instance_id, FAILED, code, r.message or "")
+        for iid in ids:
+            out.setdefault(
+                iid, InstanceResult(iid, FAILED, "NoResponse", "ECS did not report on this instance")
+            )
+        return out
+
+    # waiting --------------------------------------------------------------------------------------
+    def wait_for_state(
+        self,
+        instance_ids: Iterable[str],
+        target_status: str,
+        region: str | None = None,
+        tags: Tags | None = None,
+        timeout: float | None = None,
+        on_progress: Callable[[int | None, int], None] | None = None,
+    ) -> dict[str, str | None]:
+        """Poll until none of the instances is on its way to `target_status` (or the timeout); returns
+        id → last known status (None: not found any more).
+
+        Up to `positive_check_max` instances (or without `tags`) every poll re-reads them by id. Larger
+        sets scoped by `tags` (the selector's tag filters, which all of them match) are watched with
+        status-filtered probes: "is any of ours still in flight?" costs one call per poll; once settled,
+        one probe per other status finds those that ended elsewhere, the rest are in the target state.
+        `on_progress(reached or None when unknown, total)` runs after each poll."""
+        target = normalize_status(target_status)
+        region = region or self.region
+        ids = list(dict.fromkeys(instance_ids))
+        statuses: dict[str, str | None] = dict.fromkeys(ids)
+        if not ids:
+            return statuses
+        pairs = _tag_pairs(tags)
+        probing = bool(pairs) and len(ids) > self.positive_check_max
+        in_flight = IN_FLIGHT[target]
+        deadline = time.monotonic() + (timeout if timeout is not None else self.wait_timeout)
+        delay = self.poll_initial
+        while True:
+            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+            settled = False
+            if probing:
+                try:
+                    settled, seen = self._probe_round(region, pairs, target, set(ids))
+                    statuses.update(seen)
+                    reached = len(ids) if settled else None
+                except _Inconclusive:
+                    probing = False
+            if not probing:
+                current = {i.instance_id: i.status for i in self._describe_ids(region, ids)}
+                statuses = {i: current.get(i) for i in ids}
+                settled = not any(s in in_flight for s in statuses.values())
+                reached = sum(1 for s in statuses.values() if s == target)
+            if on_progress is not None:
+                on_progress(reached, len(ids))
+            if settled or time.monotonic() >= deadline:
+                return statuses
+            delay = min(delay * self.poll_factor, self.poll_max)
+
+    def _probe(self, region, pairs, status: str, ours: set[str], first_only: bool) -> set[str]:
+        found: set[str] = set()
+        rows = 0
+        for page in self._pages(self._request(region, pairs, status)):
+            rows += len(page)
+            found.update(i.instance_id for i in page if i.instance_id in ours)
+            if found and first_only:
+                return found
+        if rows >= TAG_FILTER_CAP:
+            raise _Inconclusive(status)
+        return found
+
+    def _probe_round(self, region, pairs, target, ours: set[str]) -> tuple[bool, dict[str, str]]:
+        for status in IN_FLIGHT[target]:
+            found = self._probe(region, pairs, status, ours, first_only=True)
+            if found:
+                return False, dict.fromkeys(found, status)
+        others = [s for s in STATUSES if s != target and s not in IN_FLIGHT[target]]
+        with ThreadPoolExecutor(max_workers=len(others), thread_name_prefix="ecs-probe") as pool:
+            found_by_status = list(pool.map(lambda s: self._probe(region, pairs, s, ours, False), others))
+        seen = dict.fromkeys(ours, target)
+        for status, found in zip(others, found_by_status, strict=True):
+            seen.update(dict.fromkeys(found, status))
+        return True, seen
+
+    def close(self) -> None:
+        return None
+
+
+class _Inconclusive(Exception):
+    """A probe hit the tag-filter cap: its answer may be incomplete."""
+
+
+def _as_completed(pool: ThreadPoolExecutor, fn, items):
+    futures = [pool.submit(fn, item) for item in items]
+    for future in as_completed(futures):
+        yield future.result()
+
+
+def _server_name_filter(glob: str | None) -> str | None:
+    """ECS's InstanceName filter understands `*` only; other globs are filtered here."""
+    if glob and not any(c in glob for c in "?[]"):
+        return glob
+    return None
+
+
+def _matches(info: InstanceInfo, pairs, status: str | None, name: str | None) -> bool:
+    if status and info.status != status:
+        return False
+    if name and not fnmatchcase(info.name, name):
+        return False
+    for key, value in pairs:
+        if key not in info.tags or (value is not None and info.tags[key] != value):
+            return False
+    return True
+
+
+def _info(i) -> InstanceInfo:
+    tags = {t.tag_key: t.tag_value or "" for t in (i.tags.tag or [])} if i.tags else {}
+    ip = ""
+    vpc = i.vpc_attributes
+    if vpc and vpc.private_ip_address and vpc.private_ip_address.ip_address:
+        ip = vpc.private_ip_address.ip_address[0]
+    elif i.inner_ip_address and i.inner_ip_address.ip_address:
+        ip = i.inner_ip_address.ip_address[0]
+    return InstanceInfo(
+        instance_id=i.instance_id or "",
+        name=i.instance_name or "",
+        status=i.status or "",
+        instance_type=i.instance_type or "",
+        private_ip=ip,
+        tags=tags,
+        region=i.region_id or "",
+        zone=i.zone_id or "",
+        spot_strategy=i.spot_strategy or "NoSpot",
+        os_type=i.ostype or "",
+    )
+
+
+def make_client(settings) -> Client:
+    """An SDK client from the settings: static AccessKey when given, else the default credential chain."""
+    config = Config(region_id=settings.ALIBABA_CLOUD_REGION_ID, **endpoint_config(settings.ECS_ENDPOINT))
+    access_key = settings.secret("ALIBABA_CLOUD_ACCESS_KEY_ID")
+    if access_key:
+        config.access_key_id = access_key
+        config.access_key_secret = settings.secret("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+    else:
+        from alibabacloud_credentials.client import Client as CredentialClient
+
+        config.credential = CredentialClient()
+    return Client(config)
+
+
+def build_adapter(settings, ecs_policy, metrics=None, **overrides) -> EcsAdapter:
+    options = {
+        "rate_per_second": ecs_policy.api_rate_per_second,
+        "concurrency": ecs_policy.batch_concurrency,
+        "wait_timeout": float(ecs_policy.wait_timeout_seconds),
+    }
+    options.update(overrides)
+    return EcsAdapter(make_client(settings), settings.ALIBABA_CLOUD_REGION_ID, metrics=metrics, **options)
+
+
+@adapter("ecs")
+def build(services) -> EcsAdapter:
+    return build_adapter(services.settings, services.policy.ecs, services.metrics)

@@ -1,0 +1,113 @@
+"""ECS as the bot sees it, free of any vendor SDK: what an instance looks like, what a power action did to
+one instance, and the state rules of power actions (which statuses an action acts on, which mean
+"already there", which are in flight). Handlers, planners and other capabilities import this module;
+only `bot/adapters/ecs.py` talks to the SDK.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+STATUSES = ("Pending", "Running", "Starting", "Stopping", "Stopped")
+ACTIONS = ("start", "stop", "reboot")
+
+# The status each action ends in.
+TARGET_STATUS = {"start": "Running", "stop": "Stopped", "reboot": "Running"}
+# The statuses an action is sent for.
+ACTS_ON = {"start": frozenset({"Stopped"}), "stop": frozenset({"Running"}), "reboot": frozenset({"Running"})}
+# The statuses that mean "already there, or on the way there": skipped, then verified.
+ALREADY = {
+    "start": frozenset({"Running", "Starting", "Pending"}),
+    "stop": frozenset({"Stopped", "Stopping"}),
+    "reboot": frozenset(),
+}
+# The statuses an instance passes through on its way to the target (what a waiter polls for).
+IN_FLIGHT = {"Stopped": ("Stopping",), "Running": ("Starting", "Pending", "Stopping")}
+
+# Outcomes of InstanceResult.
+ACCEPTED = "accepted"  # ECS took the request; the instance is on its way
+ALREADY_THERE = "already"  # nothing sent: it already was in (or on its way to) the target state
+DONE = "done"  # verified in the target state after the action
+FAILED = "failed"  # ECS refused, the wait timed out, or the instance ended elsewhere
+DRY_RUN_OK = "dry-run-ok"  # DryRun: ECS's checks passed
+
+
+def normalize_status(value: str) -> str:
+    """`running` → `Running`; raises ValueError for anything that is not an ECS status."""
+    for status in STATUSES:
+        if status.lower() == value.strip().lower():
+            return status
+    raise ValueError(f"{value!r} is not an ECS status ({', '.join(s.lower() for s in STATUSES)})")
+
+
+def classify(action: str, status: str) -> str:
+    """What a power action does with an instance in `status`: "act", "already" or "busy"."""
+    if status in ACTS_ON[action]:
+        return "act"
+    if status in ALREADY[action]:
+        return "already"
+    return "busy"
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    instance_id: str
+    name: str
+    status: str
+    instance_type: str = ""
+    private_ip: str = ""
+    tags: dict[str, str] = field(default_factory=dict, hash=False, compare=True)
+    region: str = ""
+    zone: str = ""
+    spot_strategy: str = "NoSpot"
+    os_type: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "instance_id": self.instance_id,
+            "name": self.name,
+            "status": self.status,
+            "instance_type": self.instance_type,
+            "private_ip": self.private_ip,
+            "tags": dict(self.tags),
+            "region": self.region,
+            "zone": self.zone,
+            "spot_strategy": self.spot_strategy,
+            "os_type": self.os_type,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> InstanceInfo:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class InstanceResult:
+    instance_id: str
+    outcome: str  # ACCEPTED | ALREADY_THERE | DONE | FAILED | DRY_RUN_OK
+    code: str = ""  # ECS error code for FAILED (e.g. OperationDenied.NoStock), "200" when accepted
+    message: str = ""
+    previous_status: str = ""
+    current_status: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != FAILED
+
+    def as_dict(self) -> dict:
+        return {
+            "instance_id": self.instance_id,
+            "outcome": self.outcome,
+            "code": self.code,
+            "message": self.message,
+            "previous_status": self.previous_status,
+            "current_status": self.current_status,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> InstanceResult:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+class LookupDeadline(Exception):
+    """A lookup did not finish before the caller's deadline (the caller hands it to the task queue)."""

@@ -1,0 +1,72 @@
+"""Shared plumbing of the PagerDuty capability: the client, store keys, channel routing, acting-as."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bot.errors import ConfigError, UserError
+
+if TYPE_CHECKING:
+    from bot.adapters.pagerduty import PagerDuty
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+MESSAGE_TTL = 30 * 86400  # incident id → its Slack message
+PLANNED_TTL = 30 * 86400  # incident_key → the calendar window it came from
+ACTOR_TTL = 15 * 60  # who pressed a button, until the webhook that reports it arrives
+USER_CACHE_TTL = 600
+
+
+def message_key(incident_id: str) -> str:
+    return f"pagerduty:message:{incident_id}"
+
+
+def planned_key(incident_key: str) -> str:
+    return f"pagerduty:planned:{incident_key}"
+
+
+def actor_key(incident_id: str, status: str) -> str:
+    return f"pagerduty:actor:{incident_id}:{status}"
+
+
+def client(services: Services, interactive: bool = False) -> PagerDuty:
+    try:
+        return services.adapter("pagerduty-interactive" if interactive else "pagerduty")
+    except ConfigError as exc:
+        raise UserError(f"PagerDuty is not set up on this bot ({exc}).") from None
+
+
+def channel_for(services: Services, incident: dict[str, Any], planned: dict[str, Any] | None) -> str | None:
+    """Calendar mapping first, then the per-service mapping, then the defaults."""
+    policy = services.policy.pagerduty
+    if planned and planned.get("channel"):
+        return planned["channel"]
+    service_id = incident.get("service_id")
+    if service_id and service_id in policy.channels:
+        return policy.channels[service_id]
+    return policy.default_channel or services.settings.SLACK_NOTIFY_CHANNEL or None
+
+
+@dataclass(frozen=True)
+class ActingAs:
+    email: str
+    fallback: bool  # True: the Slack user has no PagerDuty account; the bot's From address is used
+
+
+def acting_as(services: Services, slack_user_id: str) -> ActingAs:
+    """The PagerDuty user whose e-mail matches the Slack user's, else PAGERDUTY_FROM_EMAIL."""
+    fallback = services.settings.PAGERDUTY_FROM_EMAIL or ""
+    if not fallback:
+        raise UserError("PagerDuty is not set up on this bot (PAGERDUTY_FROM_EMAIL is missing).")
+    cache = f"pagerduty:user-for:{slack_user_id}"
+    cached = services.store.get(cache)
+    if cached is not None:
+        return ActingAs(cached, False) if cached else ActingAs(fallback, True)
+    email = services.slack.user_email(slack_user_id)
+    found = client(services).find_user_by_email(email) if email else None
+    resolved = str(found.get("email")) if found else ""
+    services.store.set(cache, resolved, USER_CACHE_TTL)
+    return ActingAs(resolved, False) if resolved else ActingAs(fallback, True)

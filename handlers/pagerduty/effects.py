@@ -1,0 +1,184 @@
+"""The Slack side of a PagerDuty event (runs on the worker): one effect per event, whatever the duplicates.
+
+- `incident.triggered` posts the incident card in the mapped channel and remembers incident id →
+  (channel, ts) in the store;
+- every later event edits that card (newest state wins; events older than what the card shows only
+  add their thread line) and adds a thread reply saying who did what.
+The effect is claimed on the event id (a retried job or a duplicate that slipped past the endpoint does
+nothing), and the card of one incident is edited under a lock, so two events of the same incident on two
+workers cannot both post a card. An event that arrives before its incident's `triggered` is put back
+on the queue a few times, then posts the card itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.errors import ChatOpsError
+from dedupe import ClaimStatus, dedupe_key
+from handlers.pagerduty import messages
+from handlers.pagerduty.common import (
+    MESSAGE_TTL,
+    actor_key,
+    channel_for,
+    client,
+    message_key,
+    planned_key,
+)
+from handlers.pagerduty.events import WebhookEvent
+
+log = logging.getLogger(__name__)
+
+EFFECT_NAMESPACE = "pd-effect"
+WAIT_FOR_TRIGGER_ATTEMPTS = 4
+WAIT_FOR_TRIGGER_DELAY = 2.0
+
+
+class IncidentBusy(Exception):
+    """Another worker holds this incident's card; the job is retried."""
+
+
+def apply_event(services, payload: dict[str, Any], attempt: int = 1) -> str:
+    event = WebhookEvent.from_job(payload)
+    effects = services.deduper(EFFECT_NAMESPACE, pending_ttl=120.0)
+    key = dedupe_key("event", event.event_id)
+    claim = effects.claim(key)
+    if claim.status is not ClaimStatus.CLAIMED:
+        services.metrics.dedupe_hits.labels("pagerduty-effect", claim.status.value).inc()
+        return claim.status.value
+    try:
+        outcome = _apply(services, event, attempt)
+    except BaseException:
+        effects.release(key, str(claim.token))
+        raise
+    if outcome == "deferred":
+        effects.release(key, str(claim.token))
+        from handlers.pagerduty.webhook import EFFECT_JOB
+
+        services.queue.enqueue(EFFECT_JOB, event=payload, attempt=attempt + 1, delay=WAIT_FOR_TRIGGER_DELAY)
+        return outcome
+    effects.confirm(key, str(claim.token))
+    return outcome
+
+
+def _apply(services, event: WebhookEvent, attempt: int) -> str:
+    incident_id = str(event.incident.get("id") or "")
+    if not incident_id:
+        log.warning("PagerDuty event without an incident id; ignored", extra={"event_id": event.event_id})
+        return "ignored"
+    store = services.store
+    with store.lock(f"pagerduty-incident:{incident_id}", ttl=60, wait=15) as held:
+        if not held:
+            raise IncidentBusy(incident_id)
+        record = store.get_json(message_key(incident_id))
+        if record is None:
+            if event.event_type != "incident.triggered" and attempt < WAIT_FOR_TRIGGER_ATTEMPTS:
+                return "deferred"
+            return _post_card(services, event)
+        return _update_card(services, event, record)
+
+
+def _snapshot(services, event: WebhookEvent, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """The incident as the card should show it after this event."""
+    incident = dict(previous or {})
+    if event.incident.get("partial"):
+        for k in ("id", "html_url", "title"):
+            if event.incident.get(k) and not incident.get(k):
+                incident[k] = event.incident[k]
+        if previous is None:
+            incident.update(_fetch(services, incident["id"]))
+    else:
+        incident.update({k: v for k, v in event.incident.items() if v not in (None, "", [])})
+        if event.incident.get("assignees") == [] and event.event_type in (
+            "incident.reassigned",
+            "incident.resolved",
+        ):
+            incident["assignees"] = []
+    status = messages.STATUS_FOR_EVENT.get(event.event_type)
+    if status and event.incident.get("partial"):
+        incident["status"] = status
+    return incident
+
+
+def _fetch(services, incident_id: str) -> dict[str, Any]:
+    """Full incident data when the event carried only a reference (e.g. a note arriving first)."""
+    from handlers.pagerduty.events import normalize_incident
+
+    try:
+        return normalize_incident(client(services).get_incident(incident_id))
+    except ChatOpsError as exc:
+        log.warning(
+            "could not fetch incident for its card", extra={"incident": incident_id, "error": str(exc)}
+        )
+        return {}
+
+
+def _post_card(services, event: WebhookEvent) -> str:
+    incident = _snapshot(services, event, None)
+    planned = (
+        services.store.get_json(planned_key(incident["incident_key"]))
+        if incident.get("incident_key")
+        else None
+    )
+    channel = channel_for(services, incident, planned)
+    if not channel:
+        log.warning(
+            "no channel for PagerDuty incident (set SLACK_NOTIFY_CHANNEL or policy pagerduty.channels)",
+            extra={"incident": incident.get("id")},
+        )
+        return "no-channel"
+    latest = None
+    if event.event_type != "incident.triggered":
+        latest = messages.latest_line(event.event_type, event.agent, event.occurred_at, services.timezone)
+    text, blocks = messages.incident_card(incident, services.timezone, planned, latest)
+    posted = services.slack.post(channel, text, blocks)
+    record = {
+        "channel": posted.channel,
+        "ts": posted.ts,
+        "incident": incident,
+        "planned": planned,
+        "latest": latest,
+        "occurred_at": event.occurred_at,
+    }
+    services.store.set_json(message_key(str(incident["id"])), record, MESSAGE_TTL)
+    if event.event_type != "incident.triggered":
+        _thread_reply(services, event, record)
+    return "posted"
+
+
+def _update_card(services, event: WebhookEvent, record: dict[str, Any]) -> str:
+    newer = _is_newer(event.occurred_at, record.get("occurred_at"))
+    if event.event_type == "incident.triggered" and not newer:
+        return "already-posted"
+    if newer:
+        record["incident"] = _snapshot(services, event, record.get("incident"))
+        record["occurred_at"] = event.occurred_at
+        if event.event_type != "incident.triggered":
+            record["latest"] = messages.latest_line(
+                event.event_type, event.agent, event.occurred_at, services.timezone
+            )
+        text, blocks = messages.incident_card(
+            record["incident"], services.timezone, record.get("planned"), record.get("latest")
+        )
+        services.slack.update(record["channel"], record["ts"], text, blocks)
+        services.store.set_json(message_key(str(record["incident"]["id"])), record, MESSAGE_TTL)
+    if event.event_type != "incident.triggered":
+        _thread_reply(services, event, record)
+    return "updated"
+
+
+def _thread_reply(services, event: WebhookEvent, record: dict[str, Any]) -> None:
+    status = messages.STATUS_FOR_EVENT.get(event.event_type)
+    incident_id = str(record["incident"].get("id"))
+    on_behalf = services.store.get_json(actor_key(incident_id, status)) if status else None
+    incident = record["incident"] if not event.incident.get("partial") else {**record["incident"]}
+    text = messages.activity_text(event.event_type, event.agent, incident, event.note, on_behalf)
+    services.slack.post(record["channel"], text, thread_ts=record["ts"])
+
+
+def _is_newer(occurred_at: str | None, than: str | None) -> bool:
+    new, old = messages.parse_time(occurred_at), messages.parse_time(than)
+    if new is None or old is None:
+        return True
+    return new >= old

@@ -1,0 +1,264 @@
+"""`/incident list|new|ack|resolve` and the Acknowledge / Resolve buttons of incident cards.
+
+Reads answer at once (interactive client, short timeout). Writes are handed to the worker: the caller
+gets "working on it" right away and the outcome through the response_url; the card itself is edited
+when PagerDuty's webhook reports the change. Writes run as the PagerDuty user with the caller's Slack
+e-mail, else as PAGERDUTY_FROM_EMAIL (and the thread reply says so).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+from bot import blocks
+from bot.authz import AuditRecord
+from bot.commands import ActionRequest, CommandRequest, Reply, action, subcommand
+from bot.errors import ChatOpsError, UserError
+from bot.queue import job
+from handlers.pagerduty import messages, parsing
+from handlers.pagerduty.common import ACTOR_TTL, acting_as, actor_key, client
+from handlers.pagerduty.events import normalize_incident
+
+log = logging.getLogger(__name__)
+
+UPDATE_JOB = "pagerduty.update_incident"
+CREATE_JOB = "pagerduty.create_incident"
+MAX_ATTEMPTS = 3
+RETRY_DELAY = 5.0
+_VERB = {"acknowledged": ("Acknowledging", "acknowledged"), "resolved": ("Resolving", "resolved")}
+
+
+# commands ------------------------------------------------------------------------------------------
+@subcommand(
+    "/incident",
+    "list",
+    permission="incident.list",
+    usage=parsing.LIST_USAGE,
+    summary="Incidents by status (default: open = triggered and acknowledged), newest first.",
+)
+def list_incidents(req: CommandRequest) -> Reply:
+    label, statuses = parsing.parse_list(req.args)
+    found = client(req.services, interactive=True).list_incidents(statuses, limit=21)
+    shown = [normalize_incident(i) for i in found[:20]]
+    if not shown:
+        return Reply(f"No {label} incidents in PagerDuty.")
+    more = " (newest 20 shown)" if len(found) > 20 else ""
+    body = [
+        blocks.section(f"*{label.capitalize()} incidents*{more}"),
+        blocks.section("\n".join(messages.list_line(i) for i in shown)),
+        blocks.context("`/incident ack ID` · `/incident resolve ID` · `/incident new TITLE`"),
+    ]
+    return Reply(f"{len(shown)} {label} incident(s)", body)
+
+
+@subcommand(
+    "/incident",
+    "new",
+    permission="incident.new",
+    usage=parsing.NEW_USAGE,
+    summary="Open an incident (default service: PAGERDUTY_SERVICE_ID).",
+)
+def new_incident(req: CommandRequest) -> Reply:
+    spec = parsing.parse_new(req.args)
+    service_id = spec.service_id or req.services.settings.PAGERDUTY_SERVICE_ID
+    if not service_id:
+        raise UserError("No default PagerDuty service is configured; pass `--service SERVICE_ID`.")
+    client(req.services)  # fail now, not on the worker, when PagerDuty is not configured
+    req.services.queue.enqueue(
+        CREATE_JOB,
+        title=spec.title,
+        service_id=service_id,
+        urgency=spec.urgency,
+        user_id=req.actor.user_id,
+        response_url=req.response_url,
+        incident_key=f"chatops-new-{uuid.uuid4().hex}",
+        audit=asdict(req.audit) if req.audit else None,
+    )
+    return Reply(f":hourglass_flowing_sand: Opening “{spec.title}” on service `{service_id}`…")
+
+
+@subcommand(
+    "/incident", "ack", permission="incident.ack", usage=parsing.ACK_USAGE, summary="Acknowledge an incident."
+)
+def ack_incident(req: CommandRequest) -> Reply:
+    incident_id = parsing.parse_incident_id(req.args, parsing.ACK_USAGE)
+    return _request(req.services, incident_id, "acknowledged", req.actor.user_id, req.response_url, req.audit)
+
+
+@subcommand(
+    "/incident",
+    "resolve",
+    permission="incident.resolve",
+    usage=parsing.RESOLVE_USAGE,
+    summary="Resolve an incident.",
+)
+def resolve_incident(req: CommandRequest) -> Reply:
+    incident_id = parsing.parse_incident_id(req.args, parsing.RESOLVE_USAGE)
+    return _request(req.services, incident_id, "resolved", req.actor.user_id, req.response_url, req.audit)
+
+
+# buttons -------------------------------------------------------------------------------------------
+@action(messages.ACK_ACTION)
+def ack_button(req: ActionRequest) -> Reply:
+    return _button(req, "incident.ack", "acknowledged")
+
+
+@action(messages.RESOLVE_ACTION)
+def resolve_button(req: ActionRequest) -> Reply:
+    return _button(req, "incident.resolve", "resolved")
+
+
+def _button(req: ActionRequest, permission: str, status: str) -> Reply:
+    incident_id = req.value.strip()
+    if not incident_id:
+        return Reply(":warning: This button does not name an incident.")
+    audit = req.authorize(permission, [incident_id], detail=f"button on incident {incident_id}")
+    return _request(req.services, incident_id, status, req.actor.user_id, req.response_url, audit)
+
+
+def _request(services, incident_id, status, user_id, response_url, audit: AuditRecord | None) -> Reply:
+    client(services)
+    services.queue.enqueue(
+        UPDATE_JOB,
+        incident_id=incident_id,
+        status=status,
+        user_id=user_id,
+        response_url=response_url,
+        audit=asdict(audit) if audit else None,
+    )
+    return Reply(f":hourglass_flowing_sand: {_VERB[status][0]} `{incident_id}` in PagerDuty…")
+
+
+# jobs ------------------------------------------------------------------------------------------------
+@job(UPDATE_JOB)
+def update_incident(
+    services,
+    incident_id: str,
+    status: str,
+    user_id: str,
+    response_url: str | None = None,
+    audit: dict | None = None,
+    attempt: int = 1,
+) -> None:
+    verb = _VERB[status][1]
+    try:
+        pd = client(services)
+        current = pd.get_incident(incident_id)
+        label = messages.incident_label(normalize_incident(current))
+        if current.get("status") == "resolved":
+            _finish(
+                services, response_url, audit, "noop", f":information_source: {label} is already resolved."
+            )
+            return
+        if current.get("status") == status:
+            _finish(services, response_url, audit, "noop", f":information_source: {label} is already {verb}.")
+            return
+        who = acting_as(services, user_id)
+        services.store.set_json(
+            actor_key(incident_id, status),
+            {"user": user_id, "fallback": who.fallback, "email": who.email},
+            ACTOR_TTL,
+        )
+        pd.update_incident(incident_id, status, from_email=who.email)
+    except ChatOpsError as exc:
+        if _retry(
+            services,
+            exc,
+            attempt,
+            UPDATE_JOB,
+            incident_id=incident_id,
+            status=status,
+            user_id=user_id,
+            response_url=response_url,
+            audit=audit,
+        ):
+            return
+        _finish(services, response_url, audit, "error", f":x: Could not mark `{incident_id}` {verb}: {exc}")
+        return
+    note = f" as {who.email}" + (
+        " (you have no PagerDuty user with your Slack e-mail)" if who.fallback else ""
+    )
+    _finish(services, response_url, audit, "ok", f":white_check_mark: {label} {verb} in PagerDuty{note}.")
+
+
+@job(CREATE_JOB)
+def create_incident(
+    services,
+    title: str,
+    service_id: str,
+    user_id: str,
+    incident_key: str,
+    urgency: str | None = None,
+    response_url: str | None = None,
+    audit: dict | None = None,
+    attempt: int = 1,
+) -> None:
+    try:
+        pd = client(services)
+        who = acting_as(services, user_id)
+        try:
+            created = pd.create_incident(
+                title,
+                service_id,
+                incident_key=incident_key,
+                urgency=urgency,
+                from_email=who.email,
+                details=f"Opened from Slack by <@{user_id}>.",
+            )
+        except ChatOpsError as exc:  # a retry of a request that did reach PagerDuty: take the incident
+            if not getattr(exc, "duplicate_incident_key", False):
+                raise
+            created = pd.find_incident_by_key(incident_key) or {}
+    except ChatOpsError as exc:
+        if _retry(
+            services,
+            exc,
+            attempt,
+            CREATE_JOB,
+            title=title,
+            service_id=service_id,
+            user_id=user_id,
+            incident_key=incident_key,
+            urgency=urgency,
+            response_url=response_url,
+            audit=audit,
+        ):
+            return
+        _finish(services, response_url, audit, "error", f":x: Could not open the incident: {exc}")
+        return
+    inc = normalize_incident(created)
+    link = (
+        f"<{inc['html_url']}|{messages.incident_label(inc)}>"
+        if inc.get("html_url")
+        else messages.incident_label(inc)
+    )
+    _finish(
+        services,
+        response_url,
+        audit,
+        "ok",
+        f":white_check_mark: Opened {link} “{inc.get('title')}” (`{inc.get('id')}`); its card follows in the channel.",
+    )
+
+
+def _retry(services, exc: ChatOpsError, attempt: int, job_name: str, **kwargs: Any) -> bool:
+    if getattr(exc, "retriable", False) and attempt < MAX_ATTEMPTS:
+        services.queue.enqueue(job_name, attempt=attempt + 1, delay=RETRY_DELAY * attempt, **kwargs)
+        return True
+    return False
+
+
+def _finish(services, response_url: str | None, audit: dict | None, result: str, text: str) -> None:
+    if audit:
+        try:
+            services.authz.record_result(AuditRecord(**audit), result, text[:300])
+        except ChatOpsError as exc:
+            log.warning("could not record the audit result", extra={"error": str(exc)})
+    if response_url:
+        try:
+            services.slack.respond(response_url, {"text": text, "response_type": "ephemeral"})
+        except ChatOpsError as exc:
+            log.warning("could not answer through the response_url", extra={"error": str(exc)})

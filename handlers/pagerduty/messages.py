@@ -1,0 +1,167 @@
+"""Slack messages for PagerDuty incidents, pure: the incident card, the thread replies, list lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from bot import blocks
+
+ACK_ACTION = "pagerduty.acknowledge"
+RESOLVE_ACTION = "pagerduty.resolve"
+
+_STATUS_ICON = {"triggered": ":rotating_light:", "acknowledged": ":eyes:", "resolved": ":white_check_mark:"}
+
+_ACTIVITY = {
+    "incident.triggered": "triggered the incident",
+    "incident.acknowledged": "acknowledged the incident",
+    "incident.unacknowledged": "un-acknowledged the incident (acknowledgement timed out)",
+    "incident.resolved": "resolved the incident",
+    "incident.reassigned": "reassigned the incident",
+    "incident.escalated": "escalated the incident",
+    "incident.delegated": "delegated the incident",
+    "incident.annotated": "added a note",
+    "incident.priority_updated": "changed the priority",
+    "incident.reopened": "reopened the incident",
+}
+
+STATUS_FOR_EVENT = {
+    "incident.triggered": "triggered",
+    "incident.acknowledged": "acknowledged",
+    "incident.unacknowledged": "triggered",
+    "incident.resolved": "resolved",
+    "incident.reopened": "triggered",
+}
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def format_window(start: str, end: str | None, tz: dt.tzinfo, all_day: bool = False) -> str:
+    """`Tue 25 Mar 10:00–10:30 CET` (same day) or `Tue 25 Mar 22:00 → Wed 26 Mar 02:00 CET`."""
+    s, e = parse_time(start), parse_time(end)
+    if s is None:
+        return start
+    s = s.astimezone(tz)
+    if all_day:
+        last = (e.astimezone(tz) - dt.timedelta(days=1)) if e else s
+        if last.date() <= s.date():
+            return s.strftime("%a %d %b %Y") + " (all day)"
+        return s.strftime("%a %d %b") + " → " + last.strftime("%a %d %b %Y") + " (all day)"
+    if e is None:
+        return s.strftime("%a %d %b %H:%M %Z")
+    e = e.astimezone(tz)
+    if e.date() == s.date():
+        return f"{s:%a %d %b %H:%M}–{e:%H:%M %Z}"
+    return f"{s:%a %d %b %H:%M} → {e:%a %d %b %H:%M %Z}"
+
+
+def incident_label(incident: dict[str, Any]) -> str:
+    number = incident.get("number")
+    return f"#{number}" if number else str(incident.get("id") or "?")
+
+
+def incident_card(
+    incident: dict[str, Any],
+    tz: dt.tzinfo,
+    planned: dict[str, Any] | None = None,
+    latest: str | None = None,
+) -> tuple[str, list[dict[str, Any]]]:
+    """(fallback text, blocks) of the one message an incident has in Slack."""
+    status = str(incident.get("status") or "triggered")
+    icon = _STATUS_ICON.get(status, ":grey_question:")
+    label = incident_label(incident)
+    title = str(incident.get("title") or "(no title)")
+    link = incident.get("html_url")
+    heading = f"<{link}|{label} {_escape(title)}>" if link else f"{label} {_escape(title)}"
+    fields = [
+        f"*Status*\n{icon} {status.capitalize()}",
+        f"*Urgency*\n{(incident.get('urgency') or 'n/a').capitalize()}",
+        f"*Service*\n{_escape(incident.get('service') or incident.get('service_id') or 'n/a')}",
+        f"*Assigned to*\n{_escape(', '.join(incident.get('assignees') or []) or 'nobody')}",
+    ]
+    if incident.get("priority"):
+        fields.append(f"*Priority*\n{_escape(incident['priority'])}")
+    if incident.get("escalation_policy"):
+        fields.append(f"*Escalation policy*\n{_escape(incident['escalation_policy'])}")
+    out = [blocks.section(f"{icon} *{heading}*", fields)]
+    if planned:
+        window = format_window(planned.get("start", ""), planned.get("end"), tz, bool(planned.get("all_day")))
+        source = planned.get("calendar_name") or "calendar"
+        out.append(blocks.context(f":calendar: Planned work {window} (from {_escape(source)})"))
+    if latest:
+        out.append(blocks.context(latest))
+    buttons = []
+    if status == "triggered":
+        buttons.append(blocks.button("Acknowledge", ACK_ACTION, str(incident.get("id") or ""), "primary"))
+    if status in ("triggered", "acknowledged"):
+        buttons.append(blocks.button("Resolve", RESOLVE_ACTION, str(incident.get("id") or ""), "danger"))
+    if buttons:
+        out.append(blocks.actions(*buttons, block_id=f"pagerduty:{incident.get('id')}"))
+    text = f"{icon} {label} {title} — {status}" + (
+        f" ({incident['urgency']} urgency)" if incident.get("urgency") else ""
+    )
+    return text, out
+
+
+def activity_text(
+    event_type: str,
+    agent: str | None,
+    incident: dict[str, Any],
+    note: str | None = None,
+    on_behalf: dict[str, Any] | None = None,
+) -> str:
+    """The thread reply saying who did what."""
+    who = f"*{_escape(agent)}*" if agent else "PagerDuty (automation)"
+    what = _ACTIVITY.get(event_type, event_type.removeprefix("incident.").replace("_", " "))
+    text = f"{who} {what}"
+    if event_type == "incident.reassigned" and incident.get("assignees"):
+        text += " to " + _escape(", ".join(incident["assignees"]))
+    if event_type == "incident.priority_updated" and incident.get("priority"):
+        text += f" to {_escape(incident['priority'])}"
+    if event_type == "incident.annotated" and note:
+        text += ":\n> " + _escape(note).replace("\n", "\n> ")
+    else:
+        text += "."
+    if on_behalf:
+        text += f"\n_Requested from Slack by <@{on_behalf.get('user')}>"
+        if on_behalf.get("fallback"):
+            text += (
+                f"; no PagerDuty user has their Slack e-mail, so the bot's account "
+                f"({on_behalf.get('email')}) was used"
+            )
+        text += "._"
+    return text
+
+
+def latest_line(event_type: str, agent: str | None, occurred_at: str, tz: dt.tzinfo) -> str:
+    who = agent or "PagerDuty"
+    what = _ACTIVITY.get(event_type, event_type)
+    when = parse_time(occurred_at)
+    stamp = f" at {when.astimezone(tz):%H:%M %Z}" if when else ""
+    return f"Latest: {_escape(who)} {what}{stamp}"
+
+
+def list_line(incident: dict[str, Any]) -> str:
+    status = str(incident.get("status") or "")
+    icon = _STATUS_ICON.get(status, "")
+    label = incident_label(incident)
+    title = _escape(str(incident.get("title") or ""))
+    link = incident.get("html_url")
+    head = f"<{link}|{label}>" if link else label
+    who = ", ".join(incident.get("assignees") or []) or "nobody"
+    return (
+        f"{icon} {head} {title} — {status}, {incident.get('urgency') or '?'} urgency · "
+        f"{_escape(incident.get('service') or '')} · {_escape(who)} · `{incident.get('id')}`"
+    )
+
+
+def _escape(text: object) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis:// or rediss:// URL")
         return value
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):
+        # load_settings() collects the environment itself; letting pydantic-settings read os.environ
+        # again would JSON-decode comma-separated values (CHATOPS_ADMINS=U1,U2) and fail.
+        return (init_settings,)
+
     # Convenience -------------------------------------------------------------------------------
     def secret(self, name: str) -> str:
         value = getattr(self, name)

@@ -37,6 +37,17 @@ Console commands (everything else that starts with / goes to the bot as a slash 
 A script (--script FILE or -) is the same lines, one per line; '#' starts a comment.
 """
 
+# Console commands contributed by emulators: name → (usage line, fn(console, rest) -> bool).
+EXTRA_COMMANDS: dict[str, tuple[str, Any]] = {}
+
+
+def console_command(name: str, usage: str):
+    def register(fn):
+        EXTRA_COMMANDS[name] = (usage, fn)
+        return fn
+
+    return register
+
 
 @dataclass
 class _Button:
@@ -287,6 +298,8 @@ class Console:
         word = word.lower()
         if word == "help":
             self.say(HELP.rstrip())
+            for usage, _ in EXTRA_COMMANDS.values():
+                self.say("  " + usage)
             return True
         if word == "click":
             self._expect_from = len(self.shown_text)
@@ -318,6 +331,8 @@ class Console:
                 )
                 self.say(f"  {u['name']:<6} {uid:<8} {role:<9} {u['email']}  ({u['tz']})")
             return True
+        if word in EXTRA_COMMANDS:
+            return EXTRA_COMMANDS[word][1](self, rest.strip())
         return self._bad(f"unknown console command {word!r}; type 'help'")
 
     def _bad(self, text: str) -> bool:

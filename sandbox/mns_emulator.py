@@ -33,6 +33,7 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from sandbox import credentials
+from sandbox.console import console_command
 from sandbox.emulator import Emulator, EmulatorSpec, Request, Response, register_emulator
 
 NS = "http://mns.aliyuncs.com/doc/v1/"
@@ -589,3 +590,61 @@ register_emulator(
         order=20,
     )
 )
+
+
+# Console: `inject …` puts events on the sandbox's MNS queue ------------------------------------------
+
+INJECT_USAGE = (
+    "inject interruption|maintenance|poison INSTANCE  /  inject event JSON   (ECS events onto the MNS queue)"
+)
+
+
+def _find_instance(console, ref: str) -> str | None:
+    ecs = console.bot.stack.emulators.get("ecs")
+    instances = getattr(ecs, "instances", {}) if ecs is not None else {}
+    if ref in instances:
+        return ref
+    for iid, inst in instances.items():
+        if inst.get("InstanceName") == ref:
+            return iid
+    return ref if ref.startswith("i-") else None
+
+
+@console_command("inject", INJECT_USAGE)
+def _inject(console, rest: str) -> bool:
+    emu = console.bot.stack.emulators.get("mns")
+    if emu is None:
+        return console._bad("the MNS emulator is not running")
+    kind, _, arg = rest.partition(" ")
+    kind, arg = kind.lower(), arg.strip()
+    console._expect_from = len(console.shown_text)
+    if kind == "event":
+        try:
+            event = json.loads(arg)
+        except ValueError:
+            return console._bad('usage: inject event {"name": "Instance:StateChange", ...}')
+        emu.send_event(event)
+        console.say("(event put on the MNS queue)")
+        return True
+    if kind == "poison":
+        emu.send(arg or "this is not an ECS event")
+        console.say("(an unreadable message was put on the MNS queue)")
+        return True
+    if kind not in ("interruption", "maintenance", "crash") or not arg:
+        return console._bad("usage: " + INJECT_USAGE)
+    iid = _find_instance(console, arg.split()[0])
+    if iid is None:
+        return console._bad(f"no instance {arg!r} (give an id or a name)")
+    if kind == "crash":
+        ecs = console.bot.stack.emulators.get("ecs")
+        if ecs is None or iid not in ecs.instances:
+            return console._bad(f"no ECS instance {iid}")
+        ecs.set_status(iid, "Stopped")  # the ECS emulator publishes the state change to MNS
+        console.say(f"({iid} stopped unexpectedly)")
+    elif kind == "interruption":
+        emu.inject_interruption(iid)
+        console.say(f"(preemptible interruption of {iid} put on the MNS queue)")
+    else:
+        emu.inject_system_event(iid)
+        console.say(f"(SystemMaintenance.Reboot:Scheduled for {iid} put on the MNS queue)")
+    return True

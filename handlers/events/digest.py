@@ -1,0 +1,111 @@
+"""A burst digest of one channel — pure: what it holds and how it reads.
+
+When more events wait for a channel than Slack lets us post (about one message per second per channel),
+they are coalesced into one digest message, edited in place while the burst lasts. It shows counts,
+the instances touched and the latest lines; when the burst ends, the complete list (every event, one
+line each) is attached as a file, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from bot import blocks
+
+
+def entry(notice: dict) -> str:
+    """The compact form of a notice kept in the digest (line, plain line, what, instance)."""
+    what = notice.get("state") or notice.get("kind") or "event"
+    return json.dumps(
+        {
+            "l": notice.get("line", ""),
+            "p": notice.get("plain", ""),
+            "w": what,
+            "i": notice.get("instance_id"),
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+@dataclass
+class DigestView:
+    digest_id: str
+    started: float
+    inline: int = 20
+    ts: str | None = None
+    last_item_at: float = 0.0
+    count: int = 0
+    max_seq: int = 0
+    by_what: Counter = field(default_factory=Counter)
+    instances: set = field(default_factory=set)
+    latest: deque = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        self.latest = deque(self.latest, maxlen=self.inline)
+
+    def add(self, seq: int, raw_entry: str, now: float) -> bool:
+        """Count one entry (idempotent by seq). False when it was counted already."""
+        if seq <= self.max_seq:
+            return False
+        try:
+            e = json.loads(raw_entry)
+        except ValueError:
+            e = {"l": raw_entry, "p": raw_entry, "w": "event"}
+        self.max_seq = seq
+        self.count += 1
+        self.by_what[e.get("w") or "event"] += 1
+        if e.get("i"):
+            self.instances.add(e["i"])
+        self.latest.append(e.get("l") or e.get("p") or "")
+        self.last_item_at = max(self.last_item_at, now)
+        return True
+
+    def file_name(self, channel: str) -> str:
+        return f"ecs-events-{channel}-{self.digest_id}.txt"
+
+    def needs_file(self) -> bool:
+        return self.count > self.inline
+
+    def render(self, tz: dt.tzinfo, final: bool, channel: str) -> tuple[str, list[dict]]:
+        start = dt.datetime.fromtimestamp(self.started, tz)
+        end = dt.datetime.fromtimestamp(max(self.last_item_at, self.started), tz)
+        span = f"{start:%H:%M:%S}–{end:%H:%M:%S} {end:%Z}".strip()
+        counts = " · ".join(f"{what} ×{n:,}" for what, n in self.by_what.most_common(12))
+        head = (
+            ":white_check_mark: *ECS events — burst summary*"
+            if final
+            else ":zap: *ECS events — burst in progress*"
+        )
+        summary = f"{self.count:,} events on {len(self.instances):,} instances · {span}"
+        text = f"ECS events digest {self.digest_id}: {self.count} events on {len(self.instances)} instances"
+        out = [blocks.section(f"{head}\n{summary}"), blocks.context(counts or "no events")]
+        if final and not self.needs_file():
+            title = f"*All {self.count} events*"
+        else:
+            title = f"*Latest {len(self.latest)} of {self.count:,}*"
+        out.append(blocks.section(title + "\n" + "\n".join(self.latest)))
+        if not final:
+            note = (
+                "Coalesced to keep to Slack's pace (about one message per second per channel); "
+                "this message updates while the burst lasts. The full list is attached when it ends."
+            )
+        elif self.needs_file():
+            note = f"Every event, one per line: `{self.file_name(channel)}` (attached below)."
+        else:
+            note = "`/ecs history INSTANCE` shows one instance's trail."
+        out.append(blocks.context(note))
+        return text, out
+
+    def file_text(self, entries: list[str]) -> str:
+        lines = []
+        for raw in entries:
+            try:
+                lines.append(json.loads(raw).get("p") or "")
+            except ValueError:
+                lines.append(raw)
+        header = f"# ECS events digest {self.digest_id}: {len(lines)} events, oldest first\n"
+        return header + "\n".join(lines) + "\n"

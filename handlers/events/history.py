@@ -1,0 +1,151 @@
+"""`/ecs history INSTANCE [DAYS]`: the lifecycle trail of one instance from the ECS events the bot saw —
+also for released instances, which the console no longer shows. Plus the retention job."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass
+
+from bot import blocks
+from bot.commands import CommandRequest, Reply, subcommand
+from bot.errors import UserError
+from bot.queue import periodic
+from handlers.events import keys
+from handlers.events.instances import remembered_key
+from handlers.events.render import InstanceFacts, tag_text
+
+USAGE = "/ecs history INSTANCE [DAYS]   (INSTANCE: an id like i-bp1… or a name; DAYS default 7)"
+DEFAULT_DAYS = 7
+MAX_LINES = 60
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    target: str
+    days: int
+
+
+def parse_history_args(args: str, max_days: int) -> HistoryQuery:
+    """Pure: `i-abc 3` → HistoryQuery("i-abc", 3). Raises UserError with the usage."""
+    parts = args.split()
+    if not parts:
+        raise UserError("Which instance? Give its id or its name.", USAGE)
+    if len(parts) > 2:
+        raise UserError(f"Too many arguments: `{args}`.", USAGE)
+    days = DEFAULT_DAYS
+    if len(parts) == 2:
+        raw = parts[1].lower().removesuffix("d")
+        if not raw.isdigit() or int(raw) < 1:
+            raise UserError(f"`{parts[1]}` is not a number of days.", USAGE)
+        days = int(raw)
+        if days > max_days:
+            raise UserError(f"History is kept for {max_days} days; ask for at most {max_days}.", USAGE)
+    return HistoryQuery(parts[0], min(days, max_days))
+
+
+def describe_entry(entry: dict, tz: dt.tzinfo) -> str:
+    """One trail line (pure)."""
+    when = dt.datetime.fromtimestamp(float(entry.get("t", 0)), tz).strftime("%Y-%m-%d %H:%M:%S")
+    name = str(entry.get("e") or "")
+    if entry.get("s"):
+        old = entry.get("o")
+        what = f"{old} → {entry['s']}" if old and old != entry["s"] else f"→ {entry['s']}"
+    elif name == "Instance:PreemptibleInstanceInterruption":
+        what = "preemptible interruption" + (f": {entry['outcome']}" if entry.get("outcome") else "")
+    elif entry.get("st"):
+        parts = name.split(":")
+        what = f"{parts[1] if len(parts) > 1 else name} {entry['st']}"
+        if entry.get("nb"):
+            what += ", not before " + dt.datetime.fromtimestamp(float(entry["nb"]), tz).strftime(
+                "%Y-%m-%d %H:%M"
+            )
+    else:
+        what = name
+    if entry.get("restart"):
+        what += f"  (auto-restart {entry['restart']})"
+    return f"{when}  {what}"
+
+
+def resolve(store, target: str) -> tuple[str, list[str]]:
+    """(instance id, other ids that carried this name) — the most recent instance with a name wins."""
+    if target.startswith("i-") or store.zrange_by_score(keys.history(target), float("-inf"), float("inf"), 1):
+        return target, []
+    ids = store.zrange_by_score(keys.name_index(target), float("-inf"), float("inf"))
+    if not ids:
+        raise UserError(
+            f"No ECS events were recorded for an instance named `{target}`. Names are matched exactly "
+            "(case-insensitive); ids look like `i-bp1…`.",
+            USAGE,
+        )
+    return ids[-1], ids[:-1]
+
+
+def history_reply(services, query: HistoryQuery) -> Reply:
+    store = services.store
+    tz = services.timezone
+    iid, others = resolve(store, query.target)
+    since = time.time() - query.days * 86400
+    entries = []
+    for raw in store.zrange_by_score(keys.history(iid), since, float("inf")):
+        try:
+            entries.append(json.loads(raw))
+        except ValueError:
+            continue
+    facts_raw = store.get_json(remembered_key(iid))
+    facts = InstanceFacts.from_dict(facts_raw) if facts_raw else None
+    name = (facts.name if facts else None) or next(
+        (e.get("n") for e in reversed(entries) if e.get("n")), None
+    )
+    title = f"*{name}* (`{iid}`)" if name else f"`{iid}`"
+    span = "the last day" if query.days == 1 else f"the last {query.days} days"
+    if not entries:
+        return Reply(
+            f"No ECS events recorded for {iid} in {span}.",
+            [blocks.section(f":mag: No ECS events recorded for {title} in {span}.")],
+        )
+    states = [e for e in entries if e.get("s")]
+    now_line = ""
+    if states:
+        last = states[-1]
+        since_text = dt.datetime.fromtimestamp(float(last["t"]), tz).strftime("%Y-%m-%d %H:%M %Z")
+        now_line = (
+            f"Released (deleted {since_text})"
+            if last["s"] == "Deleted"
+            else f"Last state: *{last['s']}* since {since_text}"
+        )
+    lines = [describe_entry(e, tz) for e in entries]
+    shown = lines[-MAX_LINES:]
+    more = f"… {len(lines) - len(shown)} earlier events not shown\n" if len(lines) > len(shown) else ""
+    context = [f"{len(entries)} events in {span} · times in {getattr(tz, 'key', str(tz))}"]
+    if facts and facts.tags:
+        context.append(tag_text(facts.tags, 10))
+    if others:
+        context.append("other instances with this name: " + ", ".join(f"`{o}`" for o in others[-5:]))
+    out = [blocks.section(f":scroll: *History of* {title}" + (f"\n{now_line}" if now_line else ""))]
+    out.append(blocks.section(blocks.code(more + "\n".join(shown))))
+    out.append(blocks.context(*context))
+    return Reply(f"History of {name or iid}: {len(entries)} events in {span}", out)
+
+
+@subcommand(
+    "/ecs",
+    "history",
+    permission="ecs.history",
+    usage=USAGE,
+    summary="Lifecycle trail of one instance from ECS events (also released ones).",
+)
+def history(req: CommandRequest) -> Reply:
+    query = parse_history_args(req.args, req.services.policy.events.history_days)
+    return history_reply(req.services, query)
+
+
+@periodic("events.history-retention", minute="17")
+def trim_history(services) -> None:
+    """Drop trail entries older than the retention (keys of long-released instances included)."""
+    store = services.store
+    cutoff = time.time() - services.policy.events.history_days * 86400
+    for iid in store.zrange_by_score(keys.HISTORY_INDEX, float("-inf"), cutoff, limit=10_000):
+        store.zremove_below(keys.history(iid), cutoff)
+    store.zremove_below(keys.HISTORY_INDEX, cutoff)

@@ -1,0 +1,251 @@
+"""How ECS events read in Slack — pure functions from facts to text and Block Kit.
+
+A `Notice` is what the consumer puts in a channel's outbox: the single-message form (text + blocks)
+and the one-line form used by digests (`line`, mrkdwn) and by the digest's attached file (`plain`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bot import blocks
+from handlers.events.envelope import EcsEvent
+
+STATE_EMOJI = {
+    "Running": ":large_green_circle:",
+    "Starting": ":arrow_forward:",
+    "Pending": ":white_circle:",
+    "Stopping": ":double_vertical_bar:",
+    "Stopped": ":red_circle:",
+    "Deleted": ":wastebasket:",
+}
+
+
+@dataclass(frozen=True)
+class InstanceFacts:
+    """What we know about an instance (from ECS, or remembered after it was released)."""
+
+    instance_id: str
+    name: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    region: str | None = None
+    spot_strategy: str | None = None
+    status: str | None = None
+    instance_type: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InstanceFacts:
+        known = {k: data.get(k) for k in cls.__dataclass_fields__ if k in data}
+        known["tags"] = dict(known.get("tags") or {})
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Notice:
+    event_id: str
+    kind: str  # state | interruption | system | restart | quarantine | other
+    text: str  # fallback text (notifications) = the whole message for plain clients
+    blocks: list[dict]
+    line: str  # one mrkdwn line for digests
+    plain: str  # one plain-text line for the digest file
+    urgent: bool = False  # posted on its own at the channel's next slot, even during a burst
+    instance_id: str | None = None
+    state: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Notice:
+        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__ if k in data})
+
+
+def local_time(when: dt.datetime | None, tz: dt.tzinfo, fmt: str = "%Y-%m-%d %H:%M:%S %Z") -> str:
+    return when.astimezone(tz).strftime(fmt) if when else "time unknown"
+
+
+def label(instance_id: str | None, facts: InstanceFacts | None, fallback_name: str | None = None) -> str:
+    name = (facts.name if facts else None) or fallback_name
+    if not instance_id:
+        return name or "unknown resource"
+    return f"*{name}* (`{instance_id}`)" if name and name != instance_id else f"`{instance_id}`"
+
+
+def plain_label(
+    instance_id: str | None, facts: InstanceFacts | None, fallback_name: str | None = None
+) -> str:
+    name = (facts.name if facts else None) or fallback_name
+    if not instance_id:
+        return name or "unknown resource"
+    return f"{name} ({instance_id})" if name and name != instance_id else instance_id
+
+
+def tag_text(tags: dict[str, str], limit: int = 6) -> str:
+    items = sorted(tags.items())
+    shown = ", ".join(f"{k}={v}" for k, v in items[:limit])
+    return shown + (f" (+{len(items) - limit})" if len(items) > limit else "")
+
+
+def _context(event: EcsEvent, facts: InstanceFacts | None, tz: dt.tzinfo) -> str:
+    parts = [local_time(event.time, tz)]
+    if event.region:
+        parts.append(event.region)
+    if facts and facts.tags:
+        parts.append(tag_text(facts.tags))
+    parts.append(event.name)
+    return " · ".join(parts)
+
+
+def restart_text(restarted: bool, detail: str) -> tuple[str, str]:
+    """(mrkdwn, plain) of an auto-restart outcome."""
+    if restarted:
+        return (
+            f":arrows_counterclockwise: Auto-restart: starting it again ({detail}).",
+            f"auto-restart: started ({detail})",
+        )
+    return f":no_entry_sign: Auto-restart skipped: {detail}.", f"auto-restart skipped: {detail}"
+
+
+def state_notice(
+    event: EcsEvent,
+    facts: InstanceFacts | None,
+    old: str | None,
+    tz: dt.tzinfo,
+    restart: tuple[bool, str] | None = None,
+) -> Notice:
+    """A state change; with `restart` (restarted?, detail) the auto-restart outcome is part of it and the
+    notice is urgent (posted on its own even during a burst)."""
+    new = event.state or "?"
+    transition = f"{old} → *{new}*" if old and old != new else f"→ *{new}*"
+    plain_transition = f"{old} → {new}" if old and old != new else f"→ {new}"
+    who = label(event.instance_id, facts, event.instance_name)
+    emoji = STATE_EMOJI.get(new, ":grey_question:")
+    text = f"{emoji} {who} {transition}"
+    clock = local_time(event.time, tz, "%H:%M:%S")
+    plain_who = plain_label(event.instance_id, facts, event.instance_name)
+    out = [blocks.section(text)]
+    line = f"{emoji} {who} {transition} · {clock}"
+    fallback = f"{plain_who} {plain_transition}"
+    plain_what = plain_transition
+    if restart is not None:
+        mrkdwn, plain = restart_text(*restart)
+        out.append(blocks.section(mrkdwn))
+        line += f" · {plain}"
+        fallback += f" — {plain}"
+        plain_what += f" — {plain}"
+    out.append(blocks.context(_context(event, facts, tz)))
+    return Notice(
+        event_id=event.event_id,
+        kind="state",
+        text=fallback,
+        blocks=out,
+        line=line,
+        plain=_plain(event, facts, plain_what, tz),
+        urgent=restart is not None,
+        instance_id=event.instance_id,
+        state=new,
+    )
+
+
+def _plain(event: EcsEvent, facts: InstanceFacts | None, what: str, tz: dt.tzinfo) -> str:
+    tags = f"  [{tag_text(facts.tags, 20)}]" if facts and facts.tags else ""
+    who = plain_label(event.instance_id, facts, event.instance_name)
+    return f"{local_time(event.time, tz)}  {who}  {what}{tags}"
+
+
+def interruption_notice(
+    event: EcsEvent, facts: InstanceFacts | None, outcome: str, ok: bool, tz: dt.tzinfo
+) -> Notice:
+    who = label(event.instance_id, facts, event.instance_name)
+    head = (
+        f":warning: Preemptible instance {who} will be released in about 5 minutes (action `{event.action}`)."
+    )
+    status = (":white_check_mark: " if ok else ":x: ") + outcome
+    return Notice(
+        event_id=event.event_id,
+        kind="interruption",
+        text=f"Preemptible instance {plain_label(event.instance_id, facts, event.instance_name)} "
+        f"is being reclaimed: {outcome}",
+        blocks=[blocks.section(head), blocks.section(status), blocks.context(_context(event, facts, tz))],
+        line=f":warning: {who} preemptible interruption · {outcome}",
+        plain=_plain(event, facts, f"preemptible interruption (action {event.action}): {outcome}", tz),
+        urgent=True,
+        instance_id=event.instance_id,
+    )
+
+
+def system_notice(event: EcsEvent, facts: InstanceFacts | None, tz: dt.tzinfo) -> Notice:
+    who = label(event.instance_id, facts, event.instance_name)
+    parts = event.name.split(":")
+    what = parts[1] if len(parts) > 1 else event.name
+    status = event.event_status or "?"
+    not_before = f" — not before *{local_time(event.not_before, tz)}*" if event.not_before else ""
+    head = f":calendar: System event `{what}` for {who}: *{status}*{not_before}"
+    nb_plain = f", not before {local_time(event.not_before, tz)}" if event.not_before else ""
+    return Notice(
+        event_id=event.event_id,
+        kind="system",
+        text=f"System event {what} for "
+        f"{plain_label(event.instance_id, facts, event.instance_name)}: {status}{nb_plain}",
+        blocks=[blocks.section(head), blocks.context(_context(event, facts, tz))],
+        line=f":calendar: {who} {what} *{status}*{nb_plain}",
+        plain=_plain(event, facts, f"system event {what}: {status}{nb_plain}", tz),
+        urgent=status in ("Scheduled", "Executing"),
+        instance_id=event.instance_id,
+    )
+
+
+def other_notice(event: EcsEvent, facts: InstanceFacts | None, tz: dt.tzinfo) -> Notice:
+    who = label(event.instance_id, facts, event.instance_name)
+    level = f" ({event.level})" if event.level else ""
+    return Notice(
+        event_id=event.event_id,
+        kind="other",
+        text=f"ECS event {event.name}{level}",
+        blocks=[
+            blocks.section(f":information_source: `{event.name}`{level} for {who}"),
+            blocks.context(_context(event, facts, tz)),
+        ],
+        line=f":information_source: {who} `{event.name}`{level}",
+        plain=_plain(event, facts, f"{event.name}{level}", tz),
+        instance_id=event.instance_id,
+    )
+
+
+def restart_notice(
+    event: EcsEvent, facts: InstanceFacts | None, restarted: bool, detail: str, tz: dt.tzinfo
+) -> Notice:
+    """The auto-restart outcome on its own (for `auto_restart.channel`)."""
+    who = label(event.instance_id, facts, event.instance_name)
+    mrkdwn, plain = restart_text(restarted, detail)
+    return Notice(
+        event_id=f"{event.event_id}:restart",
+        kind="restart",
+        text=plain_label(event.instance_id, facts, event.instance_name) + " " + plain,
+        blocks=[blocks.section(f"{who}: {mrkdwn}"), blocks.context(_context(event, facts, tz))],
+        line=f"{who}: {mrkdwn}",
+        plain=_plain(event, facts, plain, tz),
+        urgent=True,
+        instance_id=event.instance_id,
+    )
+
+
+def quarantine_notice(message_id: str, dequeue_count: int, reason: str, excerpt: str) -> Notice:
+    head = (
+        f":biohazard_sign: Quarantined MNS message `{message_id}` (delivered {dequeue_count}×): {reason}. "
+        "It was kept in the bot's store and deleted from the queue."
+    )
+    return Notice(
+        event_id=f"quarantine:{message_id}",
+        kind="quarantine",
+        text=f"Quarantined MNS message {message_id}: {reason}",
+        blocks=[blocks.section(head), blocks.section(blocks.code(excerpt or "(empty body)"))],
+        line=head,
+        plain=f"quarantined message {message_id}: {reason}",
+        urgent=True,
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import socket
 import ssl
 import tempfile
 import threading
@@ -68,6 +69,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+    def setup(self):
+        super().setup()
+        # Headers and body go out as two writes; without TCP_NODELAY, Nagle + the client's delayed ACK
+        # add ~40 ms to every call, which would swamp the latencies the emulators are meant to model.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _serve(self):
         length = int(self.headers.get("Content-Length") or 0)

@@ -6,7 +6,7 @@ only `bot/adapters/ecs.py` talks to the SDK.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 STATUSES = ("Pending", "Running", "Starting", "Stopping", "Stopped")
 ACTIONS = ("start", "stop", "reboot")
@@ -107,6 +107,60 @@ class InstanceResult:
     @classmethod
     def from_dict(cls, data: dict) -> InstanceResult:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def settle(
+    results: list[InstanceResult], statuses: dict[str, str | None], target: str
+) -> list[InstanceResult]:
+    """Combine what ECS said to the power call with the states the wait saw: ACCEPTED becomes DONE when
+    the instance reached `target`; ACCEPTED / ALREADY_THERE that ended elsewhere, are still in flight
+    (the wait timed out) or disappeared become FAILED with a reason. Results not waited on are kept."""
+    out = []
+    for r in results:
+        if r.outcome not in (ACCEPTED, ALREADY_THERE) or r.instance_id not in statuses:
+            out.append(r)
+            continue
+        status = statuses[r.instance_id]
+        if status == target:
+            out.append(
+                replace(r, outcome=DONE if r.outcome == ACCEPTED else ALREADY_THERE, current_status=status)
+            )
+        elif status is None:
+            out.append(
+                replace(
+                    r,
+                    outcome=FAILED,
+                    code="InvalidInstanceId.NotFound",
+                    message="it disappeared during the run (released?)",
+                    current_status="",
+                )
+            )
+        elif status in IN_FLIGHT[target]:
+            out.append(
+                replace(
+                    r,
+                    outcome=FAILED,
+                    code="WaitTimeout",
+                    message=f"still {status} when the wait ended",
+                    current_status=status,
+                )
+            )
+        else:
+            was = (
+                "it was already there before; someone changed it since"
+                if r.outcome == ALREADY_THERE
+                else f"it did not reach {target}"
+            )
+            out.append(
+                replace(
+                    r,
+                    outcome=FAILED,
+                    code="UnexpectedStatus",
+                    message=f"now {status}: {was}",
+                    current_status=status,
+                )
+            )
+    return out
 
 
 class LookupDeadline(Exception):

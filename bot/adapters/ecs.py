@@ -140,8 +140,8 @@ class EcsAdapter:
         metrics=None,
         retry: RetryPolicy = RetryPolicy(),
         positive_check_max: int = 300,
-        poll_initial: float = 0.25,
-        poll_factor: float = 1.6,
+        poll_initial: float = 0.2,
+        poll_factor: float = 1.2,
         poll_max: float = 10.0,
         wait_timeout: float = 600.0,
         read_timeout_ms: int = 10_000,
@@ -514,7 +514,8 @@ class EcsAdapter:
             found = self._probe(region, pairs, status, ours, first_only=True)
             if found:
                 return False, dict.fromkeys(found, status)
-        others = [s for s in STATUSES if s != target and s not in IN_FLIGHT[target]]
+        # Where else could they be? Not Pending: an instance never returns to it once it ran.
+        others = [s for s in STATUSES if s not in (target, "Pending") and s not in IN_FLIGHT[target]]
         with ThreadPoolExecutor(max_workers=len(others), thread_name_prefix="ecs-probe") as pool:
             found_by_status = list(pool.map(lambda s: self._probe(region, pairs, s, ours, False), others))
         seen = dict.fromkeys(ours, target)

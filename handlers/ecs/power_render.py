@@ -1,0 +1,193 @@
+"""What power actions look like in Slack: preview, dry-run verdict, progress line, final report. Pure."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from bot import blocks
+from bot.ecs_model import ACCEPTED, ALREADY_THERE, DONE, DRY_RUN_OK, FAILED, InstanceResult
+from handlers.ecs.plan import VERBS, PowerPlan
+from handlers.ecs.render import plural, table
+
+PREVIEW_ROWS = 15
+REPORT_LINES = 40
+NAMES_SHOWN = 10
+CONFIRM_ACTION = "ecs.power.confirm"
+CANCEL_ACTION = "ecs.power.cancel"
+
+
+def _names(instances, limit: int = NAMES_SHOWN, with_status: bool = False) -> str:
+    shown = [f"{i.name} ({i.status})" if with_status else i.name for i in instances[:limit]]
+    if len(instances) > limit:
+        shown.append(f"+{len(instances) - limit} more")
+    return ", ".join(shown)
+
+
+def _options_line(plan: PowerPlan) -> str:
+    parts = []
+    if plan.action == "stop":
+        parts.append(
+            f"StoppedMode: {plan.options.stopped_mode}"
+            if plan.options.stopped_mode
+            else "StoppedMode: ECS default (KeepCharging unless economical mode is on)"
+        )
+        parts.append(f"ForceStop: {'yes' if plan.options.force else 'no'}")
+    if plan.action == "reboot":
+        parts.append(f"ForceReboot: {'yes' if plan.options.force else 'no'}")
+    return " · ".join(parts)
+
+
+def _plan_sections(plan: PowerPlan) -> list[dict]:
+    verb = VERBS[plan.action][0]
+    out = [
+        blocks.section(
+            f"*{verb.capitalize()} {plural(len(plan.targets), 'instance')}* matching `{plan.selector}` in {plan.region}"
+        )
+    ]
+    if plan.targets:
+        out.append(blocks.section(blocks.code(table(list(plan.targets), PREVIEW_ROWS))))
+        if len(plan.targets) > PREVIEW_ROWS:
+            out.append(blocks.context(f"…and {len(plan.targets) - PREVIEW_ROWS} more"))
+    if plan.already:
+        out.append(
+            blocks.section(
+                f"*Already {plan.target_status} ({len(plan.already)}), not touched:* {_names(list(plan.already))}"
+            )
+        )
+    if plan.busy:
+        out.append(
+            blocks.section(
+                f"*Left alone ({len(plan.busy)}), cannot {verb} now:* {_names(list(plan.busy), with_status=True)}"
+            )
+        )
+    if plan.missing:
+        out.append(blocks.section(f"*Not found in {plan.region}:* {', '.join(plan.missing[:NAMES_SHOWN])}"))
+    return out
+
+
+def preview(plan: PowerPlan, others_may_confirm: bool) -> tuple[str, list[dict]]:
+    verb = VERBS[plan.action][0]
+    minutes = max(1, round((plan.expires_at - plan.created_at) / 60))
+    who = "anyone allowed to" if others_may_confirm else f"only <@{plan.requester}> may"
+    notes = [
+        n
+        for n in (
+            _options_line(plan),
+            f"Expires in {minutes} min; {who} confirm. Nothing changes before Confirm.",
+        )
+        if n
+    ]
+    body = _plan_sections(plan) + [
+        blocks.context(*notes),
+        blocks.actions(
+            blocks.button(
+                f"Confirm: {verb} {len(plan.targets)}",
+                CONFIRM_ACTION,
+                plan.plan_id,
+                style="danger" if plan.action in ("stop", "reboot") else "primary",
+            ),
+            blocks.button("Cancel", CANCEL_ACTION, plan.plan_id),
+            block_id=f"ecs-power-{plan.plan_id}",
+        ),
+    ]
+    text = f"Preview: {verb} {plural(len(plan.targets), 'instance')} matching {plan.selector}"
+    return text, blocks.limit_blocks(body)
+
+
+def nothing_to_do(plan: PowerPlan) -> tuple[str, list[dict]]:
+    verb = VERBS[plan.action][0]
+    text = f"Nothing to {verb}: none of the {plural(plan.matched, 'matching instance')} can be {VERBS[plan.action][2]} now."
+    return text, [blocks.section(f":information_source: {text}")] + _plan_sections(plan)[1:]
+
+
+def dry_run(plan: PowerPlan, results: list[InstanceResult]) -> tuple[str, list[dict]]:
+    verdicts = Counter((r.outcome, r.code, r.message) for r in results)
+    lines = []
+    for (outcome, code, message), count in verdicts.most_common():
+        mark = ":white_check_mark:" if outcome == DRY_RUN_OK else ":x:"
+        lines.append(f"{mark} {plural(count, 'instance')}: `{code or 'ok'}` {message}")
+    body = [blocks.section("*Dry run* — nothing was changed.")] + _plan_sections(plan)
+    body.append(
+        blocks.section(
+            "*ECS DryRun verdict* (sent with BatchOptimization=AllTogether, where it is meaningful):\n"
+            + "\n".join(lines)
+        )
+    )
+    note = _options_line(plan)
+    if note:
+        body.append(blocks.context(note))
+    ok = all(r.outcome == DRY_RUN_OK for r in results)
+    text = f"Dry run: {VERBS[plan.action][0]} {plural(len(plan.targets), 'instance')} — ECS checks {'passed' if ok else 'failed'}"
+    return text, blocks.limit_blocks(body)
+
+
+def progress(
+    plan: PowerPlan,
+    results: list[InstanceResult],
+    phase: str,
+    reached: int | None = None,
+    confirmed_by: str | None = None,
+) -> tuple[str, list[dict]]:
+    """`phase`: "queued" | "sending" | "waiting"."""
+    counts = Counter(r.outcome for r in results)
+    gerund = VERBS[plan.action][1]
+    total = len(plan.targets)
+    sent = counts[ACCEPTED] + counts[ALREADY_THERE] + counts[DONE]
+    if phase == "queued":
+        line = f"{gerund} {total} — starting…"
+    elif phase == "sending":
+        line = f"{gerund} {total} — {sent} done, {counts[FAILED]} failed"
+    else:
+        waiting = sent + len(plan.already)
+        there = f" ({reached}/{waiting} there)" if reached is not None else ""
+        line = f"{gerund} {total} — {sent} sent, {counts[FAILED]} failed · waiting for {plan.target_status}{there}"
+    context = f"`/ecs {plan.action} {plan.selector}` in {plan.region}" + (
+        f" · confirmed by <@{confirmed_by}>" if confirmed_by else ""
+    )
+    return line, [blocks.section(f":hourglass_flowing_sand: {line}"), blocks.context(context)]
+
+
+def _report_line(r: InstanceResult, name: str) -> str:
+    if r.outcome == DONE:
+        return f"✓ {name}  {r.instance_id}  {r.current_status}"
+    if r.outcome == ALREADY_THERE:
+        return f"= {name}  {r.instance_id}  already {r.current_status or r.previous_status}"
+    if r.outcome == ACCEPTED:
+        return f"? {name}  {r.instance_id}  sent ({r.current_status or 'accepted'}); final state not verified"
+    return f"✗ {name}  {r.instance_id}  {r.code}: {r.message}"
+
+
+def report(
+    plan: PowerPlan, results: list[InstanceResult], seconds: float, confirmed_by: str | None = None
+) -> tuple[str, list[dict], str | None]:
+    """The final report: (text, blocks, full per-instance report as text when it does not fit, else None)."""
+    names = {i.instance_id: i.name for i in (*plan.targets, *plan.already, *plan.busy)}
+    counts = Counter(r.outcome for r in results)
+    failed = [r for r in results if r.outcome == FAILED]
+    past = VERBS[plan.action][2]
+    mark = ":white_check_mark:" if not failed else ":warning:"
+    head = (
+        f"{past.capitalize()} {counts[DONE]} of {len(plan.targets)}"
+        f" — {counts[DONE]} done, {counts[ALREADY_THERE]} already {plan.target_status}, {len(failed)} failed"
+        f" ({seconds:.0f} s)"
+    )
+    lines = [_report_line(r, names.get(r.instance_id, "?")) for r in results]
+    lines += [f"- {i.name}  {i.instance_id}  left alone: it was {i.status}" for i in plan.busy]
+    body = [blocks.section(f"{mark} *{head}*")]
+    attachment = None
+    if len(lines) <= REPORT_LINES:
+        body.append(blocks.section(blocks.code("\n".join(lines))))
+    else:
+        attachment = "\n".join(lines) + "\n"
+        if failed:
+            shown = [_report_line(r, names.get(r.instance_id, "?")) for r in failed[:REPORT_LINES]]
+            body.append(blocks.section("*Failures:*\n" + blocks.code("\n".join(shown))))
+            if len(failed) > REPORT_LINES:
+                body.append(blocks.context(f"…and {len(failed) - REPORT_LINES} more failures"))
+        body.append(blocks.context("The per-instance report is attached to this channel."))
+    context = f"`/ecs {plan.action} {plan.selector}` in {plan.region} · requested by <@{plan.requester}>"
+    if confirmed_by:
+        context += f", confirmed by <@{confirmed_by}>"
+    options = _options_line(plan)
+    body.append(blocks.context(context + (f" · {options}" if options else "")))
+    return head, blocks.limit_blocks(body), attachment

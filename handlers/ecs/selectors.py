@@ -1,0 +1,204 @@
+"""Selectors: which instances a command means, and the options of power commands. Pure functions.
+
+    SELECTOR := TERM { TERM }                  terms are ANDed
+    TERM     := i-ID{,i-ID}                     instance ids (any of them)
+              | tag:KEY=VALUE | tag:KEY         tag has the value / tag is present (repeatable)
+              | name:GLOB                       instance name glob (* ? [..])
+              | status:STATUS                   running | stopped | starting | stopping | pending
+              | region:REGION                   default: the bot's region
+
+Values with spaces can be quoted: name:"web 01". Anything else is refused with the grammar.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from bot.ecs_model import STATUSES, normalize_status
+from bot.errors import UserError
+
+GRAMMAR = (
+    "SELECTOR is one or more of (all must match):\n"
+    "  `i-bp1abc…,i-bp1def…`  instance ids, comma-separated\n"
+    "  `tag:KEY=VALUE`          tag KEY has VALUE (repeatable)\n"
+    "  `tag:KEY`                tag KEY is present\n"
+    "  `name:GLOB`              name matches, e.g. `name:web-*`\n"
+    "  `status:STATUS`          " + " | ".join(s.lower() for s in STATUSES) + "\n"
+    "  `region:REGION`          default: the bot's region\n"
+    "Example: `tag:env=dev name:web-*`"
+)
+POWER_OPTIONS = "[--force] [--stop-mode keep-charging|stop-charging] [--dry-run]"
+STOP_MODES = {"keep-charging": "KeepCharging", "stop-charging": "StopCharging"}
+
+_ID = re.compile(r"^i-[a-z0-9]{4,40}$")
+_TAG_KEY = re.compile(r"^[^\s=,]{1,128}$")
+_TAG_VALUE = re.compile(r"^[^\n]{0,128}$")
+_REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
+_KEYS = ("tag", "name", "status", "region")
+
+
+class SelectorError(UserError):
+    """A malformed selector or option; the answer shows the grammar."""
+
+
+def power_usage(action: str) -> str:
+    return f"/ecs {action} SELECTOR {POWER_OPTIONS}\n{GRAMMAR}"
+
+
+@dataclass(frozen=True)
+class Selector:
+    ids: tuple[str, ...] = ()  # sorted, unique
+    tags: tuple[tuple[str, str | None], ...] = ()  # sorted, unique; None = key present
+    name: str | None = None
+    status: str | None = None  # ECS spelling: Running, Stopped …
+    region: str | None = None  # None: the default region
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing narrows the instances down (region alone does not)."""
+        return not (self.ids or self.tags or self.name or self.status)
+
+    def terms(self) -> list[str]:
+        out = []
+        if self.ids:
+            out.append(",".join(self.ids))
+        out += [f"tag:{k}" if v is None else f"tag:{k}={v}" for k, v in self.tags]
+        if self.name is not None:
+            out.append(f"name:{self.name}")
+        if self.status is not None:
+            out.append(f"status:{self.status.lower()}")
+        if self.region is not None:
+            out.append(f"region:{self.region}")
+        return out
+
+    def text(self) -> str:
+        """Canonical text; `parse_selector(s.text()) == s`."""
+        return " ".join(shlex.quote(t) for t in self.terms())
+
+    def tag_filter(self) -> dict[str, str | None]:
+        return dict(self.tags)
+
+
+@dataclass(frozen=True)
+class PowerOptions:
+    force: bool = False
+    stopped_mode: str | None = None  # KeepCharging | StopCharging | None (ECS default)
+    dry_run: bool = False
+
+
+def tokenize(text: str, usage: str = GRAMMAR) -> list[str]:
+    if "'" not in text and '"' not in text:  # Slack clients turn typed quotes into smart quotes
+        text = text.translate({0x201C: '"', 0x201D: '"', 0x2018: "'", 0x2019: "'"})
+    try:
+        return shlex.split(text)
+    except ValueError:
+        raise SelectorError("The selector has an unbalanced quote.", usage) from None
+
+
+def parse_selector(text: str, usage: str = GRAMMAR) -> Selector:
+    return parse_terms(tokenize(text, usage), usage)
+
+
+def parse_terms(tokens: list[str], usage: str = GRAMMAR) -> Selector:
+    ids: set[str] = set()
+    tags: set[tuple[str, str | None]] = set()
+    single: dict[str, str] = {}
+    for token in tokens:
+        if ":" not in token and (token.lower().startswith("i-") or "," in token):
+            ids.update(_parse_ids(token, usage))
+            continue
+        key, sep, value = token.partition(":")
+        key = key.lower()
+        if not sep or key not in _KEYS:
+            raise SelectorError(f"`{token}` is not a selector term.", usage)
+        if key == "tag":
+            tags.add(_parse_tag(token, value, usage))
+            continue
+        if key in single:
+            raise SelectorError(f"`{key}:` is given twice; give it once.", usage)
+        if not value:
+            raise SelectorError(f"`{key}:` needs a value.", usage)
+        single[key] = value
+    status = None
+    if "status" in single:
+        try:
+            status = normalize_status(single["status"])
+        except ValueError as exc:
+            raise SelectorError(str(exc), usage) from None
+    region = single.get("region")
+    if region is not None and not _REGION.match(region):
+        raise SelectorError(f"`{region}` is not a region id (e.g. cn-hangzhou).", usage)
+    return Selector(
+        tuple(sorted(ids)), tuple(sorted(tags, key=_tag_sort)), single.get("name"), status, region
+    )
+
+
+def _tag_sort(pair: tuple[str, str | None]) -> tuple[str, int, str]:
+    key, value = pair
+    return (key, 0 if value is None else 1, value or "")
+
+
+def _parse_ids(token: str, usage: str) -> list[str]:
+    ids = [part.strip().lower() for part in token.split(",")]
+    for iid in ids:
+        if not _ID.match(iid):
+            shown = iid or "(empty)"
+            raise SelectorError(f"`{shown}` is not an instance id (they look like `i-bp1abc…`).", usage)
+    return ids
+
+
+def _parse_tag(token: str, body: str, usage: str) -> tuple[str, str | None]:
+    key, sep, value = body.partition("=")
+    if not _TAG_KEY.match(key):
+        raise SelectorError(f"`{token}`: a tag needs a key, as in `tag:env=dev` or `tag:env`.", usage)
+    if not sep:
+        return key, None
+    if not _TAG_VALUE.match(value):
+        raise SelectorError(f"`{token}`: the tag value is too long or spans lines.", usage)
+    return key, value
+
+
+def parse_power_args(action: str, text: str) -> tuple[Selector, PowerOptions]:
+    """`tag:env=dev --stop-mode stop-charging --dry-run` → (selector, options)."""
+    usage = power_usage(action)
+    tokens = tokenize(text, usage)
+    terms: list[str] = []
+    force = dry_run = False
+    stopped_mode = None
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        i += 1
+        if not token.startswith("--"):
+            terms.append(token)
+            continue
+        name, _, inline = token.partition("=")
+        if name == "--force" and not inline:
+            if action == "start":
+                raise SelectorError("`--force` applies to stop and reboot.", usage)
+            force = True
+        elif name == "--dry-run" and not inline:
+            dry_run = True
+        elif name == "--stop-mode":
+            if action != "stop":
+                raise SelectorError("`--stop-mode` applies to stop only.", usage)
+            if not inline:
+                if i >= len(tokens):
+                    raise SelectorError("`--stop-mode` needs keep-charging or stop-charging.", usage)
+                inline, i = tokens[i], i + 1
+            stopped_mode = STOP_MODES.get(inline.lower())
+            if stopped_mode is None:
+                raise SelectorError(
+                    f"`{inline}` is not a stop mode; use keep-charging or stop-charging.", usage
+                )
+        else:
+            raise SelectorError(f"`{token}` is not an option of `/ecs {action}`.", usage)
+    selector = parse_terms(terms, usage)
+    if selector.is_empty:
+        raise SelectorError(
+            f"Say which instances to {action}: ids, tags, a name or a status (a region alone is not enough).",
+            usage,
+        )
+    return selector, PowerOptions(force=force, stopped_mode=stopped_mode, dry_run=dry_run)

@@ -184,10 +184,20 @@ class EcsAdapter:
         fn = getattr(self.client, method + "_with_options")
         for attempt in range(1, self.retry.attempts + 1):
             self._bucket(action).acquire(deadline)
+            runtime = self.runtime
+            if deadline is not None:
+                left_ms = int((deadline - time.monotonic()) * 1000)
+                if left_ms <= 0:
+                    raise LookupDeadline(f"{action}: no time left")
+                # a call may not outlive the caller's deadline (a timeout is then retried, then deferred)
+                runtime = RuntimeOptions(
+                    read_timeout=max(200, min(left_ms, self.runtime.read_timeout)),
+                    connect_timeout=max(200, min(left_ms, self.runtime.connect_timeout)),
+                )
             with self._lock:
                 self.calls[action] += 1
             try:
-                response = fn(request, self.runtime)
+                response = fn(request, runtime)
             except (AlibabaCloudException, UnretryableException) as exc:
                 retryable, err = _failure(exc)
                 self._count(action, err.code or "error")

@@ -237,3 +237,13 @@ def test_the_sandbox_script_stops_every_dev_instance(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "Stopped 12 of 12" in proc.stdout and "0 failed step(s)" in proc.stdout
+
+
+def test_a_lookup_too_slow_for_slacks_three_seconds_is_answered_later(bot):
+    bot.emulator("ecs").latency = 2.5  # one page takes longer than the inline budget
+    answer = preview(bot, "list tag:env=dev")
+    assert "still looking it up" in answer["text"]
+    later = wait_for(
+        lambda: [t for t in ephemeral_texts(bot, "U_ALICE") if "14 instances" in t], 20, message="the answer"
+    )
+    assert "tag:env=dev" in later[0]

@@ -129,6 +129,17 @@ class TaskQueue:
         self.huey.enqueue(instance)
         return instance.id
 
+    def redis_message(self, name: str, *args: Any, **kwargs: Any) -> tuple[str, bytes] | None:
+        """The queue's Redis list and the serialized job, exactly what `enqueue` would LPUSH, for a
+        caller that pushes the job inside its own Redis script (atomically with a dedupe mark).
+        None when the queue is not on Redis."""
+        if not isinstance(self.huey, RedisHuey):
+            return None
+        task = self._tasks.get(name)
+        if task is None:
+            raise KeyError(f"unknown job {name!r}")
+        return self.huey.storage.queue_key, self.huey.serialize_task(task.s(*args, **kwargs))
+
     def pending(self) -> int:
         return self.huey.pending_count() + self.huey.scheduled_count()
 

@@ -1,17 +1,27 @@
-"""Claim / confirm / release of webhook deliveries over several dedupe keys at once.
+"""Admitting a webhook delivery item exactly once: dedupe over several keys, then enqueue its job.
 
-A delivery item has up to two keys (`X-Webhook-Id` and `event.id`); it is a duplicate when any of them
-is done, busy when any is claimed by someone else, and claimable only when none is set. On Redis the
-check-and-claim of all keys is one Lua call and the confirm another (the endpoint's hot path); on the
-embedded SQLite store it falls back to the generic `Deduper`. The values are the Deduper's own
-(`done` / `pending:<token>`), so both views of a key agree.
+A delivery item has up to two keys (`X-Webhook-Id` and `event.id`): it is a duplicate when any of them
+is done, and it is admitted by enqueueing its job and marking every key done.
+
+- On Redis (store and queue) this is a Lua call: check the keys, LPUSH the serialized job onto the
+  queue's list, mark the keys done — atomically, so there is no window in which a crash could leave the
+  job enqueued but not marked, or marked but not enqueued, and concurrent duplicates on any number of
+  replicas are serialised by Redis itself. Items admitted at the same moment by the threads of one
+  process share the call (group commit, `GroupCommit`): under load one round trip serves several
+  requests, and alone a request still costs exactly one.
+- Otherwise (embedded SQLite store or queue) it is claim → enqueue → confirm with the Deduper's
+  pending / done values; a concurrent duplicate still pending elsewhere after a few milliseconds is
+  reported BUSY (the endpoint answers 503 so the sender retries, and takes over if the other failed).
 """
 
 from __future__ import annotations
 
+import enum
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import redis
 
@@ -19,111 +29,237 @@ from bot.errors import StoreUnavailable
 from bot.store import PREFIX, RedisStore, Store
 from dedupe import ClaimResult, ClaimStatus, Deduper
 
-_CLAIM = """
-local busy = false
-for i = 1, #KEYS do
-  local v = redis.call('GET', KEYS[i])
-  if v == 'done' then return 2 end
-  if v then busy = true end
+# Group commit of several delivery items in one call. KEYS[1] = the queue's list, then each item's
+# dedupe keys; ARGV[1] = done TTL (ms), then per item: its number of keys and its job message.
+# Returns one code per item: 0 admitted (pushed + marked done), 1 pending elsewhere, 2 already done.
+_ADMIT_BATCH = """
+local out = {}
+local k = 2
+for i = 2, #ARGV, 2 do
+  local n = tonumber(ARGV[i])
+  local state = 0
+  for j = k, k + n - 1 do
+    local v = redis.call('GET', KEYS[j])
+    if v == 'done' then state = 2; break end
+    if v then state = 1 end
+  end
+  if state == 0 then
+    redis.call('LPUSH', KEYS[1], ARGV[i + 1])
+    for j = k, k + n - 1 do redis.call('SET', KEYS[j], 'done', 'PX', ARGV[1]) end
+  end
+  out[#out + 1] = state
+  k = k + n
 end
-if busy then return 1 end
-for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) end
-return 0
-"""
-_CONFIRM = """
-local n = 0
-for i = 1, #KEYS do
-  local v = redis.call('GET', KEYS[i])
-  if v == ARGV[1] or not v then redis.call('SET', KEYS[i], 'done', 'PX', ARGV[2]); n = n + 1 end
-end
-return n
-"""
-_RELEASE = """
-local n = 0
-for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]); n = n + 1 end
-end
-return n
-"""
-_STATUS = """
-local busy = false
-for i = 1, #KEYS do
-  local v = redis.call('GET', KEYS[i])
-  if v == 'done' then return 2 end
-  if v then busy = true end
-end
-if busy then return 1 end
-return 0
+return out
 """
 
-_BY_CODE = {0: ClaimStatus.CLAIMED, 1: ClaimStatus.BUSY, 2: ClaimStatus.DONE}
+
+class Admission(enum.Enum):
+    ACCEPTED = "accepted"  # the job is durably enqueued and the keys are done
+    DUPLICATE = "duplicate"  # an earlier copy was admitted
+    BUSY = "busy"  # an earlier copy is still being admitted elsewhere (generic path only)
+
+
+class QueueUnavailable(Exception):
+    """The job could not be enqueued (nothing was admitted)."""
+
+
+class DeliveryGate:
+    def __init__(
+        self,
+        store: Store,
+        queue: Any,
+        namespace: str,
+        pending_ttl: float = 60.0,
+        done_ttl: float = 7 * 86400.0,
+    ):
+        self.store = store
+        self.queue = queue
+        self.namespace = namespace
+        self.done_ttl = done_ttl
+        self.claims = MultiKeyClaims(store, namespace, pending_ttl, done_ttl)
+        self._batch = None
+        if isinstance(store, RedisStore):
+            script = store.client.register_script(_ADMIT_BATCH)
+            self._batch = GroupCommit(lambda items: self._run_batch(script, items))
+
+    def admit(self, keys: Sequence[str], job: str, **kwargs: Any) -> Admission:
+        message = self.queue.redis_message(job, **kwargs) if self._batch is not None else None
+        if message is not None:
+            queue_key, data = message
+            full = tuple(f"{PREFIX}{self.namespace}:{k}" for k in keys)
+            code = self._batch.submit((queue_key, full, data))
+            return (Admission.ACCEPTED, Admission.BUSY, Admission.DUPLICATE)[code]
+        return self._admit_generic(keys, lambda: self.queue.enqueue(job, **kwargs))
+
+    def _run_batch(self, script, items: list[tuple[str, tuple[str, ...], bytes]]) -> list[int]:
+        results: list[int] = []
+        by_queue: dict[str, list[int]] = {}
+        for i, (queue_key, _, _) in enumerate(items):
+            by_queue.setdefault(queue_key, []).append(i)
+        codes: dict[int, int] = {}
+        for queue_key, indexes in by_queue.items():
+            keys: list[str] = [queue_key]
+            args: list[Any] = [int(self.done_ttl * 1000)]
+            for i in indexes:
+                _, item_keys, data = items[i]
+                keys.extend(item_keys)
+                args.extend((len(item_keys), data))
+            try:
+                out = script(keys=keys, args=args)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                raise StoreUnavailable(f"Redis unreachable: {exc}") from exc
+            codes.update(zip(indexes, (int(c) for c in out), strict=True))
+        results.extend(codes[i] for i in range(len(items)))
+        return results
+
+    def _admit_generic(self, keys: Sequence[str], enqueue: Callable[[], Any]) -> Admission:
+        claim = self.claims.claim_or_wait(keys)
+        if claim.status is ClaimStatus.DONE:
+            return Admission.DUPLICATE
+        if claim.status is ClaimStatus.BUSY:
+            return Admission.BUSY
+        try:
+            enqueue()
+        except Exception as exc:  # noqa: BLE001 - any queue failure means "not durable"
+            try:
+                self.claims.release(keys, str(claim.token))
+            except StoreUnavailable:
+                pass  # the pending claim expires on its own
+            raise QueueUnavailable(str(exc)) from exc
+        self.claims.confirm(keys, str(claim.token))
+        return Admission.ACCEPTED
+
+
+class GroupCommit:
+    """Leader / follower batching of calls made at the same moment by several threads.
+
+    The first thread to arrive runs `run_batch` for everything queued so far (itself included), and
+    keeps doing so until its own item is done; then it hands the lead to the oldest waiting thread.
+    Waiting threads sleep until their result is in. A failure of a batch is raised in every caller
+    of that batch."""
+
+    def __init__(
+        self, run_batch: Callable[[list[Any]], list[Any]], max_batch: int = 64, timeout: float = 10.0
+    ):
+        self._run_batch = run_batch
+        self._max = max_batch
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._waiting: list[_Slot] = []
+        self._leading = False
+
+    def submit(self, item: Any) -> Any:
+        slot = _Slot(item)
+        with self._lock:
+            self._waiting.append(slot)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            if not slot.ready.wait(self._timeout):
+                with self._lock:
+                    if slot in self._waiting:  # never picked up: leave cleanly
+                        self._waiting.remove(slot)
+                        raise StoreUnavailable("timed out waiting for a batched Redis call")
+                if not slot.ready.wait(self._timeout):  # in flight, or just handed the lead
+                    raise StoreUnavailable("timed out waiting for a batched Redis call")
+            if not slot.lead:
+                return slot.outcome()
+        self._lead(slot)
+        return slot.outcome()
+
+    def _lead(self, mine: _Slot) -> None:
+        while not mine.finished:
+            with self._lock:
+                batch = self._waiting[: self._max]
+                del self._waiting[: self._max]
+            if not batch:
+                break
+            try:
+                results = self._run_batch([s.item for s in batch])
+            except BaseException as exc:  # noqa: BLE001 - every caller of the batch sees the failure
+                for s in batch:
+                    s.finish(error=exc)
+            else:
+                for s, result in zip(batch, results, strict=True):
+                    s.finish(result=result)
+        with self._lock:
+            if self._waiting:
+                successor = self._waiting[0]
+                successor.lead = True
+                successor.ready.set()
+            else:
+                self._leading = False
+
+
+class _Slot:
+    __slots__ = ("item", "ready", "lead", "finished", "result", "error")
+
+    def __init__(self, item: Any):
+        self.item = item
+        self.ready = threading.Event()
+        self.lead = False
+        self.finished = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def finish(self, result: Any = None, error: BaseException | None = None) -> None:
+        self.result, self.error, self.finished = result, error, True
+        self.ready.set()
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
 
 
 class MultiKeyClaims:
+    """Claim / confirm / release of several Deduper keys as one (any done → DONE, any pending → BUSY)."""
+
     def __init__(
         self, store: Store, namespace: str, pending_ttl: float = 60.0, done_ttl: float = 7 * 86400.0
     ):
         self.store = store
         self.namespace = namespace
-        self.pending_ttl = pending_ttl
         self.done_ttl = done_ttl
         self.deduper = Deduper(store, namespace, pending_ttl=pending_ttl, done_ttl=done_ttl)
-        self._redis = store if isinstance(store, RedisStore) else None
-        if self._redis is not None:
-            client = self._redis.client
-            self._claim = client.register_script(_CLAIM)
-            self._confirm = client.register_script(_CONFIRM)
-            self._release = client.register_script(_RELEASE)
-            self._status = client.register_script(_STATUS)
 
-    def _full(self, keys: Sequence[str]) -> list[str]:
-        return [f"{PREFIX}{self.namespace}:{k}" for k in keys]
-
-    def _run(self, script, keys: Sequence[str], *args):
-        try:
-            return script(keys=self._full(keys), args=list(args))
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailable(f"Redis unreachable: {exc}") from exc
-
-    # The protocol --------------------------------------------------------------------------------
-    def claim(self, keys: Sequence[str]) -> ClaimResult:
-        token = uuid.uuid4().hex
-        if self._redis is not None:
-            code = self._run(self._claim, keys, "pending:" + token, int(self.pending_ttl * 1000))
-            status = _BY_CODE[int(code)]
-            return ClaimResult(status, token if status is ClaimStatus.CLAIMED else None)
-        return self._claim_generic(keys)
-
-    def confirm(self, keys: Sequence[str], token: str) -> None:
-        if self._redis is not None:
-            self._run(self._confirm, keys, "pending:" + token, int(self.done_ttl * 1000))
-            return
-        for key in keys:
-            if not self.deduper.confirm(key, token) and self.store.get(f"{self.namespace}:{key}") is None:
-                self.store.set(f"{self.namespace}:{key}", "done", self.done_ttl)
-
-    def release(self, keys: Sequence[str], token: str) -> None:
-        if self._redis is not None:
-            self._run(self._release, keys, "pending:" + token)
-            return
-        for key in keys:
-            self.deduper.release(key, token)
+    def _value(self, key: str) -> str | None:
+        return self.store.get(f"{self.namespace}:{key}")
 
     def status(self, keys: Sequence[str]) -> ClaimStatus | None:
         """DONE, BUSY, or None when no key is set (claimable)."""
-        if self._redis is not None:
-            code = int(self._run(self._status, keys))
-            return None if code == 0 else _BY_CODE[code]
-        values = [self.store.get(f"{self.namespace}:{k}") for k in keys]
+        values = [self._value(k) for k in keys]
         if "done" in values:
             return ClaimStatus.DONE
         return ClaimStatus.BUSY if any(values) else None
 
+    def claim(self, keys: Sequence[str]) -> ClaimResult:
+        if self.status(keys) is ClaimStatus.DONE:
+            return ClaimResult(ClaimStatus.DONE)
+        token = uuid.uuid4().hex
+        taken: list[str] = []
+        for key in keys:
+            result = self.deduper.claim(key)
+            if result.status is ClaimStatus.CLAIMED:
+                # re-key the claim onto one shared token so confirm / release treat all keys alike
+                self.store.compare_and_set(
+                    f"{self.namespace}:{key}",
+                    "pending:" + str(result.token),
+                    "pending:" + token,
+                    self.deduper.pending_ttl,
+                )
+                taken.append(key)
+                continue
+            for other in taken:
+                self.deduper.release(other, token)
+            return ClaimResult(result.status)
+        return ClaimResult(ClaimStatus.CLAIMED, token)
+
     def claim_or_wait(
         self, keys: Sequence[str], waits: Sequence[float] = (0.002, 0.004, 0.008)
     ) -> ClaimResult:
-        """Claim; when a concurrent duplicate holds the keys, give it a few milliseconds to finish
-        (most in-flight duplicates confirm within one or two Redis round trips), then report BUSY."""
+        """Claim; when a concurrent duplicate holds the keys, give it a few milliseconds to finish."""
         result = self.claim(keys)
         for pause in waits:
             if result.status is not ClaimStatus.BUSY:
@@ -132,28 +268,15 @@ class MultiKeyClaims:
             state = self.status(keys)
             if state is ClaimStatus.DONE:
                 return ClaimResult(ClaimStatus.DONE)
-            if state is None:  # the other holder released (it failed): try to take over
+            if state is None:  # the other holder released (it failed): take over
                 result = self.claim(keys)
         return result
 
-    def _claim_generic(self, keys: Sequence[str]) -> ClaimResult:
-        if self.status(keys) is ClaimStatus.DONE:
-            return ClaimResult(ClaimStatus.DONE)
-        token = uuid.uuid4().hex
-        taken: list[str] = []
+    def confirm(self, keys: Sequence[str], token: str) -> None:
         for key in keys:
-            result = self.deduper.claim(key)
-            if result.status is ClaimStatus.CLAIMED:
-                # re-key this claim onto the shared token so confirm/release treat all keys alike
-                self.store.compare_and_set(
-                    f"{self.namespace}:{key}",
-                    "pending:" + str(result.token),
-                    "pending:" + token,
-                    self.pending_ttl,
-                )
-                taken.append(key)
-                continue
-            for other in taken:
-                self.deduper.release(other, token)
-            return ClaimResult(result.status)
-        return ClaimResult(ClaimStatus.CLAIMED, token)
+            if not self.deduper.confirm(key, token) and self._value(key) is None:
+                self.store.set(f"{self.namespace}:{key}", "done", self.done_ttl)
+
+    def release(self, keys: Sequence[str], token: str) -> None:
+        for key in keys:
+            self.deduper.release(key, token)

@@ -10,11 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from dedupe import dedupe_key
+
+_PLAIN = re.compile(r"^[A-Za-z0-9._@+-]{1,80}$")
 
 # Incident events the bot turns into Slack effects; anything else is acknowledged and ignored.
 HANDLED_EVENT_TYPES = frozenset(
@@ -88,9 +91,16 @@ class WebhookEvent:
         return self.event_type in HANDLED_EVENT_TYPES
 
     def as_job(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["keys"] = list(self.keys)
-        return out
+        return {
+            "keys": list(self.keys),
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "occurred_at": self.occurred_at,
+            "agent": self.agent,
+            "incident": self.incident,
+            "note": self.note,
+            "version": self.version,
+        }
 
     @classmethod
     def from_job(cls, data: dict[str, Any]) -> WebhookEvent:
@@ -120,15 +130,20 @@ def _summary(ref: Any) -> str | None:
     return None
 
 
+def _key(source: str, value: str) -> str:
+    """`dedupe_key(source, value)`, with a fast path for the plain ids PagerDuty sends."""
+    return f"{source}:{value}" if _PLAIN.match(value) else dedupe_key(source, value)
+
+
 def _body_key(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def _v3_event(event: dict[str, Any], webhook_id: str | None, body: bytes) -> WebhookEvent:
     event_id = str(event.get("id") or "") or hashlib.sha256(body).hexdigest()[:32]
-    keys = [dedupe_key("ev", event_id)]
+    keys = [_key("ev", event_id)]
     if webhook_id:
-        keys.insert(0, dedupe_key("wh", webhook_id))
+        keys.insert(0, _key("wh", webhook_id))
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
     note = None
     if data.get("type") == "incident_note":
@@ -168,7 +183,7 @@ def _v2_event(message: Any) -> WebhookEvent:
         channel = first.get("channel") if isinstance(first.get("channel"), dict) else {}
         note = str(channel.get("content") or channel.get("summary") or first.get("summary") or "")
     return WebhookEvent(
-        keys=(dedupe_key("v2", message_id),),
+        keys=(_key("v2", message_id),),
         event_id="v2:" + message_id,
         event_type=event_type,
         occurred_at=str(message.get("created_on") or ""),

@@ -145,16 +145,28 @@ class PowerRun:
         try:
             if self.job.progress_ts:
                 slack.update(self.job.progress_channel, self.job.progress_ts, text, blocks)
-            else:
-                posted = slack.post(self._channel(), text, blocks)
-                self.job.progress_channel, self.job.progress_ts = posted.channel, posted.ts
-                save_job(self.services.store, self.job)
+                return
         except ChatOpsError as exc:
-            log.warning("could not show power progress", extra={"plan": self.plan.plan_id, "error": str(exc)})
+            log.warning("could not edit power progress", extra={"plan": self.plan.plan_id, "error": str(exc)})
+            if not force:
+                return
+        # No message yet, or it can no longer be edited: post one (in the notify channel if need be).
+        channels = dict.fromkeys(
+            c for c in (self._channel(), self.services.settings.SLACK_NOTIFY_CHANNEL) if c
+        )
+        for channel in channels:
+            try:
+                posted = slack.post(channel, text, blocks)
+            except ChatOpsError as exc:
+                log.warning("could not post power progress", extra={"channel": channel, "error": str(exc)})
+                continue
+            self.job.progress_channel, self.job.progress_ts = posted.channel, posted.ts
+            save_job(self.services.store, self.job)
+            return
 
-    def _progress(self, phase: str, reached: int | None = None) -> None:
+    def _progress(self, phase: str, reached: int | None = None, waiting: int = 0) -> None:
         results = [InstanceResult.from_dict(r) for r in self.job.results.values()]
-        text, blocks = progress(self.plan, results, phase, reached, self.job.confirmed_by)
+        text, blocks = progress(self.plan, results, phase, reached, self.job.confirmed_by, waiting)
         self._show(text, blocks, force=phase != self._phase)
         self._phase = phase
 
@@ -168,7 +180,7 @@ class PowerRun:
         if self.job.status != "waiting":
             self.job.status = "waiting"
             save_job(self.services.store, self.job)
-        self._progress("waiting", reached)
+        self._progress("waiting", reached, total)
 
     def _record_intents(self, ids: list[str]) -> None:
         record_intents(
@@ -181,7 +193,7 @@ class PowerRun:
         self.job.attempts += 1
         self.job.status = "running"
         save_job(self.services.store, self.job)
-        self._progress("queued")
+        self._progress("resuming" if resume else "queued")
         started = time.monotonic()
         previous = {i: InstanceResult.from_dict(r) for i, r in self.job.results.items()}
         final = execute_plan(

@@ -127,18 +127,20 @@ def progress(
     phase: str,
     reached: int | None = None,
     confirmed_by: str | None = None,
+    waiting: int = 0,
 ) -> tuple[str, list[dict]]:
-    """`phase`: "queued" | "sending" | "waiting"."""
+    """`phase`: "queued" | "resuming" | "sending" | "waiting" (`reached` of `waiting` are there)."""
     counts = Counter(r.outcome for r in results)
     gerund = VERBS[plan.action][1]
     total = len(plan.targets)
     sent = counts[ACCEPTED] + counts[ALREADY_THERE] + counts[DONE]
     if phase == "queued":
         line = f"{gerund} {total} — starting…"
+    elif phase == "resuming":
+        line = f"{gerund} {total} — resuming after the worker running it stopped ({sent} sent before)…"
     elif phase == "sending":
         line = f"{gerund} {total} — {sent} done, {counts[FAILED]} failed"
     else:
-        waiting = sent + len(plan.already)
         there = f" ({reached}/{waiting} there)" if reached is not None else ""
         line = f"{gerund} {total} — {sent} sent, {counts[FAILED]} failed · waiting for {plan.target_status}{there}"
     context = f"`/ecs {plan.action} {plan.selector}` in {plan.region}" + (

@@ -61,7 +61,7 @@ def discard_plan(store: Store, plan_id: str) -> None:
 @dataclass
 class JobState:
     plan: PowerPlan
-    status: str = "queued"  # queued | running | waiting | done | failed
+    status: str = "queued"  # queued | running | sending | waiting | done | failed
     results: dict[str, dict] = field(default_factory=dict)  # instance id → InstanceResult.as_dict()
     progress_channel: str | None = None
     progress_ts: str | None = None

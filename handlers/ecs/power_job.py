@@ -182,14 +182,16 @@ class PowerRun:
             save_job(self.services.store, self.job)
         self._progress("waiting", reached, total)
 
-    def _record_intents(self, ids: list[str]) -> None:
+    def _before_power(self, ids: list[str]) -> None:
+        self.job.status = "sending"  # from here on, a crash may leave calls whose outcome is unknown
+        save_job(self.services.store, self.job)
         record_intents(
             self.services.store, ids, self.plan.action, source="command", actor=self.plan.requester
         )
 
     # the run ----------------------------------------------------------------------------------------
     def run(self) -> None:
-        resume = self.job.status in ("running", "waiting")
+        resume = self.job.status in ("sending", "waiting")
         self.job.attempts += 1
         self.job.status = "running"
         save_job(self.services.store, self.job)
@@ -201,7 +203,7 @@ class PowerRun:
             self.plan,
             previous=previous,
             resume=resume,
-            before_power=self._record_intents,
+            before_power=self._before_power,
             on_results=self._on_results,
             on_wait=self._on_wait,
             wait_timeout=float(self.services.policy.ecs.wait_timeout_seconds),

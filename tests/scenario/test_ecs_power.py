@@ -201,7 +201,7 @@ def test_a_job_whose_worker_died_is_resumed_and_reported(bot):
     )
     state = JobState(
         plan=plan,
-        status="running",
+        status="sending",
         results={r.instance_id: r.as_dict() for r in done_before},
         audit=record.__dict__,
         confirmed_by="U_ALICE",

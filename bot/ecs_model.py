@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 
 STATUSES = ("Pending", "Running", "Starting", "Stopping", "Stopped")
 ACTIONS = ("start", "stop", "reboot")
+# StopInstances StoppedMode, by the names people type.
+STOPPED_MODES = {"keep-charging": "KeepCharging", "stop-charging": "StopCharging"}
 
 # The status each action ends in.
 TARGET_STATUS = {"start": "Running", "stop": "Stopped", "reboot": "Running"}

@@ -45,6 +45,7 @@ from bot.ecs_model import (
     FAILED,
     IN_FLIGHT,
     STATUSES,
+    STOPPED_MODES,
     InstanceInfo,
     InstanceResult,
     LookupDeadline,
@@ -64,7 +65,6 @@ POWER_API = {  # action → (API name, SDK method)
     "stop": ("StopInstances", "stop_instances"),
     "reboot": ("RebootInstances", "reboot_instances"),
 }
-STOPPED_MODES = {"keep-charging": "KeepCharging", "stop-charging": "StopCharging"}
 
 Tags = Iterable[tuple[str, str | None]] | Mapping[str, str | None]
 
@@ -116,9 +116,10 @@ def _failure(exc: Exception) -> tuple[bool, UpstreamError]:
     """(retryable, the UpstreamError to raise) for an SDK exception."""
     if isinstance(exc, AlibabaCloudException):
         data = exc.data if isinstance(exc.data, dict) else {}
-        message = str(data.get("Message") or exc.message or exc.code)
-        err = UpstreamError("ECS", message, code=str(exc.code or ""), request_id=exc.request_id)
         code = str(exc.code or "")
+        err = UpstreamError(
+            "ECS", str(data.get("Message") or exc.message or code), code=code, request_id=exc.request_id
+        )
         retryable = (
             isinstance(exc, (ThrottlingException, ServerException))
             or code.startswith("Throttling")
@@ -532,9 +533,6 @@ class EcsAdapter:
         for status, found in zip(others, found_by_status, strict=True):
             seen.update(dict.fromkeys(found, status))
         return True, seen
-
-    def close(self) -> None:
-        return None
 
 
 class _Inconclusive(Exception):

@@ -16,7 +16,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from bot.ecs_model import STATUSES, normalize_status
+from bot.ecs_model import STATUSES, STOPPED_MODES, normalize_status
 from bot.errors import UserError
 
 GRAMMAR = (
@@ -30,7 +30,6 @@ GRAMMAR = (
     "Example: `tag:env=dev name:web-*`"
 )
 POWER_OPTIONS = "[--force] [--stop-mode keep-charging|stop-charging] [--dry-run]"
-STOP_MODES = {"keep-charging": "KeepCharging", "stop-charging": "StopCharging"}
 
 _ID = re.compile(r"^i-[a-z0-9]{4,40}$")
 _TAG_KEY = re.compile(r"^[^\s=,]{1,128}$")
@@ -188,7 +187,7 @@ def parse_power_args(action: str, text: str) -> tuple[Selector, PowerOptions]:
                 if i >= len(tokens):
                     raise SelectorError("`--stop-mode` needs keep-charging or stop-charging.", usage)
                 inline, i = tokens[i], i + 1
-            stopped_mode = STOP_MODES.get(inline.lower())
+            stopped_mode = STOPPED_MODES.get(inline.lower())
             if stopped_mode is None:
                 raise SelectorError(
                     f"`{inline}` is not a stop mode; use keep-charging or stop-charging.", usage

@@ -197,7 +197,12 @@ def _free_port() -> int:
 
 
 def _gunicorn(
-    target: str, env: dict[str, str], workers: int, threads: int, worker_class: str = "gthread"
+    target: str,
+    env: dict[str, str],
+    workers: int,
+    threads: int,
+    worker_class: str = "gthread",
+    config: str | None = None,
 ) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     binary = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"

@@ -16,6 +16,7 @@ is done, and it is admitted by enqueueing its job and marking every key done.
 
 from __future__ import annotations
 
+import _thread
 import enum
 import threading
 import time
@@ -193,11 +194,13 @@ class GroupCommit:
 
 
 class _Slot:
+    """One caller's item; `ready` is a bare lock held until the result is in (cheaper than an Event)."""
+
     __slots__ = ("item", "ready", "lead", "finished", "result", "error")
 
     def __init__(self, item: Any):
         self.item = item
-        self.ready = threading.Event()
+        self.ready = _Gate()
         self.lead = False
         self.finished = False
         self.result: Any = None
@@ -211,6 +214,30 @@ class _Slot:
         if self.error is not None:
             raise self.error
         return self.result
+
+
+class _Gate:
+    """A one-shot event on a raw lock: `wait` blocks until `set` (idempotent) or the timeout."""
+
+    __slots__ = ("_lock", "_set")
+
+    def __init__(self):
+        self._lock = _thread.allocate_lock()
+        self._lock.acquire()
+        self._set = False
+
+    def set(self) -> None:
+        if not self._set:
+            self._set = True
+            self._lock.release()
+
+    def wait(self, timeout: float) -> bool:
+        if self._set:
+            return True
+        if self._lock.acquire(timeout=timeout):
+            self._lock.release()  # let any later wait() pass too
+            return True
+        return self._set
 
 
 class MultiKeyClaims:

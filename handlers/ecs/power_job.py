@@ -130,6 +130,7 @@ class PowerRun:
         self.job = job_state
         self.plan = job_state.plan
         self._last_update = 0.0
+        self._last_text = ""
         self._phase = ""
 
     # Slack -----------------------------------------------------------------------------------------
@@ -138,9 +139,9 @@ class PowerRun:
 
     def _show(self, text: str, blocks: list[dict], force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._last_update < PROGRESS_EVERY:
+        if not force and (now - self._last_update < PROGRESS_EVERY or text == self._last_text):
             return
-        self._last_update = now
+        self._last_update, self._last_text = now, text
         slack = self.services.slack
         try:
             if self.job.progress_ts:

@@ -87,6 +87,9 @@ class EventsPolicy(_Section):
     claim_seconds: int = Field(default=60, ge=1, le=3600)  # how long a crashed consumer blocks an event
     wait_seconds: int = Field(default=10, ge=0, le=30)  # MNS long polling
     batch_size: int = Field(default=16, ge=1, le=16)
+    consumers: int = Field(
+        default=2, ge=1, le=8
+    )  # receive/process threads per worker (each its own connection)
     history_days: int = Field(default=30, ge=1, le=400)
     tag_cache_seconds: int = Field(default=300, ge=0, le=86400)
     channel_rate_per_second: float = Field(default=0.9, gt=0, le=1.0)  # Slack: ~1 message/s/channel

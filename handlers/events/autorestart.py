@@ -15,6 +15,7 @@ from handlers.events import keys
 from handlers.events.envelope import EcsEvent
 from handlers.events.render import InstanceFacts
 from handlers.events.restart_policy import RestartDecision, decide_restart
+from handlers.events.routing import selector_matches
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,10 @@ def _decide(services, event: EcsEvent, facts: InstanceFacts | None, now: float, 
     policy = services.policy.auto_restart
     store = services.store
     iid = event.instance_id or ""
+    if not (policy.enabled and iid and event.state == "Stopped" and facts is not None):
+        return RestartDecision("ignore", "not an unexpected stop of a known instance")
+    if not selector_matches(dict(policy.tags), facts.tags):  # before reading the store: most stops end here
+        return RestartDecision("ignore", "instance not selected for auto-restart")
     age = now - event.time.timestamp() if event.time else None
     return decide_restart(
         enabled=policy.enabled and bool(iid),

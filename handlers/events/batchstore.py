@@ -89,6 +89,9 @@ class EventStore:
         self._redis = getattr(store, "client", None) if store.backend == "redis" else None
         self._commit = self._redis.register_script(_COMMIT) if self._redis is not None else None
 
+    def full_key(self, key: str) -> str:
+        return self._full(key)
+
     def _full(self, key: str) -> str:
         return f"{self.namespace}:{key}"
 

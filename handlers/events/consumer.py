@@ -68,6 +68,12 @@ class Consumer:
             log.warning("store unavailable; batch left on the queue", extra={"error": str(exc)})
             return
         self.m_batches.labels("ok").inc()
+        if result.busy:  # duplicates in flight in another consumer: delete them once confirmed there
+            done = self.processor.settle_busy(result.busy)
+            result.delete.extend(handle for handle, key in result.busy if key in done)
+            for handle, key in result.busy:
+                if key not in done:  # come back when that consumer's claim has surely ended
+                    self._later(client, handle, self.policy.claim_seconds)
         if result.delete:
             try:
                 stale = client.delete(result.delete)
@@ -75,6 +81,13 @@ class Consumer:
                 log.warning("MNS delete failed; those events come back as done", extra={"error": str(exc)})
                 return
             self.m_deleted.inc(len(result.delete) - len(stale))
+
+    @staticmethod
+    def _later(client, handle: str, seconds: int) -> None:
+        try:
+            client.change_visibility(handle, seconds)
+        except ChatOpsError as exc:
+            log.info("could not postpone a message", extra={"error": str(exc)})
 
     @staticmethod
     def _hand_back(client, messages) -> None:
@@ -95,4 +108,16 @@ def _interrupt_on_stop(stop: threading.Event, client) -> None:
 
 @background("mns-events", enabled=mns_configured)
 def consume(services, stop: threading.Event) -> None:
-    Consumer(services).run(stop)
+    """`events.consumers` threads, each with its own MNS connection: one receives while another processes."""
+    consumer = Consumer(services)
+    extra = [
+        threading.Thread(target=consumer.run, args=(stop,), name=f"mns-events-{n}", daemon=True)
+        for n in range(1, services.policy.events.consumers)
+    ]
+    for t in extra:
+        t.start()
+    try:
+        consumer.run(stop)
+    finally:
+        for t in extra:
+            t.join(30)

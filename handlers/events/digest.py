@@ -31,6 +31,25 @@ def entry(notice: dict) -> str:
     )
 
 
+def outbox_payload(notice: dict) -> str:
+    """What an outbox holds: the digest entry, a newline, the whole notice (JSON never contains a raw
+    newline) — so moving notices into a digest needs no parsing."""
+    return entry(notice) + "\n" + json.dumps(notice, separators=(",", ":"), ensure_ascii=False)
+
+
+def split_payload(payload: str) -> tuple[str, dict]:
+    head, sep, tail = payload.partition("\n")
+    if not sep:  # a bare notice
+        notice = json.loads(head)
+        return entry(notice), notice
+    return head, json.loads(tail)
+
+
+def payload_entry(payload: str) -> str:
+    head, sep, _ = payload.partition("\n")
+    return head if sep else entry(json.loads(head))
+
+
 @dataclass
 class DigestView:
     digest_id: str

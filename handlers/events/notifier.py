@@ -19,7 +19,7 @@ from bot.errors import StoreUnavailable, UpstreamError
 from bot.worker import background
 from handlers.events import keys
 from handlers.events.batchstore import Commit, EventStore, fifo_drop_through, fifo_peek
-from handlers.events.digest import DigestView, entry
+from handlers.events.digest import DigestView, outbox_payload, payload_entry, split_payload
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class Notifier:
         urgent = fifo_peek(self.store, keys.urgent(channel), 1)
         if urgent:
             seq, payload = urgent[0]
-            if self._post(channel, json.loads(payload), "urgent"):
+            if self._post(channel, split_payload(payload)[1], "urgent"):
                 fifo_drop_through(self.store, keys.urgent(channel), seq)
             return True
         digest = self.digests.get(channel)
@@ -141,7 +141,7 @@ class Notifier:
             return False
         if len(items) < DIGEST_MIN_BACKLOG:
             seq, payload = items[0]
-            if self._post(channel, json.loads(payload), "single"):
+            if self._post(channel, split_payload(payload)[1], "single"):
                 fifo_drop_through(self.store, keys.outbox(channel), seq)
             return True
         digest = DigestView(
@@ -171,7 +171,7 @@ class Notifier:
     # digest steps ----------------------------------------------------------------------------------
     def _move(self, channel: str, digest: DigestView, items: list[tuple[int, str]], now: float) -> None:
         lines_key = keys.digest_lines(channel, digest.digest_id)
-        compact = [(seq, entry(json.loads(payload))) for seq, payload in items]
+        compact = [(seq, payload_entry(payload)) for seq, payload in items]
         ops = [("ZADD", lines_key, str(seq), f"{seq:015d}|{e}") for seq, e in compact]
         self.batch.commit([Commit(None, None, ops)])  # first into the digest (idempotent) …
         fifo_drop_through(self.store, keys.outbox(channel), items[-1][0])  # … then out of the outbox
@@ -267,7 +267,7 @@ class Notifier:
                 continue
             ops = []
             for _, payload in items:
-                notice = json.loads(payload)
+                notice = split_payload(payload)[1]
                 notice["text"] = (notice.get("text") or "") + note
                 if notice.get("blocks"):
                     notice["blocks"] = [
@@ -279,7 +279,7 @@ class Notifier:
                     if box.startswith("events:urgent")
                     else keys.outbox(self.default_channel)
                 )
-                ops.append(("QPUSH", target, json.dumps(notice, separators=(",", ":"))))
+                ops.append(("QPUSH", target, outbox_payload(notice)))
             ops.append(("HSET", keys.CHANNELS, self.default_channel, "1"))
             self.batch.commit([Commit(None, None, ops)])
             fifo_drop_through(self.store, box, items[-1][0])
@@ -298,7 +298,7 @@ class Notifier:
                     "instance_id": e.get("i"),
                     "kind": "state",
                 }
-                ops.append(("QPUSH", keys.outbox(self.default_channel), json.dumps(notice)))
+                ops.append(("QPUSH", keys.outbox(self.default_channel), outbox_payload(notice)))
             if ops:
                 self.batch.commit([Commit(None, None, ops)])
             self.store.delete(keys.channel_state(channel))

@@ -17,6 +17,7 @@ from dedupe import ClaimStatus
 from handlers.events import keys
 from handlers.events.autorestart import handle_stop
 from handlers.events.batchstore import Commit, EventStore, Op
+from handlers.events.digest import outbox_payload
 from handlers.events.envelope import EcsEvent, EnvelopeError, parse_event
 from handlers.events.instances import InstanceDirectory, remembered_key
 from handlers.events.interruption import remove_from_load_balancers
@@ -46,6 +47,7 @@ class BatchResult:
     duplicates: int = 0
     quarantined: int = 0
     left: int = 0  # left on the queue (busy elsewhere, or failed: redelivered later)
+    busy: list[tuple[str, str]] = field(default_factory=list)  # (receipt handle, key) claimed elsewhere
 
 
 class Processor:
@@ -59,6 +61,7 @@ class Processor:
         self.ops_channel = policy.ops_channel or self.default_channel
         self.retention = policy.history_days * 86400
         self.region = services.settings.ALIBABA_CLOUD_REGION_ID
+        self.tz = services.timezone
         metrics = services.metrics
         self.m_events = metrics.counter(
             "chatops_mns_events_total", "ECS events from MNS", ["kind", "outcome"]
@@ -102,8 +105,9 @@ class Processor:
                 result.delete.extend(c.receipt_handle for c, _ in copies)
                 result.duplicates += len(copies)
                 self.m_events.labels(ev.kind, "duplicate").inc(len(copies))
-            elif claim.status is ClaimStatus.BUSY:
+            elif claim.status is ClaimStatus.BUSY:  # another consumer has it right now
                 result.left += len(copies)
+                result.busy.extend((c.receipt_handle, event_id) for c, _ in copies)
             else:
                 twins[event_id] = [c for c, _ in copies[1:]]
                 deliveries = max(c.dequeue_count for c, _ in copies)
@@ -130,6 +134,24 @@ class Processor:
             else:  # the claim expired and someone else may have acted: leave it to them
                 result.left += len(msgs)
         return result
+
+    def settle_busy(self, busy: list[tuple[str, str]], wait: float = 0.5) -> set[str]:
+        """Keys (of `busy`) that another consumer confirmed, waiting up to `wait` seconds: a duplicate
+        delivery handled concurrently elsewhere can then be deleted now instead of coming back later."""
+        pending = {key for _, key in busy}
+        done: set[str] = set()
+        deadline = time.monotonic() + wait
+        while pending:
+            for key, state in zip(
+                list(pending), self.store.get_many([self.store.full_key(k) for k in pending]), strict=True
+            ):
+                if state == "done":
+                    done.add(key)
+                    pending.discard(key)
+            if not pending or time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)
+        return done
 
     # acting ----------------------------------------------------------------------------------------
     def _act(self, acting, result: BatchResult):
@@ -175,7 +197,7 @@ class Processor:
         return out
 
     def _effects(self, m: QueueMessage, ev: EcsEvent, facts: InstanceFacts | None, last) -> list[Op]:
-        tz = self.services.timezone
+        tz = self.tz
         at = _epoch(ev, m)
         self.m_lag.observe(max(0.0, time.time() - at))
         ops: list[Op] = []
@@ -260,7 +282,7 @@ class Processor:
         return []
 
     def _notify_ops(self, notice: Notice, channels) -> list[Op]:
-        payload = json.dumps(notice.as_dict(), separators=(",", ":"), ensure_ascii=False)
+        payload = outbox_payload(notice.as_dict())
         ops: list[Op] = []
         for channel in channels:
             box = keys.urgent(channel) if notice.urgent else keys.outbox(channel)

@@ -58,7 +58,7 @@ class Notice:
     state: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}  # no deep copy: hot path
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Notice:

@@ -1,0 +1,202 @@
+"""`chatops bench events`: 10,000 ECS events over 500 instances through the MNS emulator into one
+`chatops worker` process and the Slack emulator in rate-limit mode (1 message/s/channel, 429 beyond).
+
+The queue is filled first (a mix of both CloudMonitor envelope shapes, Base64 and raw bodies, plus
+~1 % duplicate deliveries), then the worker starts. `seconds` runs from the first message handed out to
+the last one deleted. Afterwards, once Slack is quiet, every event is looked for in Slack — single
+messages, and every line of the digests (their attached files) — to count lost and duplicated
+announcements; `max_channel_rate` is the highest posting rate of any channel over any 10-second window.
+
+Options: events=N instances=N shapes=a,b dup_percent=N timeout=S
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+ROUTES = [
+    {"channel": "C_DEV", "events": ["Instance:StateChange"], "tags": {"env": "dev"}},
+    {"channel": "C_ALERTS", "events": ["Instance:StateChange"], "tags": {"env": "prod"}},
+]
+STATES = ("Stopping", "Stopped", "Starting", "Running")
+_PAIR = re.compile(r"(i-[a-z0-9]+)`?\)?\s+(?:\w+ )?→ \*?(\w+)")
+
+
+def announced(slack) -> Counter:
+    """(instance id, new state) of every state change visible in Slack: single messages, plus each line
+    of every digest — from its attached file, or inline when the final digest lists everything."""
+    files = {f.get("name"): (f.get("content") or b"").decode() for f in slack.files.values()}
+    seen: Counter = Counter()
+    for channel in list(slack.messages):
+        for m in slack.channel_messages(channel):
+            if m.text.startswith("ECS events digest"):
+                digest_id = m.text.split(":", 1)[0].rsplit(" ", 1)[-1]
+                content = files.get(f"ecs-events-{channel}-{digest_id}.txt")
+                if content is None:
+                    content = "\n".join(
+                        b.get("text", {}).get("text", "") for b in m.blocks if "*All " in json.dumps(b)
+                    )
+                for line in content.splitlines():
+                    found = _PAIR.search(line)
+                    if found:
+                        seen[found.groups()] += 1
+            else:
+                found = _PAIR.search(m.text)
+                if found:
+                    seen[found.groups()] += 1
+    return seen
+
+
+def compare(expected: Counter, seen: Counter) -> tuple[int, int]:
+    lost = sum(max(0, n - seen.get(k, 0)) for k, n in expected.items())
+    duplicates = sum(max(0, n - expected.get(k, 0)) for k, n in seen.items())
+    return lost, duplicates
+
+
+def settled(redis_url: str, quiet_since: float, quiet: float = 3.0) -> bool:
+    """Outboxes empty, no digest open, and Slack quiet for `quiet` seconds."""
+    import redis
+
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        channels = r.hkeys("chatops:events:channels")
+        for ch in channels:
+            if r.zcard(f"chatops:events:outbox:{ch}") or r.zcard(f"chatops:events:urgent:{ch}"):
+                return False
+            if r.exists(f"chatops:events:chan:{ch}"):
+                return False
+    finally:
+        r.close()
+    return time.time() - quiet_since >= quiet
+
+
+def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    log = open(log_path, "ab")  # noqa: SIM115 - the worker's log for the whole run
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "worker", "--threads", "1"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def worker_env(stack, data_dir: Path, redis_url: str, policy: dict) -> dict[str, str]:
+    from sandbox.stack import sandbox_env
+
+    policy_path = data_dir / "policy.yaml"
+    policy_path.write_text(yaml.safe_dump(policy))
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(sandbox_env(stack, data_dir, {"REDIS_URL": redis_url, "CHATOPS_CONFIG": str(policy_path)}))
+    env["CHATOPS_LOG_LEVEL"] = "WARNING"
+    return env
+
+
+def make_events(count: int, instances: list[dict], dup_percent: float, seed: int = 7):
+    """(bodies in queue order, expected Counter of (instance, state))."""
+    from sandbox.mns_emulator import encode_body, state_change_event
+
+    rng = random.Random(seed)
+    start = time.time() - count / 1000.0
+    bodies, expected = [], Counter()
+    for k in range(count):
+        inst = instances[k % len(instances)]
+        state = STATES[(k // len(instances)) % len(STATES)]
+        event = state_change_event(inst, state, shape="ab"[k % 2], when=start + k / 1000.0)
+        body = encode_body(event, "base64" if k % 3 else "raw")
+        bodies.append(body)
+        expected[(inst["InstanceId"], state)] += 1
+        if rng.random() * 100 < dup_percent:
+            bodies.append(body)
+    return bodies, expected
+
+
+def run(options: dict) -> dict:
+    from sandbox.slack_emulator import max_rate_per_second
+    from sandbox.stack import EmulatorStack, RedisServer
+
+    count = int(options.get("events", 10_000))
+    n_instances = int(options.get("instances", 500))
+    dup_percent = float(options.get("dup_percent", 1))
+    timeout = float(options.get("timeout", 300))
+    redis_server = None
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        redis_server = RedisServer().start()
+        redis_url = redis_server.url
+    data_dir = Path(tempfile.mkdtemp(prefix="chatops-bench-events-"))
+    stack = EmulatorStack(["slack", "mns", "ecs"]).start()
+    worker = None
+    try:
+        slack, mns, ecs = stack.get("slack"), stack.get("mns"), stack.get("ecs")
+        mns.record_calls = False
+        slack.set_rate_limit(1.0, burst=1)
+        envs = ("dev", "staging", "prod")
+        ids = [
+            ecs.add_instance(f"bench-{n:03d}", tags={"env": envs[n % 3], "app": "bench"})
+            for n in range(n_instances)
+        ]
+        instances = [dict(ecs.instances[i]) for i in ids]
+        bodies, expected = make_events(count, instances, dup_percent)
+        for start in range(0, len(bodies), 1000):
+            mns.send_many(bodies[start : start + 1000])
+        policy = {
+            "timezone": "Europe/Berlin",
+            "routes": ROUTES,
+            "events": {
+                "wait_seconds": 1,
+                "digest_quiet_seconds": 2.0,
+                "claim_seconds": 30,
+                "consumers": int(options.get("consumers", 1)),
+            },
+            "auto_restart": {"enabled": False},
+        }
+        env = worker_env(stack, data_dir, redis_url, policy)
+        worker = start_worker(env, data_dir / "worker.log")
+        deadline = time.monotonic() + timeout
+        while mns.depth() > 0 and time.monotonic() < deadline and worker.poll() is None:
+            time.sleep(0.05)
+        drained = mns.depth() == 0
+        seconds = (mns.last_delete_at or time.time()) - (mns.first_receive_at or time.time())
+        while time.monotonic() < deadline and worker.poll() is None:
+            last = slack.timeline[-1].seq if slack.timeline else 0
+            quiet_since = time.time()
+            time.sleep(0.5)
+            if (slack.timeline[-1].seq if slack.timeline else 0) == last and settled(
+                redis_url, quiet_since - 0.5, 0
+            ):
+                time.sleep(3.0)
+                if (slack.timeline[-1].seq if slack.timeline else 0) == last:
+                    break
+        lost, duplicates = compare(expected, announced(slack))
+        rate = max((max_rate_per_second(times, 10.0) for times in slack.post_times.values()), default=0.0)
+        return {
+            "events": count,
+            "seconds": round(seconds, 3),
+            "events_per_second": round(count / seconds) if drained and seconds > 0 else 0,
+            "slack_calls": len(slack.calls),
+            "lost": lost,
+            "duplicates": duplicates,
+            "max_channel_rate": round(rate, 3),
+        }
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        stack.stop()
+        if redis_server is not None:
+            redis_server.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -122,10 +123,18 @@ class MnsQueueClient:
             for m in messages
         ]
 
-    def interrupt(self) -> None:
-        """From another thread: end a long poll in progress now; later receives return []."""
+    def interrupt(self, grace: float = 0.5) -> None:
+        """From another thread: no new receive starts; one in progress gets `grace` seconds to return
+        (with messages waiting it returns at once), then its long poll is cut short."""
         with self._guard:
             self._interrupted = True
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            with self._guard:
+                if not self._receiving:
+                    return
+            time.sleep(0.01)
+        with self._guard:
             if not self._receiving:
                 return
             conn = self._account.mns_client.http.conn

@@ -619,7 +619,8 @@ register_emulator(
 # Console: `inject …` puts events on the sandbox's MNS queue ------------------------------------------
 
 INJECT_USAGE = (
-    "inject interruption|maintenance|poison INSTANCE  /  inject event JSON   (ECS events onto the MNS queue)"
+    "inject interruption|maintenance|crash INSTANCE  /  inject poison [TEXT]  /  inject event JSON\n"
+    "                            ECS events onto the MNS queue (crash = the instance stops unexpectedly)"
 )
 
 

@@ -62,7 +62,7 @@ class EcsPolicy(_Section):
         default_factory=lambda: {"start": 500, "stop": 500, "reboot": 200, "run": 200}
     )
     api_rate_per_second: float = Field(default=20.0, gt=0)
-    batch_concurrency: int = Field(default=4, ge=1, le=32)
+    batch_concurrency: int = Field(default=10, ge=1, le=32)
     wait_timeout_seconds: int = Field(default=600, ge=10)
 
 

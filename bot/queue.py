@@ -144,7 +144,17 @@ class TaskQueue:
         return self.huey.pending_count() + self.huey.scheduled_count()
 
     def consumer(self, workers: int = 4) -> Consumer:
-        return _ThreadFriendlyConsumer(self.huey, workers=workers, worker_type="thread", periodic=True)
+        # SQLite storage is polled: keep the idle poll short so a confirmed job starts at once
+        # (Huey's default backs off to 10 s). Redis storage blocks on the list instead.
+        return _ThreadFriendlyConsumer(
+            self.huey,
+            workers=workers,
+            worker_type="thread",
+            periodic=True,
+            initial_delay=0.05,
+            backoff=1.5,
+            max_delay=0.5,
+        )
 
 
 def _run_periodic_once(services: Services, spec: JobSpec, now: float | None = None) -> str:

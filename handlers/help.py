@@ -6,7 +6,8 @@ from bot import blocks
 from bot.commands import DEFAULT, CommandRequest, Reply, subcommand, subcommands_of
 
 INTROS = {
-    "/ecs": "Alibaba Cloud ECS from Slack: look at instances, power them on and off, run commands, keep schedules.",
+    "/ecs": "Alibaba Cloud ECS from Slack: find instances, start / stop / reboot them (preview, then Confirm), "
+    "and follow their lifecycle.",
     "/incident": "PagerDuty incidents from Slack.",
 }
 

@@ -46,7 +46,7 @@ def _register(act: str) -> None:
         "/ecs",
         act,
         permission=f"ecs.{act}",
-        usage=f"/ecs {act} SELECTOR {POWER_OPTIONS}",
+        usage=f"/ecs {act} SELECTOR {POWER_OPTIONS[act]}",
         summary=SUMMARIES[act],
     )
     def command(req: CommandRequest) -> Reply:

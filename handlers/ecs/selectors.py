@@ -29,7 +29,11 @@ GRAMMAR = (
     "  `region:REGION`          default: the bot's region\n"
     "Example: `tag:env=dev name:web-*`"
 )
-POWER_OPTIONS = "[--force] [--stop-mode keep-charging|stop-charging] [--dry-run]"
+POWER_OPTIONS = {
+    "start": "[--dry-run]",
+    "stop": "[--force] [--stop-mode keep-charging|stop-charging] [--dry-run]",
+    "reboot": "[--force] [--dry-run]",
+}
 
 _ID = re.compile(r"^i-[a-z0-9]{4,40}$")
 _TAG_KEY = re.compile(r"^[^\s=,]{1,128}$")
@@ -43,7 +47,7 @@ class SelectorError(UserError):
 
 
 def power_usage(action: str) -> str:
-    return f"/ecs {action} SELECTOR {POWER_OPTIONS}\n{GRAMMAR}"
+    return f"/ecs {action} SELECTOR {POWER_OPTIONS[action]}\n{GRAMMAR}"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from bot.ecs_model import STATUSES
 from handlers.ecs.selectors import (
     GRAMMAR,
+    POWER_OPTIONS,
     PowerOptions,
     Selector,
     SelectorError,
@@ -145,7 +146,7 @@ def test_power_arguments_are_checked(action, text, fragment):
     with pytest.raises(SelectorError) as caught:
         parse_power_args(action, text)
     assert fragment in caught.value.message
-    assert caught.value.usage.startswith(f"/ecs {action} SELECTOR [--force]")
+    assert caught.value.usage.startswith(f"/ecs {action} SELECTOR {POWER_OPTIONS[action]}")
 
 
 def test_smart_quotes_from_slack_clients_work():

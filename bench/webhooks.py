@@ -1,17 +1,23 @@
 """`chatops bench webhooks --json`: PagerDuty webhook deliveries against the web app on Redis.
 
-20,000 signed V3 deliveries (30 % duplicates: a third of them sent at the same moment as their
-original by another client, the rest later, as retries) from 32 concurrent keep-alive clients, first
-against `POST /pagerduty/webhook` of the real app, then — same run, same server stack (gunicorn gthread,
-the production settings of the Procfile), same deliveries — against a bare WSGI app that answers 202.
-A non-2xx answer is retried 50 ms later, as PagerDuty would (a concurrent duplicate still in flight
-elsewhere gets 503). The unique events are `incident.triggered` for distinct incidents plus
-`incident.acknowledged` for some of them; after the load phase a `chatops worker` drains the queue
-against the Slack emulator, and each event's Slack effect is one chat.postMessage (the incident card,
-or the thread reply of a later event), counted from the emulator's recorded calls.
+20,000 signed V3 deliveries (30 % duplicates: a third of them sent at the same moment as their original
+by another client, the rest later, as retries) from 32 concurrent keep-alive clients. Three servers run
+on the same stack (gunicorn, gthread worker, 2 processes x 16 threads: one thread per client connection,
+so requests never queue for a thread; the Procfile's 2 x 8 works too, with smaller group commits):
+- app: the real app, `POST /pagerduty/webhook`, on Redis;
+- bare: the same app (bot.web.WebApp: routing, body limit, metrics) with that route replaced by a
+  trivial one answering 202 — the ratio is app / bare throughput;
+- raw: a plain WSGI callable answering 202, reported in the detail line for reference.
+The load runs in interleaved rounds (app, bare, raw, app, …) so that background load on a shared machine
+hits all three alike; ignored `pagey.ping` deliveries warm each server up first. A non-2xx answer is
+retried 50 ms later, as PagerDuty would. The unique events are `incident.triggered` for distinct incidents
+plus `incident.acknowledged` for some of them; after the load a `chatops worker` drains the queue against
+the Slack emulator, and each event's Slack effect is one chat.postMessage (the incident card, or the
+thread reply of a later event), counted from the emulator's recorded calls.
 
-Options (key=value): deliveries=20000 clients=32 duplicate_ratio=0.3 concurrent_share=0.33
-ack_share=0.3 web_workers=2 web_threads=8 worker_threads=8 drain_timeout=300.
+Options (key=value): deliveries=20000 clients=32 duplicate_ratio=0.3 concurrent_share=0.33 ack_share=0.3
+web_workers=2 web_threads=16 rounds=4 worker_threads=8 drain_timeout=300 gunicorn_config=PATH.
+A detail line (stderr) gives each server's throughput and latency percentiles.
 """
 
 from __future__ import annotations
@@ -37,8 +43,18 @@ SECRET = credentials.PAGERDUTY_WEBHOOK_SECRET
 PATH = "/pagerduty/webhook"
 
 
-def bare_app(environ, start_response):
-    """The bare endpoint: read the body, answer 202."""
+def bare_app():
+    """The bare endpoint (gunicorn factory): the same app — bot.web.WebApp with its routing, body limit
+    and metrics — in which POST /pagerduty/webhook is a trivial route that answers 202."""
+    from bot.web import HttpResponse, create_app, route
+
+    app = create_app()
+    route("POST", PATH, max_body=256 * 1024)(lambda services, req: HttpResponse(202, b"{}"))
+    return app
+
+
+def raw_wsgi_app(environ, start_response):
+    """A plain WSGI callable answering 202 (reported for reference: the server stack alone)."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
     if length:
         environ["wsgi.input"].read(length)
@@ -277,7 +293,7 @@ def run(options: dict[str, str]) -> dict[str, Any]:
     n = int(options.get("deliveries", 20000))
     clients = int(options.get("clients", 32))
     web_workers = int(options.get("web_workers", 2))
-    web_threads = int(options.get("web_threads", 8))
+    web_threads = int(options.get("web_threads", 16))
     redis_server = None
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
@@ -306,18 +322,38 @@ def run(options: dict[str, str]) -> dict[str, Any]:
         float(options.get("concurrent_share", 0.33)),
         float(options.get("ack_share", 0.3)),
     )
+    rounds = int(options.get("rounds", 4))
+    chunk = -(-len(deliveries) // rounds)
+    phases = {
+        "app": "bot.web:create_app()",
+        "bare": "bench.webhooks:bare_app()",
+        "raw": "bench.webhooks:raw_wsgi_app",
+    }
+    lat: dict[str, list[float]] = {k: [] for k in phases}
+    elapsed: dict[str, float] = dict.fromkeys(phases, 0.0)
+    statuses: Counter = Counter()
+    servers: dict[str, tuple[subprocess.Popen, int]] = {}
     worker = None
     try:
-        app, app_port = _gunicorn("bot.web:create_app()", env, web_workers, web_threads)
-        try:
-            app_lat, app_statuses, app_elapsed = asyncio.run(_load(app_port, deliveries, clients))
-        finally:
-            _stop(app)
-        bare, bare_port = _gunicorn("bench.webhooks:bare_app", env, web_workers, web_threads)
-        try:
-            bare_lat, _, bare_elapsed = asyncio.run(_load(bare_port, deliveries, clients))
-        finally:
-            _stop(bare)
+        for name, target in phases.items():
+            servers[name] = _gunicorn(
+                target, env, web_workers, web_threads, config=options.get("gunicorn_config")
+            )
+        warmup = [_payload("pagey.ping", 0) for _ in range(300)]  # ignored events: no Redis, no effects
+        for name in phases:
+            asyncio.run(_load(servers[name][1], warmup, clients))
+        # interleaved rounds: background noise on this machine hits app and bare alike
+        for r in range(rounds):
+            part = deliveries[r * chunk : (r + 1) * chunk]
+            for name in phases:
+                part_lat, part_statuses, part_elapsed = asyncio.run(_load(servers[name][1], part, clients))
+                lat[name] += part_lat
+                elapsed[name] += part_elapsed
+                if name == "app":
+                    statuses.update(part_statuses)
+        for proc, _ in servers.values():
+            _stop(proc)
+        servers.clear()
         worker = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "worker", "--threads", options.get("worker_threads", "8")],
             env=env,
@@ -341,30 +377,28 @@ def run(options: dict[str, str]) -> dict[str, Any]:
         time.sleep(1.0)  # anything still in flight on the worker
         effects, duplicate_effects = _count_effects(slack)
     finally:
+        for proc, _ in servers.values():
+            _stop(proc)
         if worker is not None:
             _stop(worker)
         slack.stop()
         if redis_server is not None:
             redis_server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
-    app_tput = len(app_lat) / app_elapsed
-    bare_tput = len(bare_lat) / bare_elapsed
-    print(
-        json.dumps(
-            {
-                "detail": {
-                    "app_requests": len(app_lat),
-                    "app_statuses": dict(app_statuses),
-                    "app_rps": round(app_tput),
-                    "bare_rps": round(bare_tput),
-                    "bare_p50_ms": round(_percentile(bare_lat, 0.5) * 1000, 2),
-                    "bare_p99_ms": round(_percentile(bare_lat, 0.99) * 1000, 2),
-                    "expected_effects": expected,
-                }
-            }
-        ),
-        file=sys.stderr,
-    )
+    rps = {name: len(lat[name]) / elapsed[name] for name in phases}
+    detail = {
+        "app_requests": len(lat["app"]),
+        "app_statuses": dict(statuses),
+        "expected_effects": expected,
+        "server": f"gunicorn gthread {web_workers}x{web_threads}",
+    }
+    for name in phases:
+        detail[f"{name}_rps"] = round(rps[name])
+        detail[f"{name}_p50_ms"] = round(_percentile(lat[name], 0.5) * 1000, 2)
+        detail[f"{name}_p99_ms"] = round(_percentile(lat[name], 0.99) * 1000, 2)
+    print(json.dumps({"detail": detail}), file=sys.stderr)
+    app_lat = lat["app"]
+    app_tput, bare_tput = rps["app"], rps["bare"]
     return {
         "deliveries": n,
         "unique": unique,

@@ -119,7 +119,7 @@ class Notifier:
                 continue
             view = DigestView(state["id"], state["started"], inline=self.inline, ts=state.get("ts"))
             for seq, raw in fifo_peek(
-                self.store, keys.digest_lines(channel, view.digest_id), MAX_DIGEST_EVENTS
+                self.store, keys.digest_lines(channel, view.digest_id), MAX_DIGEST_EVENTS + MOVE_LIMIT
             ):
                 view.add(seq, raw, state.get("last", state["started"]))
             self.digests[channel] = view

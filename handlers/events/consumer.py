@@ -67,6 +67,11 @@ class Consumer:
             self.m_batches.labels("store-unavailable").inc()
             log.warning("store unavailable; batch left on the queue", extra={"error": str(exc)})
             return
+        except Exception:  # noqa: BLE001 - a bug: the batch stays on the queue (and is quarantined after
+            # repeated deliveries); the loop keeps going
+            self.m_batches.labels("error").inc()
+            log.exception("batch failed; left on the queue")
+            return
         self.m_batches.labels("ok").inc()
         if result.busy:  # duplicates in flight in another consumer: delete them once confirmed there
             done = self.processor.settle_busy(result.busy)

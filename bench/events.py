@@ -5,7 +5,8 @@ The queue is filled first (a mix of both CloudMonitor envelope shapes, Base64 an
 ~1 % duplicate deliveries), then the worker starts. `seconds` runs from the first message handed out to
 the last one deleted. Afterwards, once Slack is quiet, every event is looked for in Slack — single
 messages, and every line of the digests (their attached files) — to count lost and duplicated
-announcements; `max_channel_rate` is the highest posting rate of any channel over any 10-second window.
+announcements; `max_channel_rate` is the highest rate of message calls (posts and edits) to any channel
+over any 10-second window.
 
 Options: events=N instances=N shapes=a,b dup_percent=N timeout=S
 """
@@ -57,6 +58,20 @@ def announced(slack) -> Counter:
                 if found:
                     seen[found.groups()] += 1
     return seen
+
+
+def message_call_times(slack) -> dict[str, list[float]]:
+    """When each channel was sent a message call (chat.postMessage or chat.update, accepted or not) — a
+    stricter measure than accepted posts alone."""
+    out: dict[str, list[float]] = {}
+    for call in list(slack.calls):
+        if call.name in ("chat.postMessage", "chat.update"):
+            try:
+                channel = json.loads(call.request.body or b"{}").get("channel")
+            except ValueError:
+                continue
+            out.setdefault(str(channel), []).append(call.request.received_at)
+    return out
 
 
 def compare(expected: Counter, seen: Counter) -> tuple[int, int]:
@@ -180,7 +195,9 @@ def run(options: dict) -> dict:
                 if (slack.timeline[-1].seq if slack.timeline else 0) == last:
                     break
         lost, duplicates = compare(expected, announced(slack))
-        rate = max((max_rate_per_second(times, 10.0) for times in slack.post_times.values()), default=0.0)
+        rate = max(
+            (max_rate_per_second(times, 10.0) for times in message_call_times(slack).values()), default=0.0
+        )
         return {
             "events": count,
             "seconds": round(seconds, 3),

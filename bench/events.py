@@ -8,7 +8,7 @@ messages, and every line of the digests (their attached files) — to count lost
 announcements; `max_channel_rate` is the highest rate of message calls (posts and edits) to any channel
 over any 10-second window.
 
-Options: events=N instances=N shapes=a,b dup_percent=N timeout=S
+Options: events=N instances=N dup_percent=N consumers=N (threads in the worker) timeout=S
 """
 
 from __future__ import annotations
@@ -173,10 +173,11 @@ def run(options: dict) -> dict:
                 "wait_seconds": 1,
                 "digest_quiet_seconds": 2.0,
                 "claim_seconds": 30,
-                "consumers": int(options.get("consumers", 1)),
             },
             "auto_restart": {"enabled": False},
         }
+        if "consumers" in options:  # default: the policy's (2 threads per worker)
+            policy["events"]["consumers"] = int(options["consumers"])
         env = worker_env(stack, data_dir, redis_url, policy)
         worker = start_worker(env, data_dir / "worker.log")
         deadline = time.monotonic() + timeout

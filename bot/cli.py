@@ -110,8 +110,19 @@ def subcommand_names() -> set[str]:
     return set(sub.choices)
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Like parse_args, but benchmark options (key=value) may also follow --json."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if args.command != "bench" or not all("=" in e and not e.startswith("-") for e in extra):
+            parser.error("unrecognized arguments: " + " ".join(extra))
+        args.options = [*(args.options or []), *extra]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         return args.fn(args)
     except ConfigError as exc:

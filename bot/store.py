@@ -309,8 +309,10 @@ class SQLiteStore(Store):
             self._put(db, key, value, ttl)
 
     def delete(self, key):
+        """Like Redis DEL: whatever type the key holds."""
         with self._tx() as db:
-            db.execute("DELETE FROM kv WHERE key = ?", (key,))
+            for table in ("kv", "hashes", "lists", "zsets"):
+                db.execute(f"DELETE FROM {table} WHERE key = ?", (key,))  # noqa: S608 - fixed table names
 
     def set_nx(self, key, value, ttl=None):
         with self._tx() as db:

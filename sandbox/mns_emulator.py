@@ -22,7 +22,6 @@ import hmac
 import itertools
 import json
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -35,7 +34,7 @@ from xml.sax.saxutils import escape
 
 from sandbox import credentials
 from sandbox.console import console_command
-from sandbox.emulator import Emulator, EmulatorSpec, Request, Response, _Handler, register_emulator
+from sandbox.emulator import Emulator, EmulatorSpec, Request, Response, register_emulator
 
 NS = "http://mns.aliyuncs.com/doc/v1/"
 ACCOUNT_UID = "1234567890123456"
@@ -122,12 +121,6 @@ class MnsEmulator(Emulator):
         self.event_encoding = "base64"  # how ECS-fed events are written: "base64" | "raw"
         self.event_shape = "a"  # "a" (ECS event notification) | "b" (CloudMonitor system event)
         self.stopped = False
-
-    def start(self) -> MnsEmulator:
-        super().start()
-        assert self._server is not None
-        self._server.RequestHandlerClass = _NoDelayHandler
-        return self
 
     # Python-side API (tests, the console, the ECS emulator) -----------------------------------------
     def queue(self, name: str | None = None) -> MnsQueue:
@@ -455,15 +448,6 @@ class MnsEmulator(Emulator):
         with self._cond:
             self.stopped = True
             self._cond.notify_all()
-
-
-class _NoDelayHandler(_Handler):
-    """Answers leave at once: without TCP_NODELAY the body segment waits for the client's delayed ACK
-    of the header segment (tens of milliseconds per response under load)."""
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _local(tag: str) -> str:

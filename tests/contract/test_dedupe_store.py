@@ -103,6 +103,17 @@ def test_primitives(store):
     assert store.get_json("j") == {"a": [1, 2]}
 
 
+def test_delete_removes_a_key_of_any_type(store):
+    store.set("a", "1")
+    store.hset("h", "f", "v")
+    store.list_push("l", "x")
+    store.zadd("z", "m", 1)
+    for key in ("a", "h", "l", "z"):
+        store.delete(key)
+    assert store.get("a") is None and store.hgetall("h") == {}
+    assert store.list_range("l") == [] and store.zrange_by_score("z", 0, 10) == []
+
+
 def test_lock_is_exclusive(store):
     with store.lock("job", ttl=5) as got:
         assert got

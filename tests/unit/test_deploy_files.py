@@ -62,3 +62,14 @@ def test_manifest_declares_the_commands_the_bot_handles():
 
 def test_interfaces_commands_exist():
     assert {"web", "worker", "sandbox", "emulators", "bench"} <= _chatops_subcommands()
+
+
+def test_bench_options_may_follow_json():
+    import pytest
+
+    from bot.cli import parse_args
+
+    args = parse_args(["bench", "fleet", "--json", "instances=50", "qps=5"])
+    assert args.name == "fleet" and args.json and args.options == ["instances=50", "qps=5"]
+    with pytest.raises(SystemExit):
+        parse_args(["web", "--bogus"])

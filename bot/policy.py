@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import re
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -87,9 +86,8 @@ class EventsPolicy(_Section):
     claim_seconds: int = Field(default=60, ge=1, le=3600)  # how long a crashed consumer blocks an event
     wait_seconds: int = Field(default=10, ge=0, le=30)  # MNS long polling
     batch_size: int = Field(default=16, ge=1, le=16)
-    consumers: int = Field(
-        default=2, ge=1, le=8
-    )  # receive/process threads per worker (each its own connection)
+    # receive/process threads per worker (each with its own MNS connection)
+    consumers: int = Field(default=2, ge=1, le=8)
     history_days: int = Field(default=30, ge=1, le=400)
     tag_cache_seconds: int = Field(default=300, ge=0, le=86400)
     channel_rate_per_second: float = Field(default=0.9, gt=0, le=1.0)  # Slack: ~1 message/s/channel
@@ -151,8 +149,6 @@ class Policy(_Section):
     slb: SlbPolicy = SlbPolicy()
     calendars: tuple[Calendar, ...] = ()
     pagerduty: PagerDutyPolicy = PagerDutyPolicy()
-    # Sections owned by individual capabilities; validated by their modules when they load.
-    extensions: dict[str, Any] = Field(default_factory=dict)
 
     def permissions_of(self, user_id: str, channel_id: str | None = None) -> set[str]:
         granted = set(self.read_permissions)

@@ -98,8 +98,7 @@ def test_calendar_to_incident_to_card_and_buttons_with_duplicate_webhooks(make_b
         "*Bob Operator* acknowledged the incident.",
         "*Bob Operator* resolved the incident.",
     ]
-    assert "blocks" not in str(slack.message("C_OPS", card.ts).blocks[-1].get("type"))  # no buttons left
-    assert all(b.get("type") != "actions" for b in slack.message("C_OPS", card.ts).blocks)
+    assert all(b.get("type") != "actions" for b in slack.message("C_OPS", card.ts).blocks)  # no buttons left
     copies = {}
     for attempt in pd.webhooks.attempts:
         copies.setdefault(attempt.webhook_id, []).append(attempt.status)

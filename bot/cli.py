@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from bot.errors import ConfigError
 
@@ -44,10 +46,15 @@ def cmd_worker(args) -> int:
 
 
 def cmd_emulators(args) -> int:
-    from sandbox.stack import EmulatorStack
+    from sandbox.stack import EmulatorStack, sandbox_env
 
     stack = EmulatorStack().start()
     print(json.dumps(stack.urls()), flush=True)
+    # For `chatops web` / `chatops worker` in other shells: the environment that points them here.
+    env = sandbox_env(stack, Path(args.data_dir))
+    print("# the bot's environment for these emulators:", file=sys.stderr)
+    for name, value in sorted(env.items()):
+        print(f"export {name}={shlex.quote(value)}", file=sys.stderr, flush=True)
     _wait_for_signal()
     stack.stop()
     return 0
@@ -93,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_sandbox)
 
     p = sub.add_parser("emulators", help="the emulators alone; prints their base URLs as JSON")
+    p.add_argument("--data-dir", default="./.chatops", help="CHATOPS_DATA_DIR in the printed environment")
     p.set_defaults(fn=cmd_emulators)
 
     p = sub.add_parser("bench", help="run a benchmark (NAME or 'all'); the last line is JSON")

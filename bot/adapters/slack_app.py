@@ -65,6 +65,17 @@ def parse_slack_body(body: str, content_type: str) -> dict[str, Any]:
     raise BadRequest(f"unsupported content type {content_type or '(none)'}")
 
 
+class _DropClientTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when given a client, then warns that the
+    token is unused; the client carries that same token, so the notice is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+logging.getLogger("slack_bolt.App").addFilter(_DropClientTokenNotice())
+
+
 class SlackGateway:
     def __init__(self, services: Services):
         self.services = services

@@ -16,7 +16,7 @@ the Slack emulator, and each event's Slack effect is one chat.postMessage (the i
 thread reply of a later event), counted from the emulator's recorded calls.
 
 Options (key=value): deliveries=20000 clients=32 duplicate_ratio=0.3 concurrent_share=0.33 ack_share=0.3
-web_workers=4 web_threads=8 rounds=4 worker_threads=8 drain_timeout=300 gunicorn_config=PATH.
+web_workers=4 web_threads=8 rounds=10 worker_threads=8 drain_timeout=300 gunicorn_config=PATH.
 A detail line (stderr) gives each server's throughput and latency percentiles.
 """
 
@@ -324,7 +324,7 @@ def run(options: dict[str, str]) -> dict[str, Any]:
         float(options.get("concurrent_share", 0.33)),
         float(options.get("ack_share", 0.3)),
     )
-    rounds = int(options.get("rounds", 4))
+    rounds = int(options.get("rounds", 10))
     chunk = -(-len(deliveries) // rounds)
     phases = {
         "app": "bot.web:create_app()",

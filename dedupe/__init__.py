@@ -1,5 +1,9 @@
 """Idempotency: claim → confirm / release with TTLs, on the Redis or SQLite store.
 
+`dedupe.core.Deduper` handles one key at a time; `dedupe.batch.EventStore` claims a batch at once and
+commits each event's effects together with its confirmation (one Lua script on Redis), for consumers
+that handle thousands of events a second.
+
 result = deduper.claim(key)
 if result.status is ClaimStatus.CLAIMED:
     try:

@@ -17,8 +17,8 @@ import uuid
 
 from bot.errors import StoreUnavailable, UpstreamError
 from bot.worker import background
+from dedupe.batch import Commit, EventStore, fifo_drop_through, fifo_peek
 from handlers.events import keys
-from handlers.events.batchstore import Commit, EventStore, fifo_drop_through, fifo_peek
 from handlers.events.digest import DigestView, outbox_payload, payload_entry, split_payload
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from bot.adapters.mns import QueueMessage
 from dedupe import ClaimStatus
+from dedupe.batch import Commit, EventStore, Op
 from handlers.events import keys
 from handlers.events.autorestart import handle_stop
-from handlers.events.batchstore import Commit, EventStore, Op
 from handlers.events.digest import outbox_payload
 from handlers.events.envelope import EcsEvent, EnvelopeError, parse_event
 from handlers.events.instances import InstanceDirectory, remembered_key

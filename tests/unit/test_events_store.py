@@ -11,8 +11,8 @@ import pytest
 from bot.policy import Policy
 from bot.store import RedisStore, SQLiteStore
 from dedupe import ClaimStatus, Deduper
+from dedupe.batch import Commit, EventStore, fifo_drop_through, fifo_peek
 from handlers.events import keys
-from handlers.events.batchstore import Commit, EventStore, fifo_drop_through, fifo_peek
 from handlers.events.history import trim_history
 
 

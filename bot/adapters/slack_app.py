@@ -18,7 +18,7 @@ from slack_bolt import App, BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.commands import Reply, dispatch_action, dispatch_command
-from bot.errors import ChatOpsError, new_correlation_id
+from bot.errors import ChatOpsError, ConfigError, new_correlation_id
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -80,6 +80,8 @@ class SlackGateway:
     def __init__(self, services: Services):
         self.services = services
         settings = services.settings
+        if not settings.secret("SLACK_SIGNING_SECRET"):
+            raise ConfigError("invalid setting SLACK_SIGNING_SECRET: required to verify what Slack sends")
         self.verifier = SignatureVerifier(settings.secret("SLACK_SIGNING_SECRET"))
         self.app = App(
             client=services.slack_client,

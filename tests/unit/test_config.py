@@ -50,8 +50,12 @@ def test_invalid_setting_names_the_variable(env, name):
     assert name in message and "\n" not in message
 
 
-def test_cli_stops_with_one_line_naming_the_variable(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "REDIS_URL": "nonsense://", "CHATOPS_DATA_DIR": str(tmp_path)}
+@pytest.mark.parametrize(
+    ("extra", "name"),
+    [({"REDIS_URL": "nonsense://"}, "REDIS_URL"), ({"SLACK_SIGNING_SECRET": ""}, "SLACK_SIGNING_SECRET")],
+)
+def test_cli_stops_with_one_line_naming_the_variable(tmp_path, extra, name):
+    env = {"PATH": "/usr/bin:/bin", "CHATOPS_DATA_DIR": str(tmp_path), **extra}
     proc = subprocess.run(
         [sys.executable, "-m", "bot.cli", "web", "--port", "0"],
         env=env,
@@ -61,4 +65,4 @@ def test_cli_stops_with_one_line_naming_the_variable(tmp_path):
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "REDIS_URL" in lines[0], proc.stderr
+    assert len(lines) == 1 and name in lines[0], proc.stderr

@@ -80,8 +80,12 @@ class SlackGateway:
     def __init__(self, services: Services):
         self.services = services
         settings = services.settings
-        if not settings.secret("SLACK_SIGNING_SECRET"):
-            raise ConfigError("invalid setting SLACK_SIGNING_SECRET: required to verify what Slack sends")
+        for name, why in (
+            ("SLACK_SIGNING_SECRET", "to verify what Slack sends"),
+            ("SLACK_BOT_TOKEN", "to answer"),
+        ):
+            if not settings.secret(name):
+                raise ConfigError(f"invalid setting {name}: required {why}")
         self.verifier = SignatureVerifier(settings.secret("SLACK_SIGNING_SECRET"))
         self.app = App(
             client=services.slack_client,

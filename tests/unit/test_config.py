@@ -52,7 +52,11 @@ def test_invalid_setting_names_the_variable(env, name):
 
 @pytest.mark.parametrize(
     ("extra", "name"),
-    [({"REDIS_URL": "nonsense://"}, "REDIS_URL"), ({"SLACK_SIGNING_SECRET": ""}, "SLACK_SIGNING_SECRET")],
+    [
+        ({"REDIS_URL": "nonsense://"}, "REDIS_URL"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+        ({"SLACK_SIGNING_SECRET": "s"}, "SLACK_BOT_TOKEN"),
+    ],
 )
 def test_cli_stops_with_one_line_naming_the_variable(tmp_path, extra, name):
     env = {"PATH": "/usr/bin:/bin", "CHATOPS_DATA_DIR": str(tmp_path), **extra}

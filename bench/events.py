@@ -139,17 +139,13 @@ def make_events(count: int, instances: list[dict], dup_percent: float, seed: int
 
 def run(options: dict) -> dict:
     from sandbox.slack_emulator import max_rate_per_second
-    from sandbox.stack import EmulatorStack, RedisServer
+    from sandbox.stack import EmulatorStack, redis_url_or_private
 
     count = int(options.get("events", 10_000))
     n_instances = int(options.get("instances", 500))
     dup_percent = float(options.get("dup_percent", 1))
     timeout = float(options.get("timeout", 300))
-    redis_server = None
-    redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
-        redis_server = RedisServer().start()
-        redis_url = redis_server.url
+    redis_url, redis_server = redis_url_or_private()
     data_dir = Path(tempfile.mkdtemp(prefix="chatops-bench-events-"))
     stack = EmulatorStack(["slack", "mns", "ecs"]).start()
     worker = None

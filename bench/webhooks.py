@@ -290,17 +290,13 @@ def run(options: dict[str, str]) -> dict[str, Any]:
     from huey import RedisHuey
 
     from sandbox.slack_emulator import SlackEmulator
-    from sandbox.stack import RedisServer
+    from sandbox.stack import redis_url_or_private
 
     n = int(options.get("deliveries", 20000))
     clients = int(options.get("clients", 32))
     web_workers = int(options.get("web_workers", 4))
     web_threads = int(options.get("web_threads", 8))
-    redis_server = None
-    redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
-        redis_server = RedisServer().start()
-        redis_url = redis_server.url
+    redis_url, redis_server = redis_url_or_private()
     slack = SlackEmulator().start()
     data_dir = tempfile.mkdtemp(prefix="chatops-bench-")
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}

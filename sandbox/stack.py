@@ -216,3 +216,12 @@ class RedisServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def redis_url_or_private() -> tuple[str, RedisServer | None]:
+    """REDIS_URL when set, else a private redis-server started now (the caller stops it)."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return url, None
+    server = RedisServer().start()
+    return server.url, server

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import sys
 import tempfile
@@ -22,13 +21,13 @@ def run_sandbox(script: str | None = None, data_dir: str | None = None) -> int:
 
     log_dir = Path(data_dir or tempfile.mkdtemp(prefix="chatops-sandbox-logs-"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_file = open(log_dir / "sandbox.log", "a")  # noqa: SIM115 - open for the whole run
+    log_file = open(log_dir / "sandbox.log", "a")  # noqa: SIM115 - stays open for the whole run
     configure_logging("INFO", stream=log_file)
     logging.getLogger("huey").setLevel(logging.WARNING)
     with BotStack(data_dir=data_dir) as bot:
         console = Console(bot, sys.stdout)
         if script is not None:
-            lines = (sys.stdin if script == "-" else open(script)).read().splitlines()  # noqa: SIM115
+            lines = (sys.stdin.read() if script == "-" else Path(script).read_text()).splitlines()
             failed = run_script(console, lines)
             console.say(f"\n{len(lines)} line(s), {failed} failed step(s)")
             return 1 if failed else 0
@@ -49,6 +48,3 @@ def _interactive(console: Console) -> int:
             print(HELP)
             continue
         console.execute(line)
-
-
-__all__ = ["run_sandbox", "io"]

@@ -2,7 +2,8 @@
 
 `dedupe.core.Deduper` handles one key at a time; `dedupe.batch.EventStore` claims a batch at once and
 commits each event's effects together with its confirmation (one Lua script on Redis), for consumers
-that handle thousands of events a second.
+that handle thousands of events a second; `dedupe.admit.DeliveryGate` dedupes a delivery over several
+keys and enqueues its job in the same atomic step (webhook endpoints).
 
 result = deduper.claim(key)
 if result.status is ClaimStatus.CLAIMED:

@@ -1,7 +1,7 @@
 """`POST /pagerduty/webhook`: verify, deduplicate, enqueue, answer 202 — the Slack work runs on the worker.
 
 Order of checks: size (413, web layer) → signature (401) → JSON (400) → per event: unknown type (ignored),
-admit it (handlers/pagerduty/claims.py: dedupe on X-Webhook-Id and event.id, enqueue the Slack job, mark
+admit it (dedupe/admit.py: dedupe on X-Webhook-Id and event.id, enqueue the Slack job, mark
 done — one atomic Lua call on Redis). The answer is 2xx only once every handled event of the delivery is
 durably enqueued (or was before); PagerDuty retries anything else:
 - the store or the queue is unreachable → 503 (never accept and drop);
@@ -19,7 +19,7 @@ from typing import Any
 
 from bot.queue import job
 from bot.web import HttpRequest, HttpResponse, route
-from handlers.pagerduty.claims import DeliveryGate, QueueUnavailable
+from dedupe.admit import DeliveryGate, QueueUnavailable
 from handlers.pagerduty.events import BadDelivery, parse_delivery, signature_matches
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from handlers.pagerduty.claims import GroupCommit
+from dedupe.admit import GroupCommit
 
 
 def test_concurrent_callers_share_batches_and_get_their_own_results():

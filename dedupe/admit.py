@@ -1,4 +1,4 @@
-"""Admitting a webhook delivery item exactly once: dedupe over several keys, then enqueue its job.
+"""Admitting a delivery item (e.g. a webhook) exactly once: dedupe over several keys, then enqueue its job.
 
 A delivery item has up to two keys (`X-Webhook-Id` and `event.id`): it is a duplicate when any of them
 is done, and it is admitted by enqueueing its job and marking every key done.

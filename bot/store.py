@@ -157,6 +157,12 @@ class RedisStore(Store):
     def _k(self, key: str) -> str:
         return PREFIX + key
 
+    def script_runner(self, source: str):
+        """A Lua script for a hot path, run on connections of its own (bot/redis_scripts.py)."""
+        from bot.redis_scripts import ScriptRunner
+
+        return ScriptRunner(self.client, source)
+
     def _call(self, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)

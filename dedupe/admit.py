@@ -24,8 +24,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import redis
-
 from bot.errors import StoreUnavailable
 from bot.store import PREFIX, RedisStore, Store
 from dedupe import ClaimResult, ClaimStatus, Deduper
@@ -81,7 +79,7 @@ class DeliveryGate:
         self.claims = MultiKeyClaims(store, namespace, pending_ttl, done_ttl)
         self._batch = None
         if isinstance(store, RedisStore):
-            script = store.client.register_script(_ADMIT_BATCH)
+            script = store.script_runner(_ADMIT_BATCH)
             self._batch = GroupCommit(lambda items: self._run_batch(script, items))
 
     def admit(self, keys: Sequence[str], job: str, **kwargs: Any) -> Admission:
@@ -106,10 +104,7 @@ class DeliveryGate:
                 _, item_keys, data = items[i]
                 keys.extend(item_keys)
                 args.extend((len(item_keys), data))
-            try:
-                out = script(keys=keys, args=args)
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                raise StoreUnavailable(f"Redis unreachable: {exc}") from exc
+            out = script(keys, args)
             codes.update(zip(indexes, (int(c) for c in out), strict=True))
         results.extend(codes[i] for i in range(len(items)))
         return results

@@ -109,19 +109,61 @@ class WebhookEvent:
         return cls(**data)
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryItem:
+    """What the endpoint needs of one event of a delivery to admit it: its dedupe keys and whether the
+    bot handles its type. The worker reads the full event from the same body later (`event_at`)."""
+
+    index: int  # position in the delivery (V3: always 0; V2: the message's index)
+    keys: tuple[str, ...]
+    handled: bool
+
+
+def delivery_items(body: bytes, webhook_id: str | None = None) -> list[DeliveryItem]:
+    """The events of a delivery, as little parsed as admitting them needs (the webhook's hot path).
+    Raises BadDelivery for malformed bodies, exactly when `parse_delivery` does."""
+    doc = _document(body)
+    event = doc.get("event")
+    if isinstance(event, dict):
+        event_type = event.get("event_type")
+        handled = isinstance(event_type, str) and event_type in HANDLED_EVENT_TYPES
+        return [DeliveryItem(0, _v3_keys(event, webhook_id, body), handled)]
+    messages = doc.get("messages")
+    if isinstance(messages, list):
+        items = []
+        for index, message in enumerate(messages):
+            message = _v2_message(message)
+            items.append(DeliveryItem(index, _v2_keys(message), _v2_type(message) in HANDLED_EVENT_TYPES))
+        return items
+    raise BadDelivery(_NEITHER)
+
+
 def parse_delivery(body: bytes, webhook_id: str | None = None) -> list[WebhookEvent]:
     """All events of a delivery (V3: one; V2: one per message). Raises BadDelivery for malformed bodies."""
+    doc = _document(body)
+    if isinstance(doc.get("event"), dict):
+        return [_v3_event(doc["event"], webhook_id, body)]
+    if isinstance(doc.get("messages"), list):
+        return [_v2_event(m) for m in doc["messages"]]
+    raise BadDelivery(_NEITHER)
+
+
+def event_at(body: bytes, webhook_id: str | None, index: int) -> WebhookEvent:
+    """The full event of a delivery item (on the worker, from the body the endpoint admitted)."""
+    return parse_delivery(body, webhook_id)[index]
+
+
+_NEITHER = 'neither a V3 webhook ({"event": …}) nor a V2 one ({"messages": […]})'
+
+
+def _document(body: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadDelivery("body is not valid JSON") from exc
     if not isinstance(doc, dict):
         raise BadDelivery("body must be a JSON object")
-    if isinstance(doc.get("event"), dict):
-        return [_v3_event(doc["event"], webhook_id, body)]
-    if isinstance(doc.get("messages"), list):
-        return [_v2_event(m) for m in doc["messages"]]
-    raise BadDelivery('neither a V3 webhook ({"event": …}) nor a V2 one ({"messages": […]})')
+    return doc
 
 
 def _summary(ref: Any) -> str | None:
@@ -139,11 +181,16 @@ def _body_key(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def _v3_id(event: dict[str, Any], body: bytes) -> str:
+    return str(event.get("id") or "") or hashlib.sha256(body).hexdigest()[:32]
+
+
+def _v3_keys(event: dict[str, Any], webhook_id: str | None, body: bytes) -> tuple[str, ...]:
+    event_key = _key("ev", _v3_id(event, body))
+    return (_key("wh", webhook_id), event_key) if webhook_id else (event_key,)
+
+
 def _v3_event(event: dict[str, Any], webhook_id: str | None, body: bytes) -> WebhookEvent:
-    event_id = str(event.get("id") or "") or hashlib.sha256(body).hexdigest()[:32]
-    keys = [_key("ev", event_id)]
-    if webhook_id:
-        keys.insert(0, _key("wh", webhook_id))
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
     note = None
     if data.get("type") == "incident_note":
@@ -158,8 +205,8 @@ def _v3_event(event: dict[str, Any], webhook_id: str | None, body: bytes) -> Web
         ref = data.get("incident") if isinstance(data.get("incident"), dict) else {}
         incident = {"id": ref.get("id"), "html_url": ref.get("html_url"), "partial": True}
     return WebhookEvent(
-        keys=tuple(keys),
-        event_id=event_id,
+        keys=_v3_keys(event, webhook_id, body),
+        event_id=_v3_id(event, body),
         event_type=str(event.get("event_type") or ""),
         occurred_at=str(event.get("occurred_at") or ""),
         agent=_summary(event.get("agent")),
@@ -168,23 +215,40 @@ def _v3_event(event: dict[str, Any], webhook_id: str | None, body: bytes) -> Web
     )
 
 
-def _v2_event(message: Any) -> WebhookEvent:
+def _v2_message(message: Any) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise BadDelivery("every V2 message must be a JSON object")
-    message_id = str(message.get("id") or "") or _body_key(message)
+    return message
+
+
+def _v2_id(message: dict[str, Any]) -> str:
+    return str(message.get("id") or "") or _body_key(message)
+
+
+def _v2_keys(message: dict[str, Any]) -> tuple[str, ...]:
+    return (_key("v2", _v2_id(message)),)
+
+
+def _v2_type(message: dict[str, Any]) -> str:
+    """The V3 name of a V2 message's type ("" when the bot does not handle it)."""
+    return V2_EVENT_TYPES.get(str(message.get("event") or message.get("type") or ""), "")
+
+
+def _v2_event(message: Any) -> WebhookEvent:
+    message = _v2_message(message)
     incident_raw = message.get("incident")
     if not isinstance(incident_raw, dict):
         incident_raw = (message.get("data") or {}).get("incident") or {}  # V1 shape
     entries = [e for e in message.get("log_entries") or [] if isinstance(e, dict)]
     first = entries[0] if entries else {}
-    event_type = V2_EVENT_TYPES.get(str(message.get("event") or message.get("type") or ""), "")
+    event_type = _v2_type(message)
     note = None
     if event_type == "incident.annotated":
         channel = first.get("channel") if isinstance(first.get("channel"), dict) else {}
         note = str(channel.get("content") or channel.get("summary") or first.get("summary") or "")
     return WebhookEvent(
-        keys=(_key("v2", message_id),),
-        event_id="v2:" + message_id,
+        keys=_v2_keys(message),
+        event_id="v2:" + _v2_id(message),
         event_type=event_type,
         occurred_at=str(message.get("created_on") or ""),
         agent=_summary(first.get("agent")),

@@ -20,7 +20,7 @@ from typing import Any
 from bot.queue import job
 from bot.web import HttpRequest, HttpResponse, route
 from dedupe.admit import DeliveryGate, QueueUnavailable
-from handlers.pagerduty.events import BadDelivery, parse_delivery, signature_matches
+from handlers.pagerduty.events import BadDelivery, delivery_items, event_at, signature_matches
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +61,21 @@ def pagerduty_webhook(services, req: HttpRequest) -> HttpResponse:
         return HttpResponse.json(401, {"error": "webhook signing secrets are not configured"})
     if not signature_matches(req.body, req.headers.get("x-pagerduty-signature"), ep.secrets):
         return HttpResponse.json(401, {"error": "invalid signature"})
+    webhook_id = req.headers.get("x-webhook-id")
     try:
-        events = parse_delivery(req.body, req.headers.get("x-webhook-id"))
+        items = delivery_items(req.body, webhook_id)
     except BadDelivery as exc:
         return HttpResponse.json(400, {"error": str(exc)})
     outcomes = {"accepted": 0, "duplicate": 0, "ignored": 0, "busy": 0}
-    for event in events:
-        if not event.handled:
+    for item in items:
+        if not item.handled:
             outcomes["ignored"] += 1
             continue
         try:
-            admission = ep.gate.admit(event.keys, EFFECT_JOB, event=event.as_job())
+            # the job carries the body as received; the worker parses the full event from it
+            admission = ep.gate.admit(
+                item.keys, EFFECT_JOB, delivery=req.body, webhook_id=webhook_id, index=item.index
+            )
         except QueueUnavailable as exc:
             log.warning("PagerDuty webhook not enqueued; answering 503", extra={"error": str(exc)})
             return HttpResponse.json(503, {"error": "queue unavailable, retry later"})
@@ -93,7 +97,18 @@ def pagerduty_webhook(services, req: HttpRequest) -> HttpResponse:
 
 
 @job(EFFECT_JOB, retries=5, retry_delay=3)
-def webhook_effect(services, event: dict, attempt: int = 1) -> None:
+def webhook_effect(
+    services,
+    delivery: bytes | None = None,
+    webhook_id: str | None = None,
+    index: int = 0,
+    event: dict | None = None,
+    attempt: int = 1,
+) -> None:
+    """The Slack effect of one admitted event: from its delivery body, or (when put back to wait for
+    its incident's card) from the parsed event."""
     from handlers.pagerduty.effects import apply_event
 
+    if event is None:
+        event = event_at(delivery or b"", webhook_id, index).as_job()
     apply_event(services, event, attempt)

@@ -92,22 +92,22 @@ class DeliveryGate:
         return self._admit_generic(keys, lambda: self.queue.enqueue(job, **kwargs))
 
     def _run_batch(self, script, items: list[tuple[str, tuple[str, ...], bytes]]) -> list[int]:
-        results: list[int] = []
+        """One script call per queue (in practice one) for the whole batch; the code of every item."""
+        codes = [0] * len(items)
         by_queue: dict[str, list[int]] = {}
-        for i, (queue_key, _, _) in enumerate(items):
-            by_queue.setdefault(queue_key, []).append(i)
-        codes: dict[int, int] = {}
+        for i, item in enumerate(items):
+            by_queue.setdefault(item[0], []).append(i)
+        ttl_ms = int(self.done_ttl * 1000)
         for queue_key, indexes in by_queue.items():
             keys: list[str] = [queue_key]
-            args: list[Any] = [int(self.done_ttl * 1000)]
+            args: list[Any] = [ttl_ms]
             for i in indexes:
                 _, item_keys, data = items[i]
-                keys.extend(item_keys)
-                args.extend((len(item_keys), data))
-            out = script(keys, args)
-            codes.update(zip(indexes, (int(c) for c in out), strict=True))
-        results.extend(codes[i] for i in range(len(items)))
-        return results
+                keys += item_keys
+                args += (len(item_keys), data)
+            for i, code in zip(indexes, script(keys, args), strict=True):
+                codes[i] = code
+        return codes
 
     def _admit_generic(self, keys: Sequence[str], enqueue: Callable[[], Any]) -> Admission:
         claim = self.claims.claim_or_wait(keys)

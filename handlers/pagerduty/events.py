@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from dedupe import dedupe_key
 
 _PLAIN = re.compile(r"^[A-Za-z0-9._@+-]{1,80}$")
@@ -158,7 +160,7 @@ _NEITHER = 'neither a V3 webhook ({"event": â€¦}) nor a V2 one ({"messages": [â€
 
 def _document(body: bytes) -> dict[str, Any]:
     try:
-        doc = json.loads(body)
+        doc = orjson.loads(body)  # strict RFC 8259 JSON, about 3x faster than the json module
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadDelivery("body is not valid JSON") from exc
     if not isinstance(doc, dict):

@@ -12,6 +12,8 @@ The worker's own claim on the event id keeps the Slack effect single even if a j
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import weakref
 from dataclasses import dataclass
@@ -33,7 +35,7 @@ NAMESPACE = "pd-webhook"
 class _Endpoint:
     secrets: tuple[bytes, ...]
     gate: DeliveryGate
-    counter: Any
+    counters: dict[str, Any]  # outcome → its labelled counter
 
 
 _STATE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -45,12 +47,25 @@ def _endpoint(services) -> _Endpoint:
         found = _Endpoint(
             secrets=tuple(s.get_secret_value().encode() for s in services.settings.PAGERDUTY_WEBHOOK_SECRETS),
             gate=DeliveryGate(services.store, services.queue, NAMESPACE),
-            counter=services.metrics.counter(
-                "chatops_pagerduty_webhook_events_total", "PagerDuty webhook events by outcome", ["outcome"]
-            ),
+            counters=_outcome_counters(services.metrics),
         )
         _STATE[services] = found
     return found
+
+
+_OUTCOMES = ("accepted", "duplicate", "ignored", "busy")
+
+
+def _outcome_counters(metrics) -> dict[str, Any]:
+    counter = metrics.counter(
+        "chatops_pagerduty_webhook_events_total", "PagerDuty webhook events by outcome", ["outcome"]
+    )
+    return {outcome: counter.labels(outcome) for outcome in _OUTCOMES}
+
+
+@functools.lru_cache(maxsize=64)
+def _accepted_body(accepted: int, duplicates: int, ignored: int) -> bytes:
+    return json.dumps({"accepted": accepted, "duplicates": duplicates, "ignored": ignored}).encode()
 
 
 @route("POST", "/pagerduty/webhook", max_body=MAX_BODY)
@@ -66,7 +81,7 @@ def pagerduty_webhook(services, req: HttpRequest) -> HttpResponse:
         items = delivery_items(req.body, webhook_id)
     except BadDelivery as exc:
         return HttpResponse.json(400, {"error": str(exc)})
-    outcomes = {"accepted": 0, "duplicate": 0, "ignored": 0, "busy": 0}
+    outcomes = dict.fromkeys(_OUTCOMES, 0)
     for item in items:
         if not item.handled:
             outcomes["ignored"] += 1
@@ -82,18 +97,18 @@ def pagerduty_webhook(services, req: HttpRequest) -> HttpResponse:
         outcomes[admission.value] += 1
     for outcome, n in outcomes.items():
         if n:
-            ep.counter.labels(outcome).inc(n)
-    body = {
-        "accepted": outcomes["accepted"],
-        "duplicates": outcomes["duplicate"],
-        "ignored": outcomes["ignored"],
-    }
+            ep.counters[outcome].inc(n)
     if outcomes["busy"]:
-        body["in_flight_elsewhere"] = outcomes["busy"]
+        body = {
+            "accepted": outcomes["accepted"],
+            "duplicates": outcomes["duplicate"],
+            "ignored": outcomes["ignored"],
+            "in_flight_elsewhere": outcomes["busy"],
+        }
         resp = HttpResponse.json(503, body)
         resp.headers["retry-after"] = "1"
         return resp
-    return HttpResponse.json(202, body)
+    return HttpResponse(202, _accepted_body(outcomes["accepted"], outcomes["duplicate"], outcomes["ignored"]))
 
 
 @job(EFFECT_JOB, retries=5, retry_delay=3)

@@ -17,9 +17,12 @@ survives a web restart and is picked up by any `chatops worker` on the same stor
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,7 +141,8 @@ class TaskQueue:
         task = self._tasks.get(name)
         if task is None:
             raise KeyError(f"unknown job {name!r}")
-        return self.huey.storage.queue_key, self.huey.serialize_task(task.s(*args, **kwargs))
+        instance = task.s(*args, id=_job_ids.next(), **kwargs)
+        return self.huey.storage.queue_key, self.huey.serialize_task(instance)
 
     def pending(self) -> int:
         return self.huey.pending_count() + self.huey.scheduled_count()
@@ -155,6 +159,25 @@ class TaskQueue:
             backoff=1.5,
             max_delay=0.5,
         )
+
+
+class _JobIds:
+    """Unique job ids without a syscall: a random per-process prefix and a counter. Huey's default,
+    uuid4, reads the kernel's random source for every job, which releases the GIL: under load each
+    webhook would queue behind the other threads once more just to get an id."""
+
+    def __init__(self):
+        self._pid = -1
+        self._prefix = ""
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        if self._pid != os.getpid():  # new process (or forked child): new prefix
+            self._pid, self._prefix = os.getpid(), uuid.uuid4().hex
+        return f"{self._prefix}-{next(self._counter)}"
+
+
+_job_ids = _JobIds()
 
 
 def _run_periodic_once(services: Services, spec: JobSpec, now: float | None = None) -> str:

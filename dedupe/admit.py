@@ -59,6 +59,9 @@ class Admission(enum.Enum):
     BUSY = "busy"  # an earlier copy is still being admitted elsewhere (generic path only)
 
 
+_BY_CODE = (Admission.ACCEPTED, Admission.BUSY, Admission.DUPLICATE)  # the script's codes 0, 1, 2
+
+
 class QueueUnavailable(Exception):
     """The job could not be enqueued (nothing was admitted)."""
 
@@ -76,6 +79,7 @@ class DeliveryGate:
         self.queue = queue
         self.namespace = namespace
         self.done_ttl = done_ttl
+        self._key_prefix = f"{PREFIX}{namespace}:"
         self.claims = MultiKeyClaims(store, namespace, pending_ttl, done_ttl)
         self._batch = None
         if isinstance(store, RedisStore):
@@ -86,9 +90,8 @@ class DeliveryGate:
         message = self.queue.redis_message(job, **kwargs) if self._batch is not None else None
         if message is not None:
             queue_key, data = message
-            full = tuple(f"{PREFIX}{self.namespace}:{k}" for k in keys)
-            code = self._batch.submit((queue_key, full, data))
-            return (Admission.ACCEPTED, Admission.BUSY, Admission.DUPLICATE)[code]
+            full = tuple(map(self._key_prefix.__add__, keys))
+            return _BY_CODE[self._batch.submit((queue_key, full, data))]
         return self._admit_generic(keys, lambda: self.queue.enqueue(job, **kwargs))
 
     def _run_batch(self, script, items: list[tuple[str, tuple[str, ...], bytes]]) -> list[int]:

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -58,15 +58,20 @@ def signature_matches(body: bytes, header: str | None, secrets: Sequence[bytes])
     secret (several during rotation). Entries of other versions are ignored; comparison is constant-time."""
     if not header or not secrets:
         return False
-    offered = [part[3:].strip() for part in header.split(",") if part.strip().startswith("v1=")]
+    # (non-ASCII entries cannot be a hex digest, and compare_digest refuses them)
+    offered = [
+        part[3:].strip().lower()
+        for part in map(str.strip, header.split(","))
+        if part[:3] == "v1=" and part.isascii()
+    ]
     if not offered:
         return False
     matched = False
     for secret in secrets:
-        expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
+        expected = hmac.digest(secret, body, "sha256").hex()  # one-shot, in OpenSSL
         for candidate in offered:
             # no short-circuit: every pair is compared, so timing says nothing about which one matched
-            matched |= hmac.compare_digest(expected, candidate.lower())
+            matched |= hmac.compare_digest(expected, candidate)
     return matched
 
 
@@ -111,8 +116,7 @@ class WebhookEvent:
         return cls(**data)
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryItem:
+class DeliveryItem(NamedTuple):
     """What the endpoint needs of one event of a delivery to admit it: its dedupe keys and whether the
     bot handles its type. The worker reads the full event from the same body later (`event_at`)."""
 

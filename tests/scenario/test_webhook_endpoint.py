@@ -97,6 +97,7 @@ def test_signature_rules_rotation_and_tampering(bot):
     assert deliver(bot.web_url, body, signature="").status == 401
     v0_only = sign(body, [OLD]).replace("v1=", "v0=")
     assert deliver(bot.web_url, body, signature=v0_only).status == 401
+    assert deliver(bot.web_url, body, signature="v1=\u00e9t\u00e9").status == 401  # not hex, not even ASCII
     mixed = "v0=deadbeef," + sign(body, ["wrong"]) + "," + sign(body, [OLD]).upper().replace("V1=", "v1=")
     assert deliver(bot.web_url, body, signature=mixed).status == 202
     slack = bot.emulator("slack")

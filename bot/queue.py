@@ -167,13 +167,14 @@ class _JobIds:
     webhook would queue behind the other threads once more just to get an id."""
 
     def __init__(self):
-        self._pid = -1
-        self._prefix = ""
+        self._renew()
+        os.register_at_fork(after_in_child=self._renew)  # a forked child gets a prefix of its own
+
+    def _renew(self) -> None:
+        self._prefix = uuid.uuid4().hex
         self._counter = itertools.count()
 
     def next(self) -> str:
-        if self._pid != os.getpid():  # new process (or forked child): new prefix
-            self._pid, self._prefix = os.getpid(), uuid.uuid4().hex
         return f"{self._prefix}-{next(self._counter)}"
 
 

@@ -19,6 +19,7 @@ import hashlib
 import os
 import socket
 import struct
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,7 +37,7 @@ class ScriptRunner:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
         self._max_idle = max_idle
         self._idle: list[Any] = []
-        self._pid = os.getpid()
+        _RUNNERS.add(self)
 
     def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
@@ -69,8 +70,6 @@ class ScriptRunner:
         return conn.read_response()
 
     def _take(self):
-        if self._pid != os.getpid():  # forked: the inherited sockets belong to the parent
-            self._idle, self._pid = [], os.getpid()
         try:
             return self._idle.pop()  # list.pop / append are atomic: no lock needed between threads
         except IndexError:
@@ -85,6 +84,17 @@ class ScriptRunner:
     def close(self) -> None:
         while self._idle:
             self._idle.pop().disconnect()
+
+
+_RUNNERS: weakref.WeakSet[ScriptRunner] = weakref.WeakSet()
+
+
+def _forget_parent_connections() -> None:
+    for runner in list(_RUNNERS):
+        runner._idle = []  # forked: the inherited sockets belong to the parent
+
+
+os.register_at_fork(after_in_child=_forget_parent_connections)
 
 
 def _kernel_timeouts(sock: socket.socket, seconds: float | None) -> None:

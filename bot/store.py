@@ -153,6 +153,7 @@ class RedisStore(Store):
         self._cas = self.client.register_script(_CAS)
         self._cad = self.client.register_script(_CAD)
         self._incr = self.client.register_script(_INCR)
+        self._runners: list = []  # script runners' own connections, closed with the store
 
     def _k(self, key: str) -> str:
         return PREFIX + key
@@ -161,7 +162,9 @@ class RedisStore(Store):
         """A Lua script for a hot path, run on connections of its own (bot/redis_scripts.py)."""
         from bot.redis_scripts import ScriptRunner
 
-        return ScriptRunner(self.client, source)
+        runner = ScriptRunner(self.client, source)
+        self._runners.append(runner)
+        return runner
 
     def _call(self, fn, *args, **kwargs):
         try:
@@ -229,6 +232,8 @@ class RedisStore(Store):
         return int(self._call(self.client.zremrangebyscore, self._k(key), "-inf", f"({score}"))
 
     def close(self):
+        for runner in self._runners:
+            runner.close()
         self.client.close()
 
 

@@ -100,3 +100,12 @@ def test_a_forked_child_opens_its_own_connection(store):
     assert os.waitstatus_to_exitcode(status) == 0
     assert run([], ["parent again"]) == "parent again"
     assert run._idle[0] is parent_conn
+
+
+def test_closing_the_store_closes_the_runners_connections(redis_url):
+    store = RedisStore(redis_url)
+    run = store.script_runner("return 1")
+    assert run([], []) == 1
+    conn = run._idle[0]
+    store.close()
+    assert run._idle == [] and conn._sock is None

@@ -39,13 +39,9 @@ class _Endpoint:
 
 
 _STATE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_LAST: list = []  # [weakref to services, its endpoint]
 
 
 def _endpoint(services) -> _Endpoint:
-    last = _LAST
-    if last and last[0]() is services:  # the one app of a process: skip the weak-dict look-up
-        return last[1]
     found = _STATE.get(services)
     if found is None:
         found = _Endpoint(
@@ -54,7 +50,6 @@ def _endpoint(services) -> _Endpoint:
             counters=_outcome_counters(services.metrics),
         )
         _STATE[services] = found
-    _LAST[:] = [weakref.ref(services), found]
     return found
 
 

@@ -129,7 +129,8 @@ def progress(
     confirmed_by: str | None = None,
     waiting: int = 0,
 ) -> tuple[str, list[dict]]:
-    """`phase`: "queued" | "resuming" | "sending" | "waiting" (`reached` of `waiting` are there)."""
+    """`phase`: "queued" | "resuming" | "sending" | "waiting" (`reached` of `waiting` are there; the
+    wait also watches the instances that were already there at preview, so they are in both counts)."""
     counts = Counter(r.outcome for r in results)
     gerund = VERBS[plan.action][1]
     total = len(plan.targets)
@@ -141,7 +142,9 @@ def progress(
     elif phase == "sending":
         line = f"{gerund} {total} — {sent} done, {counts[FAILED]} failed"
     else:
-        there = f" ({reached}/{waiting} there)" if reached is not None else ""
+        n = len(plan.already)
+        already = f", {n} already {'was' if n == 1 else 'were'}" if n else ""
+        there = f" ({reached}/{waiting} there{already})" if reached is not None else ""
         line = f"{gerund} {total} — {sent} sent, {counts[FAILED]} failed · waiting for {plan.target_status}{there}"
     context = f"`/ecs {plan.action} {plan.selector}` in {plan.region}" + (
         f" · confirmed by <@{confirmed_by}>" if confirmed_by else ""

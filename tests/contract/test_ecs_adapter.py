@@ -159,10 +159,11 @@ def test_throttling_and_5xx_are_retried_with_backoff(ecs):
 def test_the_emulators_qps_throttle_is_absorbed_by_retries(ecs):
     ids = ecs.seed_fleet(5)
     # one call a second: the second call, made right after the first, is throttled however slow the
-    # machine (a higher limit is only reached when calls are fast enough)
+    # machine (a higher limit is only reached when calls are fast enough); the retries (full jitter,
+    # so some are short) must be able to outlast the one-second window, whatever the draw
     ecs.throttle_qps = 1
     ecs.throttle_retry_after_ms = 20
-    adapter = adapter_for(ecs, retry=RetryPolicy(attempts=10, base_seconds=0.05, cap_seconds=0.4))
+    adapter = adapter_for(ecs, retry=RetryPolicy(attempts=40, base_seconds=0.05, cap_seconds=0.2))
     for _ in range(3):
         assert len(adapter.describe_instances(instance_ids=ids)) == 5
     assert any(c.status == 400 and c.response["Code"] == "Throttling.User" for c in ecs.calls)

@@ -54,21 +54,21 @@ def test_release_lets_a_retry_claim_again(store):
 
 
 def test_pending_claim_expires_so_a_crashed_claimer_does_not_block_forever(store):
-    d = Deduper(store, "t", pending_ttl=0.3)
+    d = Deduper(store, "t", pending_ttl=1.0)  # long enough that a stalled machine still sees it held
     first = d.claim("evt-3")
     assert d.claim("evt-3").status is ClaimStatus.BUSY
-    time.sleep(0.45)
+    time.sleep(1.2)
     again = d.claim("evt-3")
     assert again.status is ClaimStatus.CLAIMED
     assert not d.confirm("evt-3", first.token)  # the expired claimer learns it lost
 
 
 def test_done_keys_expire_after_done_ttl(store):
-    d = Deduper(store, "t", done_ttl=0.3)
+    d = Deduper(store, "t", done_ttl=1.0)
     r = d.claim("evt-4")
     d.confirm("evt-4", r.token)
     assert d.claim("evt-4").status is ClaimStatus.DONE
-    time.sleep(0.45)
+    time.sleep(1.2)
     assert d.claim("evt-4").status is ClaimStatus.CLAIMED
 
 

@@ -96,6 +96,21 @@ class Store(ABC):
     def set_json(self, key: str, value: Any, ttl: float | None = None) -> None:
         self.set(key, json.dumps(value, separators=(",", ":"), default=str), ttl)
 
+    # Leases: a key held by one owner (a token) for a while, renewed by its heartbeat ----------------
+    def acquire_lease(self, name: str, token: str, ttl: float) -> bool:
+        """Take the lease `name` for `token` unless someone holds it. True when this call took it."""
+        return self.set_nx(f"lease:{name}", token, ttl)
+
+    def renew_lease(self, name: str, token: str, ttl: float) -> bool:
+        """Extend the lease if `token` still holds it. False: it was lost (expired, or taken by another)."""
+        return self.compare_and_set(f"lease:{name}", token, token, ttl)
+
+    def release_lease(self, name: str, token: str) -> bool:
+        return self.compare_and_delete(f"lease:{name}", token)
+
+    def lease_holder(self, name: str) -> str | None:
+        return self.get(f"lease:{name}")
+
     @contextlib.contextmanager
     def lock(self, name: str, ttl: float = 60.0, wait: float = 0.0) -> Iterator[bool]:
         """Yield True when this process holds the lock `name` (released on exit), False otherwise."""

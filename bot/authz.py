@@ -1,10 +1,17 @@
-"""The one place that decides allow / deny, and the audit trail every decision leaves in the store."""
+"""The one place that decides allow / deny, and the audit trail every decision leaves in the store.
+
+A decision about a change is made once its targets are known: `authorize(actor, permission, targets)`
+gets the resolved targets (ids and tags), so rules that look at them (role scopes, caps per role,
+approval rules) are added here without changing any call site. `precheck` is the cheap question asked
+before a lookup ("does the caller hold this permission at all?"); it audits only a refusal.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from bot.errors import Forbidden
@@ -22,6 +29,27 @@ class Actor:
     user_name: str | None = None
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a change acts on, as authorization sees it: an id and the tags it had when resolved."""
+
+    id: str
+    tags: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+
+def as_targets(targets: Iterable[Target | str | object]) -> list[Target]:
+    """Targets from ids, `Target`s, or anything with `instance_id` and `tags` (e.g. InstanceInfo)."""
+    out = []
+    for t in targets:
+        if isinstance(t, Target):
+            out.append(t)
+        elif isinstance(t, str):
+            out.append(Target(t))
+        else:
+            out.append(Target(str(t.instance_id), dict(getattr(t, "tags", None) or {})))
+    return out
+
+
 @dataclass
 class AuditRecord:
     who: str
@@ -33,6 +61,7 @@ class AuditRecord:
     detail: str | None = None
     time: float = field(default_factory=time.time)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    origin: str | None = None  # None: the Slack user `who`; else e.g. "schedule office-hours"
 
 
 class Authorizer:
@@ -46,20 +75,27 @@ class Authorizer:
             return True
         return permission_matches(self.policy.permissions_of(actor.user_id, actor.channel_id), permission)
 
+    def precheck(self, actor: Actor, permission: str, detail: str | None = None) -> None:
+        """Refuse (audited) a caller who holds `permission` for no target at all; allow silently
+        otherwise: the audited decision follows once the targets are known."""
+        if not self.allowed(actor, permission):
+            self.authorize(actor, permission, (), detail)
+
     def authorize(
         self,
         actor: Actor,
         permission: str,
-        targets: list[str] | tuple[str, ...] = (),
+        targets: Iterable[Target | str | object] = (),
         detail: str | None = None,
     ) -> AuditRecord:
         """Allow (returning the audit record) or raise Forbidden; both outcomes are audited."""
+        resolved = as_targets(targets)
         ok = self.allowed(actor, permission)
         record = AuditRecord(
             who=actor.user_id,
             channel=actor.channel_id,
             what=permission,
-            targets=list(targets)[:200],
+            targets=[t.id for t in resolved[:200]],
             decision="allow" if ok else "deny",
             detail=detail,
         )
@@ -81,6 +117,7 @@ class Authorizer:
                 result=result,
                 detail=detail,
                 id=record.id,
+                origin=record.origin,
             )
         )
 

@@ -1,13 +1,17 @@
-"""Slash commands and buttons: registration and the one dispatch path (parse → authorize → handle → reply).
+"""Slash commands and buttons: the one dispatch path (parse → authorize → handle → reply).
 
-A capability registers what it offers; it never sees Bolt:
+A capability declares what it offers on its `Capability` (bot.registry); it never sees Bolt:
 
-    @subcommand("/ecs", "stop", permission="ecs.stop", usage="/ecs stop SELECTOR [--dry-run]",
-                summary="Stop instances (preview, then Confirm)")
-    def stop(req: CommandRequest) -> Reply: ...
+    @capability.subcommand("/ecs", "audit", permission="ecs.audit", usage="/ecs audit [N]", summary="…")
+    def audit(req: CommandRequest) -> Reply: ...
 
-    @action("ecs.confirm")
-    def confirm(req: ActionRequest) -> Reply: ...
+    @capability.action("incident.ack", permission="incident.ack")
+    def ack(req: ActionRequest) -> Reply: ...
+
+Every button carries a permission, checked before its handler runs. A command or button that acts on
+targets declares `authorizes_targets` (or, for a plan's gates, the plan's permission): the dispatcher
+only pre-checks that the caller holds the permission at all, and the decision that is audited is made
+once the targets are known.
 
 Errors become ephemeral answers (user errors with usage, upstream errors with the provider's request
 id, bugs with a correlation id that is also logged). No stack trace reaches Slack.
@@ -16,12 +20,12 @@ id, bugs with a correlation id that is also logged). No stack trace reaches Slac
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.authz import Actor, AuditRecord
 from bot.errors import ChatOpsError, Forbidden, UserError, new_correlation_id, user_message
+from bot.registry import DEFAULT, PLAN_PERMISSION
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -84,66 +88,12 @@ class ActionRequest:
     message_ts: str | None
     response_url: str | None
     message: dict = field(default_factory=dict)
+    audit: AuditRecord | None = None
 
     def authorize(
         self, permission: str, targets: list[str] | tuple[str, ...] = (), detail: str | None = None
     ):
         return self.services.authz.authorize(self.actor, permission, targets, detail)
-
-
-@dataclass(frozen=True)
-class Subcommand:
-    command: str
-    name: str
-    permission: str
-    usage: str
-    summary: str
-    handler: Callable[[CommandRequest], Reply]
-    aliases: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ActionSpec:
-    action_id: str
-    handler: Callable[[ActionRequest], Reply | None]
-
-
-_COMMANDS: dict[str, dict[str, Subcommand]] = {}
-_ACTIONS: dict[str, ActionSpec] = {}
-# A command without sub-commands (e.g. /oncall) registers the name "" as its default.
-DEFAULT = ""
-
-
-def subcommand(
-    command: str, name: str, *, permission: str, usage: str, summary: str, aliases: tuple[str, ...] = ()
-):
-    def register(fn: Callable[[CommandRequest], Reply]):
-        spec = Subcommand(command, name, permission, usage, summary, fn, aliases)
-        table = _COMMANDS.setdefault(command, {})
-        for key in (name, *aliases):
-            table[key] = spec
-        return fn
-
-    return register
-
-
-def action(action_id: str):
-    def register(fn: Callable[[ActionRequest], Reply | None]):
-        _ACTIONS[action_id] = ActionSpec(action_id, fn)
-        return fn
-
-    return register
-
-
-def commands() -> dict[str, dict[str, Subcommand]]:
-    return {k: dict(v) for k, v in _COMMANDS.items()}
-
-
-def subcommands_of(command: str) -> list[Subcommand]:
-    seen: dict[str, Subcommand] = {}
-    for spec in _COMMANDS.get(command, {}).values():
-        seen.setdefault(spec.name, spec)
-    return list(seen.values())
 
 
 def _fail(exc: BaseException, what: str) -> Reply:
@@ -160,7 +110,8 @@ def dispatch_command(services: Services, payload: dict[str, Any]) -> Reply:
     command = str(payload.get("command") or "")
     text = " ".join(str(payload.get("text") or "").split())
     actor = Actor(str(payload.get("user_id") or ""), payload.get("channel_id"), payload.get("user_name"))
-    table = _COMMANDS.get(command)
+    registry = services.registry
+    table = registry.commands.get(command)
     if not table:
         return Reply(f":warning: `{command}` is not a command this bot knows.")
     first, _, rest = text.partition(" ")
@@ -170,7 +121,7 @@ def dispatch_command(services: Services, payload: dict[str, Any]) -> Reply:
     if spec is None and not first:
         spec = table.get("help")
     if spec is None:
-        known = ", ".join(f"`{s.name}`" for s in subcommands_of(command) if s.name)
+        known = ", ".join(f"`{s.name}`" for s in registry.subcommands_of(command) if s.name)
         return Reply(f":warning: Unknown sub-command `{first}`. Try `{command} help` (known: {known}).")
     req = CommandRequest(
         services=services,
@@ -182,7 +133,11 @@ def dispatch_command(services: Services, payload: dict[str, Any]) -> Reply:
         trigger_id=payload.get("trigger_id"),
     )
     try:
-        req.audit = req.authorize(spec.permission, detail=f"{command} {text}".strip())
+        detail = f"{command} {text}".strip()
+        if spec.authorizes_targets:  # the handler decides once it knows the targets
+            services.authz.precheck(actor, spec.permission, detail=detail)
+        else:
+            req.audit = req.authorize(spec.permission, detail=detail)
         reply = spec.handler(req)
     except UserError as exc:
         if exc.usage is None and not isinstance(exc, Forbidden):
@@ -202,7 +157,7 @@ def dispatch_action(services: Services, payload: dict[str, Any]) -> list[Reply]:
     replies: list[Reply] = []
     for act in payload.get("actions") or []:
         action_id = str(act.get("action_id") or "")
-        spec = _ACTIONS.get(action_id)
+        spec = services.registry.actions.get(action_id)
         if spec is None:
             replies.append(Reply(f":warning: This button (`{action_id}`) is no longer supported."))
             continue
@@ -217,6 +172,13 @@ def dispatch_action(services: Services, payload: dict[str, Any]) -> list[Reply]:
             message=payload.get("message") or {},
         )
         try:
+            detail = f"button {action_id}"
+            if spec.permission == PLAN_PERMISSION:
+                pass  # a plan's gate authorizes with the plan's permission and targets
+            elif spec.authorizes_targets:
+                services.authz.precheck(actor, spec.permission, detail=detail)
+            else:
+                req.audit = req.authorize(spec.permission, detail=detail)
             reply = spec.handler(req)
         except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a correlation id
             reply = _fail(exc, f"button {action_id}")

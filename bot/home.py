@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from bot import blocks
 from bot.authz import Actor
-from bot.commands import DEFAULT, commands
+from bot.registry import DEFAULT
 
 
 def home_view(services, user_id: str) -> dict:
     actor = Actor(user_id)
     lines = []
-    for _command, table in sorted(commands().items()):
+    for _command, table in sorted(services.registry.commands.items()):
         seen = set()
         for spec in table.values():
             if spec.name in seen or spec.name == DEFAULT and len(table) > 1:

@@ -1,6 +1,8 @@
 """The YAML policy file (`CHATOPS_CONFIG`): roles, caps, routes, schedules, calendars.
 
-Validated at start; an error names the field (`roles.operators.permissions[0]: ...`). Every section has a
+Capabilities may contribute sections of their own and default read permissions (bot.registry:
+`capability.policy_section(...)`, `capability.read_permissions(...)`), so a new capability does not edit
+this module. Validated at start; an error names the field (`roles.operators.permissions[0]: ...`). Every section has a
 default so an empty file (or none at all) is a valid, conservative policy: anyone may read, changing
 anything needs a role, and bootstrap admins (`CHATOPS_ADMINS`) hold every permission.
 """
@@ -10,11 +12,15 @@ from __future__ import annotations
 import fnmatch
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.registry import Registry
 
 _PERMISSION = re.compile(r"^(\*|[a-z]+(\.([a-z_]+|\*))?)$")
 
@@ -165,10 +171,33 @@ def permission_matches(granted: set[str] | tuple[str, ...], permission: str) -> 
     return any(g == "*" or g == permission or fnmatch.fnmatchcase(permission, g) for g in granted)
 
 
-def load_policy(path: Path | str | None) -> Policy:
-    """Parse and validate the policy file. None → the default policy."""
+def policy_model(registry: Registry | None = None) -> type[Policy]:
+    """The policy's model: the core sections here plus those the registry's capabilities contribute."""
+    sections = registry.policy_sections if registry is not None else {}
+    if not sections:
+        return Policy
+    fields: dict[str, Any] = {
+        s.name: (s.model, Field(default_factory=s.default_factory)) for s in sections.values()
+    }
+    clash = sorted(set(fields) & set(Policy.model_fields))
+    if clash:
+        raise ConfigError(f"policy section {clash[0]!r} is contributed twice (core and a capability)")
+    return create_model("Policy", __base__=Policy, **fields)
+
+
+def _with_read_defaults(policy: Policy, raw: dict, registry: Registry | None) -> Policy:
+    if "read_permissions" in raw or registry is None or not registry.read_permissions:
+        return policy
+    merged = tuple(dict.fromkeys((*DEFAULT_READ_PERMISSIONS, *registry.read_permissions)))
+    return policy.model_copy(update={"read_permissions": merged})
+
+
+def load_policy(path: Path | str | None, registry: Registry | None = None) -> Policy:
+    """Parse and validate the policy file (with the sections and default read permissions the
+    registry's capabilities contribute). None → the default policy."""
+    model = policy_model(registry)
     if path is None:
-        return Policy()
+        return _with_read_defaults(model(), {}, registry)
     p = Path(path)
     try:
         raw = yaml.safe_load(p.read_text()) if p.exists() else None
@@ -177,11 +206,11 @@ def load_policy(path: Path | str | None) -> Policy:
     if not p.exists():
         raise ConfigError(f"invalid setting CHATOPS_CONFIG: {p} does not exist")
     if raw is None:
-        return Policy()
+        return _with_read_defaults(model(), {}, registry)
     if not isinstance(raw, dict):
         raise ConfigError(f"invalid policy file {p}: the top level must be a mapping")
     try:
-        return Policy.model_validate(raw)
+        return _with_read_defaults(model.model_validate(raw), raw, registry)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in err["loc"]).lstrip(".")

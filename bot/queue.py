@@ -1,17 +1,18 @@
 """Background work on Huey (Redis when `REDIS_URL` is set, SQLite otherwise).
 
-Capabilities declare jobs and periodic jobs at import time with plain decorators; nothing touches Huey
-until a process builds its `TaskQueue` from settings:
+Capabilities declare jobs and periodic jobs on their `Capability` (bot.registry); nothing touches Huey
+until a process builds its `TaskQueue` from its registry, which binds every job then:
 
-    @job("ecs.power", retries=2, retry_delay=5)
-    def run_power_action(services, plan_id: str) -> None: ...
+    @capability.job("pagerduty.webhook_effect", retries=5, retry_delay=3)
+    def webhook_effect(services, delivery: bytes) -> None: ...
 
-    @periodic("calendar.sync", minute="*")
+    @capability.periodic("calendar.sync", minute="*")
     def sync_calendars(services) -> None: ...
 
-    services.queue.enqueue("ecs.power", plan_id="...")
+    services.queue.enqueue("pagerduty.webhook_effect", delivery=b"...")
 
-Job functions receive the process's `Services` first. A job is durable once `enqueue` returns: it
+Job functions receive the process's `Services` first (given to the queue when a worker builds its
+consumer). A job is durable once `enqueue` returns: it
 survives a web restart and is picked up by any `chatops worker` on the same store.
 """
 
@@ -20,16 +21,16 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from huey import RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
+
+from bot.registry import JobSpec, Registry
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -37,56 +38,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class JobSpec:
-    name: str
-    fn: Callable[..., Any]
-    retries: int = 0
-    retry_delay: int = 0
-    cron: dict[str, str] | None = None  # set for periodic jobs (crontab fields)
-
-
-_JOBS: dict[str, JobSpec] = {}
-
-
-def job(name: str, retries: int = 0, retry_delay: int = 0):
-    def register(fn):
-        _JOBS[name] = JobSpec(name, fn, retries, retry_delay)
-        return fn
-
-    return register
-
-
-def periodic(name: str, **cron: str):
-    """A job the worker's scheduler enqueues on a crontab (`minute="*/5"`, `hour="9"` …)."""
-
-    def register(fn):
-        _JOBS[name] = JobSpec(name, fn, cron=cron or {"minute": "*"})
-        return fn
-
-    return register
-
-
-def registered_jobs() -> dict[str, JobSpec]:
-    return dict(_JOBS)
-
-
 @dataclass
 class _Binding:
+    """The services jobs run with: set when this process builds a consumer (only workers run jobs)."""
+
     services: Services | None = None
-    ready: threading.Event = field(default_factory=threading.Event)
 
 
 class TaskQueue:
-    def __init__(self, redis_url: str | None, data_dir: Path, services: Services):
+    def __init__(self, redis_url: str | None, data_dir: Path, registry: Registry):
         if redis_url:
             self.huey = RedisHuey("chatops", url=redis_url, results=False, store_none=False)
         else:
             Path(data_dir).mkdir(parents=True, exist_ok=True)
             self.huey = SqliteHuey("chatops", filename=str(Path(data_dir) / "queue.sqlite3"), results=False)
-        self._binding = _Binding(services=services)
+        self._binding = _Binding()
         self._tasks: dict[str, Any] = {}
-        for spec in _JOBS.values():
+        for spec in registry.jobs.values():
             self._register(spec)
 
     def _register(self, spec: JobSpec) -> None:
@@ -118,7 +86,9 @@ class TaskQueue:
         if spec.cron is not None:
             task = self.huey.periodic_task(crontab(**spec.cron), name=spec.name)(run)
         else:
-            task = self.huey.task(name=spec.name, retries=spec.retries, retry_delay=spec.retry_delay)(run)
+            task = self.huey.task(name=spec.name, retries=spec.retries, retry_delay=int(spec.retry_delay))(
+                run
+            )
         self._tasks[spec.name] = task
 
     def enqueue(self, name: str, *args: Any, delay: float | None = None, **kwargs: Any) -> str:
@@ -147,7 +117,9 @@ class TaskQueue:
     def pending(self) -> int:
         return self.huey.pending_count() + self.huey.scheduled_count()
 
-    def consumer(self, workers: int = 4) -> Consumer:
+    def consumer(self, services: Services, workers: int = 4) -> Consumer:
+        """The consumer that runs this queue's jobs with `services` (the process's)."""
+        self._binding.services = services
         # SQLite storage is polled: keep the idle poll short so a confirmed job starts at once
         # (Huey's default backs off to 10 s). Redis storage blocks on the list instead.
         return _ThreadFriendlyConsumer(

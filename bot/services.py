@@ -1,5 +1,6 @@
-"""The services one process shares: settings, policy, store, queue, Slack client, authorizer, metrics,
-and lazily built vendor adapters. Handlers receive it; nothing else is global."""
+"""The services one process shares: its registry, settings, policy, store, queue, Slack client,
+authorizer, clock, metrics, and lazily built vendor adapters. Handlers receive it; nothing else is
+global."""
 
 from __future__ import annotations
 
@@ -7,22 +8,32 @@ import threading
 from functools import cached_property
 from typing import Any
 
-from bot import adapters
 from bot.adapters.slack import SlackMessenger, make_web_client
 from bot.authz import Authorizer
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config import Settings
 from bot.logs import register_secret
 from bot.metrics import Metrics
 from bot.policy import Policy, load_policy
 from bot.queue import TaskQueue
+from bot.registry import Registry
 from bot.store import Store, open_store
 from dedupe import Deduper
 
 
 class Services:
-    def __init__(self, settings: Settings, policy: Policy | None = None, store: Store | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        policy: Policy | None = None,
+        store: Store | None = None,
+        registry: Registry | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ):
+        self.registry = registry if registry is not None else Registry.discover()
         self.settings = settings
-        self.policy = policy if policy is not None else load_policy(settings.CHATOPS_CONFIG)
+        self.clock = clock
+        self.policy = policy if policy is not None else load_policy(settings.CHATOPS_CONFIG, self.registry)
         self.store = store if store is not None else open_store(settings.REDIS_URL, settings.CHATOPS_DATA_DIR)
         self.metrics = Metrics()
         self.authz = Authorizer(self.policy, settings.CHATOPS_ADMINS, self.store)
@@ -37,9 +48,7 @@ class Services:
             register_secret(settings.secret(name))
         for secret in settings.PAGERDUTY_WEBHOOK_SECRETS:
             register_secret(secret.get_secret_value())
-        adapters.load_all()
-        _load_capabilities()
-        self.queue = TaskQueue(settings.REDIS_URL, settings.CHATOPS_DATA_DIR, self)
+        self.queue = TaskQueue(settings.REDIS_URL, settings.CHATOPS_DATA_DIR, self.registry)
 
     @cached_property
     def slack_client(self):
@@ -61,7 +70,7 @@ class Services:
             with self._lock:
                 found = self._adapters.get(name)
                 if found is None:
-                    found = adapters.factory_for(name)(self)
+                    found = self.registry.adapter_factory(name)(self)
                     self._adapters[name] = found
         return found
 
@@ -74,14 +83,3 @@ class Services:
             if callable(close):
                 close()
         self.store.close()
-
-
-def _load_capabilities() -> None:
-    """Import every handler module so its commands, buttons, routes and jobs are registered."""
-    import importlib
-    import pkgutil
-
-    import handlers
-
-    for mod in pkgutil.walk_packages(handlers.__path__, prefix="handlers."):
-        importlib.import_module(mod.name)

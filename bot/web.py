@@ -1,7 +1,8 @@
 """The WSGI app of `chatops web`: /slack/events, /pagerduty/webhook, /healthz, /metrics.
 
 Production: `gunicorn 'bot.web:create_app()'`. Development: `chatops web` (a threaded wsgiref server).
-Capabilities add endpoints with `@route("POST", "/path")`; a route receives (services, HttpRequest).
+Capabilities add endpoints with `@capability.route("POST", "/path")` (bot.registry); a route receives
+(services, HttpRequest).
 Bad input gets a 4xx; a bug gets a 500 with a correlation id that is also logged, never a trace.
 """
 
@@ -12,7 +13,6 @@ import logging
 import socketserver
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -41,9 +41,6 @@ class HttpResponse:
         return cls(status, json.dumps(obj).encode())
 
 
-Route = Callable[["object", HttpRequest], HttpResponse]
-_ROUTES: dict[tuple[str, str], tuple[Route, int]] = {}
-
 _REASONS = {
     200: "OK",
     201: "Created",
@@ -63,16 +60,6 @@ _REASONS = {
 }
 
 
-def route(method: str, path: str, max_body: int | None = None):
-    """Register an endpoint. `max_body` overrides the global body limit (e.g. 256 KB for webhooks)."""
-
-    def register(fn: Route) -> Route:
-        _ROUTES[(method.upper(), path)] = (fn, max_body or 0)
-        return fn
-
-    return register
-
-
 class WebApp:
     def __init__(self, services):
         from bot.adapters.slack_app import SlackGateway
@@ -80,6 +67,7 @@ class WebApp:
         self.services = services
         self.slack = SlackGateway(services)
         self.max_body = services.settings.CHATOPS_MAX_BODY_BYTES
+        self.routes = services.registry.routes
 
     def __call__(self, environ, start_response):
         started = time.monotonic()
@@ -94,7 +82,7 @@ class WebApp:
             cid = new_correlation_id()
             log.exception("bug while serving a request", extra={"path": path, "correlation_id": cid})
             resp = HttpResponse.json(500, {"error": "internal error", "correlation_id": cid})
-        label = path if path in _KNOWN_PATHS or (method, path) in _ROUTES else "other"
+        label = path if path in _KNOWN_PATHS or (method, path) in self.routes else "other"
         self.services.metrics.requests.labels(label, str(resp.status)).inc()
         self.services.metrics.request_seconds.labels(label).observe(time.monotonic() - started)
         headers = [(k, v) for k, v in resp.headers.items()] + [("Content-Length", str(len(resp.body)))]
@@ -117,16 +105,15 @@ class WebApp:
             status, headers, body = self.slack.handle(req.body, req.headers)
             headers.setdefault("content-type", "text/plain; charset=utf-8")
             return HttpResponse(status, body, headers)
-        found = _ROUTES.get((method, path))
+        found = self.routes.get((method, path))
         if found is None:
-            if any(p == path for (_, p) in _ROUTES):
+            if any(p == path for (_, p) in self.routes):
                 return HttpResponse.json(405, {"error": "method not allowed"})
             return HttpResponse.json(404, {"error": "not found"})
-        fn, limit = found
-        req = self._read(environ, method, path, limit or self.max_body)
+        req = self._read(environ, method, path, found.max_body or self.max_body)
         if isinstance(req, HttpResponse):
             return req
-        return fn(self.services, req)
+        return found.fn(self.services, req)
 
     def _healthz(self) -> HttpResponse:
         ok = self.services.store.ping()

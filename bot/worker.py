@@ -1,7 +1,7 @@
 """`chatops worker`: the Huey consumer (jobs and periodic jobs) plus long-running loops such as the
-MNS consumer. Loops register themselves:
+MNS consumer. Loops are declared on a capability (bot.registry):
 
-    @background("mns-events")
+    @capability.background("mns-events")
     def consume(services, stop: threading.Event) -> None:
         while not stop.is_set(): ...
 
@@ -13,28 +13,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+
+from bot.registry import LoopSpec
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BackgroundLoop:
-    name: str
-    fn: Callable[..., None]
-    enabled: Callable[..., bool]
-
-
-_LOOPS: dict[str, BackgroundLoop] = {}
-
-
-def background(name: str, enabled: Callable[..., bool] = lambda services: True):
-    def register(fn):
-        _LOOPS[name] = BackgroundLoop(name, fn, enabled)
-        return fn
-
-    return register
 
 
 class Worker:
@@ -42,13 +24,13 @@ class Worker:
 
     def __init__(self, services, workers: int = 4):
         self.services = services
-        self.consumer = services.queue.consumer(workers=workers)
+        self.consumer = services.queue.consumer(services, workers=workers)
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
         self.consumer.start()
-        for loop in _LOOPS.values():
+        for loop in self.services.registry.loops.values():
             if not loop.enabled(self.services):
                 log.info("background loop disabled", extra={"loop": loop.name})
                 continue
@@ -56,7 +38,7 @@ class Worker:
             t.start()
             self.threads.append(t)
 
-    def _run_loop(self, loop: BackgroundLoop) -> None:
+    def _run_loop(self, loop: LoopSpec) -> None:
         delay = 1.0
         while not self.stop_event.is_set():
             try:

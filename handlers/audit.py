@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 
 from bot import blocks
-from bot.commands import CommandRequest, Reply, subcommand
+from bot.commands import CommandRequest, Reply
 from bot.errors import UserError
+from bot.registry import Capability
+
+capability = Capability("handlers.audit")
 
 USAGE = "/ecs audit [COUNT]"
 
 
-@subcommand(
+@capability.subcommand(
     "/ecs",
     "audit",
     permission="ecs.audit",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from bot import blocks
-from bot.commands import DEFAULT, CommandRequest, Reply, subcommand, subcommands_of
+from bot.commands import CommandRequest, Reply
+from bot.registry import DEFAULT, Capability
+
+capability = Capability("handlers.help")
 
 INTROS = {
     "/ecs": "Alibaba Cloud ECS from Slack: find instances, start / stop / reboot them (preview, then Confirm), "
@@ -15,7 +18,7 @@ INTROS = {
 def render_help(req: CommandRequest) -> Reply:
     authz = req.services.authz
     specs = sorted(
-        (s for s in subcommands_of(req.command) if s.name != DEFAULT),
+        (s for s in req.services.registry.subcommands_of(req.command) if s.name != DEFAULT),
         key=lambda s: (s.name != "help", s.name),
     )
     allowed = [s for s in specs if authz.allowed(req.actor, s.permission)]
@@ -43,11 +46,13 @@ def render_help(req: CommandRequest) -> Reply:
     return Reply(text, body)
 
 
-@subcommand("/ecs", "help", permission="ecs.help", usage="/ecs help", summary="This help.")
+@capability.subcommand("/ecs", "help", permission="ecs.help", usage="/ecs help", summary="This help.")
 def ecs_help(req: CommandRequest) -> Reply:
     return render_help(req)
 
 
-@subcommand("/incident", "help", permission="incident.help", usage="/incident help", summary="This help.")
+@capability.subcommand(
+    "/incident", "help", permission="incident.help", usage="/incident help", summary="This help."
+)
 def incident_help(req: CommandRequest) -> Reply:
     return render_help(req)

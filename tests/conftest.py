@@ -55,7 +55,7 @@ def redis_url(redis_server_url):
 def make_bot(tmp_path):
     """Start the whole bot (emulators + web + worker) in this process:
 
-    bot = make_bot(redis_url=None, emulators=["slack", "ecs"], env={...}, worker=True)
+    bot = make_bot(redis_url=None, emulators=["slack", "ecs"], env={...}, worker=True, registry=None)
     """
     from sandbox.stack import BotStack
 
@@ -67,6 +67,7 @@ def make_bot(tmp_path):
         env: dict | None = None,
         worker: bool = True,
         data_dir=None,
+        registry=None,
     ):
         extra = dict(env or {})
         if redis_url:
@@ -76,6 +77,7 @@ def make_bot(tmp_path):
             env=extra,
             emulators=emulators,
             worker=worker,
+            registry=registry,
         )
         stack.start()
         started.append(stack)

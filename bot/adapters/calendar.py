@@ -19,8 +19,10 @@ from urllib.parse import unquote, urlsplit
 import icalendar
 import recurring_ical_events
 
-from bot.adapters import adapter
 from bot.errors import UpstreamError
+from bot.registry import Capability
+
+capability = Capability("bot.adapters.calendar")
 
 MAX_FEED_BYTES = 8 * 1024 * 1024
 
@@ -199,6 +201,6 @@ def _occurrence(calendar_url: str, comp, recurring: set[str], default_tz: dt.tzi
     )
 
 
-@adapter("calendar")
+@capability.adapter("calendar")
 def build(services) -> CalendarFeeds:
     return CalendarFeeds()

@@ -36,7 +36,6 @@ from alibabacloud_tea_openapi.models import Config
 from darabonba.exceptions import UnretryableException
 from darabonba.runtime import RuntimeOptions
 
-from bot.adapters import adapter
 from bot.adapters.slb import endpoint_config
 from bot.ecs_model import (
     ACCEPTED,
@@ -53,6 +52,9 @@ from bot.ecs_model import (
     normalize_status,
 )
 from bot.errors import UpstreamError
+from bot.registry import Capability
+
+capability = Capability("bot.adapters.ecs")
 
 log = logging.getLogger(__name__)
 
@@ -609,6 +611,6 @@ def build_adapter(settings, ecs_policy, metrics=None, **overrides) -> EcsAdapter
     return EcsAdapter(make_client(settings), settings.ALIBABA_CLOUD_REGION_ID, metrics=metrics, **options)
 
 
-@adapter("ecs")
+@capability.adapter("ecs")
 def build(services) -> EcsAdapter:
     return build_adapter(services.settings, services.policy.ecs, services.metrics)

@@ -22,8 +22,10 @@ from mns.mns_exception import MNSExceptionBase, MNSServerException
 from mns.mns_http import MNSHTTPConnection, MNSHTTPSConnection
 from mns.queue import Message
 
-from bot.adapters import adapter
 from bot.errors import ConfigError, UpstreamError
+from bot.registry import Capability
+
+capability = Capability("bot.adapters.mns")
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +246,6 @@ class MnsAdapter:
         return MnsQueueClient(endpoint, queue, ak, secret, credentials_provider=provider, timeout=timeout)
 
 
-@adapter("mns")
+@capability.adapter("mns")
 def build(services) -> MnsAdapter:
     return MnsAdapter(services.settings)

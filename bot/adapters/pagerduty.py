@@ -19,8 +19,10 @@ from typing import Any
 
 import pagerduty
 
-from bot.adapters import adapter
 from bot.errors import ConfigError, UpstreamError
+from bot.registry import Capability
+
+capability = Capability("bot.adapters.pagerduty")
 
 log = logging.getLogger(__name__)
 
@@ -227,11 +229,11 @@ def _build(services, timeout: float, retries: int) -> PagerDuty:
     )
 
 
-@adapter("pagerduty")
+@capability.adapter("pagerduty")
 def build(services) -> PagerDuty:
     return _build(services, timeout=10.0, retries=3)
 
 
-@adapter("pagerduty-interactive")
+@capability.adapter("pagerduty-interactive")
 def build_interactive(services) -> PagerDuty:
     return _build(services, timeout=2.5, retries=1)

@@ -19,8 +19,10 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from bot.adapters import adapter
 from bot.errors import UpstreamError
+from bot.registry import Capability
+
+capability = Capability("bot.adapters.slack")
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,6 @@ class SlackMessenger:
         return (resp.get("user") or {}).get("tz")
 
 
-@adapter("slack")
+@capability.adapter("slack")
 def build(services) -> SlackMessenger:
     return SlackMessenger(services.slack_client)

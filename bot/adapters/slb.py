@@ -18,8 +18,10 @@ from alibabacloud_tea_openapi.models import Config
 from darabonba.exceptions import DaraException, UnretryableException
 from darabonba.policy.retry import RetryCondition, RetryOptions
 
-from bot.adapters import adapter
 from bot.errors import UpstreamError
+from bot.registry import Capability
+
+capability = Capability("bot.adapters.slb")
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +175,6 @@ def make_client(settings, retries: int = 3) -> Client:
     return Client(Config(**kwargs))
 
 
-@adapter("slb")
+@capability.adapter("slb")
 def build(services) -> SlbAdapter:
     return SlbAdapter(make_client(services.settings), services.settings.ALIBABA_CLOUD_REGION_ID)

@@ -9,16 +9,19 @@ from typing import TYPE_CHECKING
 
 from bot import blocks
 from bot.authz import Actor
-from bot.commands import CommandRequest, Reply, subcommand
+from bot.commands import CommandRequest, Reply
 from bot.ecs_model import InstanceInfo
 from bot.errors import UpstreamError
 from bot.intents import intent_for
-from handlers.ecs.lookup import answer, builder, default_region, resolve
+from bot.registry import Capability
+from handlers.ecs.lookup import answer, default_region, resolve
 from handlers.ecs.render import TABLE_ROWS, listing_tsv, more_note, plural, status_counts, table
 from handlers.ecs.selectors import GRAMMAR, Selector, parse_selector
 
 if TYPE_CHECKING:
     from bot.services import Services
+
+capability = Capability("handlers.ecs.listing")
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +29,7 @@ LIST_USAGE = "/ecs list [SELECTOR]"
 STATUS_USAGE = "/ecs status [SELECTOR]"
 
 
-@subcommand(
+@capability.subcommand(
     "/ecs",
     "list",
     permission="ecs.list",
@@ -37,7 +40,7 @@ def list_instances(req: CommandRequest) -> Reply:
     return answer(req, "list")
 
 
-@subcommand(
+@capability.subcommand(
     "/ecs",
     "status",
     permission="ecs.status",
@@ -48,13 +51,13 @@ def instance_status(req: CommandRequest) -> Reply:
     return answer(req, "status")
 
 
-@builder("list")
+@capability.builder("list")
 def build_list(services: Services, actor: Actor, args: str, deadline: float | None) -> Reply:
     selector = parse_selector(args, f"{LIST_USAGE}\n{GRAMMAR}")
     return listing_reply(services, actor, selector, resolve(services, selector, deadline), "list")
 
 
-@builder("status")
+@capability.builder("status")
 def build_status(services: Services, actor: Actor, args: str, deadline: float | None) -> Reply:
     selector = parse_selector(args, f"{STATUS_USAGE}\n{GRAMMAR}")
     return listing_reply(services, actor, selector, resolve(services, selector, deadline), "status")

@@ -9,36 +9,28 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot.authz import Actor
 from bot.commands import CommandRequest, Reply
 from bot.ecs_model import InstanceInfo, LookupDeadline
 from bot.errors import ChatOpsError, new_correlation_id, user_message
-from bot.queue import job
+from bot.registry import Capability
 from handlers.ecs.plan import sort_instances
 from handlers.ecs.selectors import Selector
 
 if TYPE_CHECKING:
     from bot.services import Services
 
+capability = Capability("handlers.ecs.lookup")
+
 log = logging.getLogger(__name__)
 
 INLINE_BUDGET = 2.0
-# kind → fn(services, actor, args, deadline) -> Reply
-Builder = Callable[["Services", Actor, str, float | None], Reply]
-_BUILDERS: dict[str, Builder] = {}
 
 
-def builder(kind: str):
-    def register(fn: Builder) -> Builder:
-        _BUILDERS[kind] = fn
-        return fn
-
-    return register
-
-
+# Answer builders are declared with `@capability.builder(kind)`:
+# fn(services, actor, args, deadline) -> Reply; the deadline is None when run by the `ecs.lookup` job.
 def default_region(services: Services, selector: Selector) -> str:
     return selector.region or services.settings.ALIBABA_CLOUD_REGION_ID
 
@@ -59,7 +51,8 @@ def resolve(services: Services, selector: Selector, deadline: float | None) -> l
 def answer(req: CommandRequest, kind: str) -> Reply:
     """Build the answer inline; past the budget, hand it to the task queue and say so."""
     try:
-        return _BUILDERS[kind](req.services, req.actor, req.args, time.monotonic() + INLINE_BUDGET)
+        build = req.services.registry.builders[kind]
+        return build(req.services, req.actor, req.args, time.monotonic() + INLINE_BUDGET)
     except LookupDeadline:
         if not req.response_url:
             raise
@@ -76,13 +69,13 @@ def answer(req: CommandRequest, kind: str) -> Reply:
     )
 
 
-@job("ecs.lookup")
+@capability.job("ecs.lookup")
 def lookup_job(
     services: Services, kind: str, args: str, user: str, channel: str | None, response_url: str
 ) -> None:
     actor = Actor(user, channel)
     try:
-        reply = _BUILDERS[kind](services, actor, args, None)
+        reply = services.registry.builders[kind](services, actor, args, None)
     except ChatOpsError as exc:
         reply = Reply(user_message(exc))
     except Exception as exc:  # noqa: BLE001 - the user still gets an answer, the log gets the trace

@@ -1,55 +1,31 @@
-"""The `ecs.power` job: run a confirmed plan, show progress in one Slack message, end with a report.
+"""The `ecs.power` plan kind: what a confirmed power action does, how it shows progress and reports.
 
     execute_plan()  the ECS work (pure orchestration over the adapter): record intents, power the targets
                     (batches of 100, SuccessFirst, already-there skipped), wait for the target state, settle
-    PowerRun        the job around it: a lease and a heartbeat, results saved after every batch, the
-                    progress message edited as it goes and replaced by the final report, the audit result
+    PowerKind       the pipeline's kind around it: per-instance results saved after every batch, the
+                    progress line, the final report (bot.pipeline runs the durable job: lease, heartbeat,
+                    resume, attempt cap, the message, the audit result)
 
-A worker that dies mid-job leaves a job whose heartbeat stops; `ecs.power.resume` (every minute) finds it
-once its lease has expired and runs it again. Start / stop are resumed (instances already acted on are
-found in or on their way to the target state and are not acted on twice); a reboot whose outcome was not
-recorded is reported as interrupted rather than sent twice. After `MAX_ATTEMPTS` the job is reported failed.
+When a worker dies mid-job the pipeline runs it again with `resuming` set: start / stop are resumed
+(instances already acted on are found in or on their way to the target state and are not acted on
+twice); a reboot whose outcome was not recorded is reported as interrupted rather than sent twice.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from bot import blocks
-from bot.authz import AuditRecord
 from bot.ecs_model import ACCEPTED, ALREADY_THERE, FAILED, InstanceResult, settle
-from bot.errors import ChatOpsError, new_correlation_id
 from bot.intents import record_intents
-from bot.queue import job, periodic
+from bot.pipeline.jobs import JobRun
+from bot.pipeline.kinds import Attachment, PlanKind, Preview, Report
+from bot.pipeline.plans import Plan
+from bot.registry import Capability
 from handlers.ecs.plan import VERBS, PowerPlan
-from handlers.ecs.plan_store import (
-    JobState,
-    heartbeat,
-    lease_held,
-    load_job,
-    mark_finished,
-    release_lease,
-    renew_lease,
-    save_job,
-    stale_jobs,
-    take_lease,
-)
-from handlers.ecs.power_render import progress, report
+from handlers.ecs.power_render import preview, progress, report
 
-if TYPE_CHECKING:
-    from bot.services import Services
-
-log = logging.getLogger(__name__)
-
-HEARTBEAT_SECONDS = 5.0
-STALE_AFTER = 60.0
-MAX_ATTEMPTS = 3
-PROGRESS_EVERY = 1.0
+capability = Capability("handlers.ecs.power_job")
 
 
 def execute_plan(
@@ -108,193 +84,99 @@ def execute_plan(
     return settle(combined, statuses, plan.target_status)
 
 
-class _Heartbeat(threading.Thread):
-    def __init__(self, services: Services, plan_id: str, token: str):
-        super().__init__(name=f"ecs-power-heartbeat-{plan_id}", daemon=True)
-        self.services, self.plan_id, self.token = services, plan_id, token
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(HEARTBEAT_SECONDS):
-            try:
-                heartbeat(self.services.store, self.plan_id)
-                if not renew_lease(self.services.store, self.plan_id, self.token):
-                    log.warning("power job lost its lease", extra={"plan": self.plan_id})
-            except ChatOpsError as exc:
-                log.warning("power job heartbeat failed", extra={"plan": self.plan_id, "error": str(exc)})
+def power_plan(plan: Plan) -> PowerPlan:
+    return PowerPlan.from_dict(plan.body)
 
 
-class PowerRun:
-    def __init__(self, services: Services, job_state: JobState):
-        self.services = services
-        self.job = job_state
-        self.plan = job_state.plan
-        self._last_update = 0.0
-        self._last_text = ""
+def _results(run: JobRun) -> dict[str, InstanceResult]:
+    return {i: InstanceResult.from_dict(r) for i, r in (run.state.get("results") or {}).items()}
+
+
+class _PowerProgress:
+    """The power job's side of one attempt: results saved after every batch, the progress line
+    (forced when the phase changes, else at most about once a second)."""
+
+    def __init__(self, run: JobRun, plan: PowerPlan):
+        self.run, self.plan = run, plan
         self._phase = ""
 
-    # Slack -----------------------------------------------------------------------------------------
-    def _channel(self) -> str:
-        return self.plan.channel or self.services.settings.SLACK_NOTIFY_CHANNEL
-
-    def _show(self, text: str, blocks: list[dict], force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and (now - self._last_update < PROGRESS_EVERY or text == self._last_text):
-            return
-        self._last_update, self._last_text = now, text
-        slack = self.services.slack
-        try:
-            if self.job.progress_ts:
-                slack.update(self.job.progress_channel, self.job.progress_ts, text, blocks)
-                return
-        except ChatOpsError as exc:
-            log.warning("could not edit power progress", extra={"plan": self.plan.plan_id, "error": str(exc)})
-            if not force:
-                return
-        # No message yet, or it can no longer be edited: post one (in the notify channel if need be).
-        channels = dict.fromkeys(
-            c for c in (self._channel(), self.services.settings.SLACK_NOTIFY_CHANNEL) if c
-        )
-        for channel in channels:
-            try:
-                posted = slack.post(channel, text, blocks)
-            except ChatOpsError as exc:
-                log.warning("could not post power progress", extra={"channel": channel, "error": str(exc)})
-                continue
-            self.job.progress_channel, self.job.progress_ts = posted.channel, posted.ts
-            save_job(self.services.store, self.job)
-            return
-
-    def _progress(self, phase: str, reached: int | None = None, waiting: int = 0) -> None:
-        results = [InstanceResult.from_dict(r) for r in self.job.results.values()]
-        text, blocks = progress(self.plan, results, phase, reached, self.job.confirmed_by, waiting)
-        self._show(text, blocks, force=phase != self._phase)
+    def show(self, phase: str, reached: int | None = None, waiting: int = 0) -> None:
+        results = list(_results(self.run).values())
+        text, body = progress(self.plan, results, phase, reached, self.run.record.confirmed_by, waiting)
+        self.run.progress(text, body, force=phase != self._phase)
         self._phase = phase
 
-    # callbacks --------------------------------------------------------------------------------------
-    def _on_results(self, results: list[InstanceResult]) -> None:
-        self.job.results = {r.instance_id: r.as_dict() for r in results}
-        save_job(self.services.store, self.job)
-        self._progress("sending")
+    def before_power(self, ids: list[str]) -> None:
+        self.run.acting("sending")  # from here on, a crash may leave calls whose outcome is unknown
+        origin = self.run.plan.origin
+        source = "command" if origin.is_user else origin.kind
+        record_intents(self.run.services.store, ids, self.plan.action, source=source, actor=origin.name)
 
-    def _on_wait(self, reached: int | None, total: int) -> None:
-        if self.job.status != "waiting":
-            self.job.status = "waiting"
-            save_job(self.services.store, self.job)
-        self._progress("waiting", reached, total)
+    def on_results(self, results: list[InstanceResult]) -> None:
+        self.run.state["results"] = {r.instance_id: r.as_dict() for r in results}
+        self.run.save()
+        self.show("sending")
 
-    def _before_power(self, ids: list[str]) -> None:
-        self.job.status = "sending"  # from here on, a crash may leave calls whose outcome is unknown
-        save_job(self.services.store, self.job)
-        record_intents(
-            self.services.store, ids, self.plan.action, source="command", actor=self.plan.requester
+    def on_wait(self, reached: int | None, total: int) -> None:
+        self.run.set_phase("waiting")
+        self.show("waiting", reached, total)
+
+
+class PowerKind(PlanKind):
+    name = "ecs.power"
+
+    def preview(self, plan: Plan) -> Preview:
+        return preview(power_plan(plan))
+
+    def confirmed_text(self, plan: Plan, by: str) -> str:
+        power = power_plan(plan)
+        gerund = VERBS[power.action][1].lower()
+        return (
+            f":white_check_mark: Confirmed by <@{by}>: {gerund} {len(power.targets)} instance(s) "
+            f"matching `{power.selector}`. Progress is posted in this channel."
         )
 
-    # the run ----------------------------------------------------------------------------------------
-    def run(self) -> None:
-        resume = self.job.status in ("sending", "waiting")
-        self.job.attempts += 1
-        self.job.status = "running"
-        save_job(self.services.store, self.job)
-        self._progress("resuming" if resume else "queued")
-        started = time.monotonic()
-        previous = {i: InstanceResult.from_dict(r) for i, r in self.job.results.items()}
+    def run(self, run: JobRun) -> None:
+        plan = power_plan(run.plan)
+        shown = _PowerProgress(run, plan)
+        shown.show("resuming" if run.resuming else "queued")
         final = execute_plan(
-            self.services.adapter("ecs"),
-            self.plan,
-            previous=previous,
-            resume=resume,
-            before_power=self._before_power,
-            on_results=self._on_results,
-            on_wait=self._on_wait,
-            wait_timeout=float(self.services.policy.ecs.wait_timeout_seconds),
+            run.services.adapter("ecs"),
+            plan,
+            previous=_results(run),
+            resume=run.resuming,
+            before_power=shown.before_power,
+            on_results=shown.on_results,
+            on_wait=shown.on_wait,
+            wait_timeout=float(run.services.policy.ecs.wait_timeout_seconds),
         )
-        self.finish(final, time.monotonic() - started)
+        run.state["results"] = {r.instance_id: r.as_dict() for r in final}
 
-    def finish(self, final: list[InstanceResult], seconds: float, failed_reason: str | None = None) -> None:
-        self.job.results = {r.instance_id: r.as_dict() for r in final}
-        self.job.status = "failed" if failed_reason else "done"
-        self.job.error = failed_reason
-        self.job.finished_at = time.time()
-        save_job(self.services.store, self.job)
-        text, body, attachment = report(self.plan, final, seconds, self.job.confirmed_by)
-        if failed_reason:
-            text = f"{failed_reason} — {text}"
-            body = [blocks.section(f":x: *{failed_reason}*"), *body]
-        self._show(text, body, force=True)
-        if attachment:
-            try:
-                self.services.slack.upload_text(
-                    self.job.progress_channel or self._channel(),
-                    f"ecs-{self.plan.action}-{self.plan.plan_id}.txt",
-                    attachment,
-                    title=f"/ecs {self.plan.action} {self.plan.selector}: per-instance report",
-                )
-            except ChatOpsError as exc:
-                log.warning("could not attach the power report", extra={"error": str(exc)})
+    def report(self, run: JobRun, seconds: float, failure: str | None = None) -> Report:
+        plan = power_plan(run.plan)
+        final = list(_results(run).values())
+        if failure:  # what is known so far; the rest is unknown
+            recorded = {r.instance_id for r in final}
+            final += [
+                InstanceResult(i, FAILED, "Unknown", "outcome unknown: the job stopped first")
+                for i in plan.target_ids
+                if i not in recorded
+            ]
+            run.state["results"] = {r.instance_id: r.as_dict() for r in final}
+        text, body, attachment = report(plan, final, seconds, run.record.confirmed_by)
+        if failure:
+            text = f"{failure} — {text}"
+            body = [blocks.section(f":x: *{failure}*"), *body]
         failures = sum(1 for r in final if r.outcome == FAILED)
-        if self.job.audit:
-            outcome = "error" if failed_reason else ("ok" if not failures else f"{failures} failed")
-            self.services.authz.record_result(AuditRecord(**self.job.audit), outcome, text[:300])
-        mark_finished(self.services.store, self.plan.plan_id)
-
-    def fail(self, reason: str) -> None:
-        """Report the job as failed with what is known so far (results recorded before the failure)."""
-        known = [InstanceResult.from_dict(r) for r in self.job.results.values()]
-        recorded = {r.instance_id for r in known}
-        unknown = [
-            InstanceResult(i, FAILED, "Unknown", "outcome unknown: the job stopped first")
-            for i in self.plan.target_ids
-            if i not in recorded
-        ]
-        self.finish(known + unknown, 0.0, failed_reason=reason)
-
-
-@job("ecs.power")
-def run_power_job(services: Services, plan_id: str) -> None:
-    job_state = load_job(services.store, plan_id)
-    if job_state is None or job_state.status in ("done", "failed"):
-        mark_finished(services.store, plan_id)
-        return
-    token = uuid.uuid4().hex
-    if not take_lease(services.store, plan_id, token):
-        log.info("power job already running elsewhere", extra={"plan": plan_id})
-        return
-    beat = _Heartbeat(services, plan_id, token)
-    beat.start()
-    runner = PowerRun(services, job_state)
-    try:
-        runner.run()
-    except Exception as exc:  # noqa: BLE001 - the job is reported, never silently lost
-        correlation_id = new_correlation_id()
-        log.exception("power job failed", extra={"plan": plan_id, "correlation_id": correlation_id})
-        verb = VERBS[job_state.plan.action][0]
-        why = str(exc) if isinstance(exc, ChatOpsError) else f"an internal error (reference {correlation_id})"
-        runner.fail(f"The {verb} job stopped: {why}")
-    finally:
-        beat.done.set()
-        release_lease(services.store, plan_id, token)
-
-
-@periodic("ecs.power.resume", minute="*")
-def resume_stale_power_jobs(services: Services) -> None:
-    """Jobs whose worker stopped (no heartbeat for STALE_AFTER s, lease expired): run them again, or
-    report them failed after MAX_ATTEMPTS."""
-    for plan_id in stale_jobs(services.store, STALE_AFTER):
-        if lease_held(services.store, plan_id):
-            continue
-        job_state = load_job(services.store, plan_id)
-        if job_state is None or job_state.status in ("done", "failed"):
-            mark_finished(services.store, plan_id)
-            continue
-        if job_state.attempts >= MAX_ATTEMPTS:
-            log.warning("power job given up", extra={"plan": plan_id, "attempts": job_state.attempts})
-            PowerRun(services, job_state).fail(
-                f"The worker running this job stopped {job_state.attempts} times; giving up"
+        outcome = "error" if failure else ("ok" if not failures else f"{failures} failed")
+        file = None
+        if attachment:
+            file = Attachment(
+                f"ecs-{plan.action}-{plan.plan_id}.txt",
+                attachment,
+                f"/ecs {plan.action} {plan.selector}: per-instance report",
             )
-            continue
-        log.warning(
-            "resuming a power job whose worker stopped", extra={"plan": plan_id, "status": job_state.status}
-        )
-        heartbeat(services.store, plan_id)
-        services.queue.enqueue("ecs.power", plan_id=plan_id)
+        return Report(text, body, outcome, file)
+
+
+KIND = capability.plan_kind(PowerKind())

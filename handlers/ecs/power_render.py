@@ -6,14 +6,13 @@ from collections import Counter
 
 from bot import blocks
 from bot.ecs_model import ACCEPTED, ALREADY_THERE, DONE, DRY_RUN_OK, FAILED, InstanceResult
+from bot.pipeline.kinds import Preview
 from handlers.ecs.plan import VERBS, PowerPlan
 from handlers.ecs.render import plural, table
 
 PREVIEW_ROWS = 15
 REPORT_LINES = 40
 NAMES_SHOWN = 10
-CONFIRM_ACTION = "ecs.power.confirm"
-CANCEL_ACTION = "ecs.power.cancel"
 
 
 def _names(instances, limit: int = NAMES_SHOWN, with_status: bool = False) -> str:
@@ -65,33 +64,17 @@ def _plan_sections(plan: PowerPlan) -> list[dict]:
     return out
 
 
-def preview(plan: PowerPlan, others_may_confirm: bool) -> tuple[str, list[dict]]:
+def preview(plan: PowerPlan) -> Preview:
+    """The plan as its gate message shows it (the pipeline adds the expiry and the buttons)."""
     verb = VERBS[plan.action][0]
-    minutes = max(1, round((plan.expires_at - plan.created_at) / 60))
-    who = "anyone allowed to" if others_may_confirm else f"only <@{plan.requester}> may"
-    notes = [
-        n
-        for n in (
-            _options_line(plan),
-            f"Expires in {minutes} min; {who} confirm. Nothing changes before Confirm.",
-        )
-        if n
-    ]
-    body = _plan_sections(plan) + [
-        blocks.context(*notes),
-        blocks.actions(
-            blocks.button(
-                f"Confirm: {verb} {len(plan.targets)}",
-                CONFIRM_ACTION,
-                plan.plan_id,
-                style="danger" if plan.action in ("stop", "reboot") else "primary",
-            ),
-            blocks.button("Cancel", CANCEL_ACTION, plan.plan_id),
-            block_id=f"ecs-power-{plan.plan_id}",
-        ),
-    ]
     text = f"Preview: {verb} {plural(len(plan.targets), 'instance')} matching {plan.selector}"
-    return text, blocks.limit_blocks(body)
+    return Preview(
+        text=text,
+        blocks=_plan_sections(plan),
+        confirm_label=f"Confirm: {verb} {len(plan.targets)}",
+        danger=plan.action in ("stop", "reboot"),
+        notes=tuple(n for n in (_options_line(plan),) if n),
+    )
 
 
 def nothing_to_do(plan: PowerPlan) -> tuple[str, list[dict]]:

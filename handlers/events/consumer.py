@@ -13,8 +13,10 @@ import logging
 import threading
 
 from bot.errors import ChatOpsError, StoreUnavailable
-from bot.worker import background
+from bot.registry import Capability
 from handlers.events.processing import Processor
+
+capability = Capability("handlers.events.consumer")
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +113,7 @@ def _interrupt_on_stop(stop: threading.Event, client) -> None:
     client.interrupt()
 
 
-@background("mns-events", enabled=mns_configured)
+@capability.background("mns-events", enabled=mns_configured)
 def consume(services, stop: threading.Event) -> None:
     """`events.consumers` threads, each with its own MNS connection: one receives while another processes."""
     consumer = Consumer(services)

@@ -9,12 +9,14 @@ import time
 from dataclasses import dataclass
 
 from bot import blocks
-from bot.commands import CommandRequest, Reply, subcommand
+from bot.commands import CommandRequest, Reply
 from bot.errors import UserError
-from bot.queue import periodic
+from bot.registry import Capability
 from handlers.events import keys
 from handlers.events.instances import remembered_key
 from handlers.events.render import InstanceFacts, tag_text
+
+capability = Capability("handlers.events.history")
 
 USAGE = "/ecs history INSTANCE [DAYS]   (INSTANCE: an id like i-bp1… or a name; DAYS default 7)"
 DEFAULT_DAYS = 7
@@ -129,7 +131,7 @@ def history_reply(services, query: HistoryQuery) -> Reply:
     return Reply(f"History of {name or iid}: {len(entries)} events in {span}", out)
 
 
-@subcommand(
+@capability.subcommand(
     "/ecs",
     "history",
     permission="ecs.history",
@@ -141,7 +143,7 @@ def history(req: CommandRequest) -> Reply:
     return history_reply(req.services, query)
 
 
-@periodic("events.history-retention", minute="17")
+@capability.periodic("events.history-retention", minute="17")
 def trim_history(services) -> None:
     """Drop trail entries older than the retention (keys of long-released instances included)."""
     store = services.store

@@ -16,10 +16,12 @@ import time
 import uuid
 
 from bot.errors import StoreUnavailable, UpstreamError
-from bot.worker import background
+from bot.registry import Capability
 from dedupe.batch import Commit, EventStore, fifo_drop_through, fifo_peek
 from handlers.events import keys
 from handlers.events.digest import DigestView, outbox_payload, payload_entry, split_payload
+
+capability = Capability("handlers.events.notifier")
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +308,8 @@ class Notifier:
         self.store.hdel(keys.CHANNELS, channel)
 
 
-@background("events-notifier", enabled=lambda s: bool(s.settings.MNS_ENDPOINT and s.settings.MNS_QUEUE))
+@capability.background(
+    "events-notifier", enabled=lambda s: bool(s.settings.MNS_ENDPOINT and s.settings.MNS_QUEUE)
+)
 def deliver(services, stop) -> None:
     Notifier(services).run(stop)

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot.errors import ChatOpsError
-from bot.queue import periodic
+from bot.registry import Capability
 from dedupe import ClaimStatus, dedupe_key
 from handlers.pagerduty.common import PLANNED_TTL, client, planned_key
 from handlers.pagerduty.planning import (
@@ -32,6 +32,8 @@ from handlers.pagerduty.planning import (
     plan,
 )
 
+capability = Capability("handlers.pagerduty.calendar_sync")
+
 log = logging.getLogger(__name__)
 
 CLAIM_NAMESPACE = "pd-calendar"
@@ -39,7 +41,7 @@ FEED_TTL = 2 * 86400
 LOOKAHEAD = dt.timedelta(hours=1)
 
 
-@periodic("pagerduty.calendar_sync", minute="*")
+@capability.periodic("pagerduty.calendar_sync", minute="*")
 def calendar_sync(services) -> None:
     sync_all(services)
 

@@ -15,12 +15,14 @@ from typing import Any
 
 from bot import blocks
 from bot.authz import AuditRecord
-from bot.commands import ActionRequest, CommandRequest, Reply, action, subcommand
+from bot.commands import ActionRequest, CommandRequest, Reply
 from bot.errors import ChatOpsError, UserError
-from bot.queue import job
+from bot.registry import Capability
 from handlers.pagerduty import messages, parsing
 from handlers.pagerduty.common import ACTOR_TTL, acting_as, actor_key, client
 from handlers.pagerduty.events import normalize_incident
+
+capability = Capability("handlers.pagerduty.incidents")
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ _VERB = {"acknowledged": ("Acknowledging", "acknowledged"), "resolved": ("Resolv
 
 
 # commands ------------------------------------------------------------------------------------------
-@subcommand(
+@capability.subcommand(
     "/incident",
     "list",
     permission="incident.list",
@@ -54,7 +56,7 @@ def list_incidents(req: CommandRequest) -> Reply:
     return Reply(f"{len(shown)} {label} incident(s)", body)
 
 
-@subcommand(
+@capability.subcommand(
     "/incident",
     "new",
     permission="incident.new",
@@ -80,7 +82,7 @@ def new_incident(req: CommandRequest) -> Reply:
     return Reply(f":hourglass_flowing_sand: Opening “{spec.title}” on service `{service_id}`…")
 
 
-@subcommand(
+@capability.subcommand(
     "/incident", "ack", permission="incident.ack", usage=parsing.ACK_USAGE, summary="Acknowledge an incident."
 )
 def ack_incident(req: CommandRequest) -> Reply:
@@ -88,7 +90,7 @@ def ack_incident(req: CommandRequest) -> Reply:
     return _request(req.services, incident_id, "acknowledged", req.actor.user_id, req.response_url, req.audit)
 
 
-@subcommand(
+@capability.subcommand(
     "/incident",
     "resolve",
     permission="incident.resolve",
@@ -101,12 +103,12 @@ def resolve_incident(req: CommandRequest) -> Reply:
 
 
 # buttons -------------------------------------------------------------------------------------------
-@action(messages.ACK_ACTION)
+@capability.action(messages.ACK_ACTION, permission="incident.ack", authorizes_targets=True)
 def ack_button(req: ActionRequest) -> Reply:
     return _button(req, "incident.ack", "acknowledged")
 
 
-@action(messages.RESOLVE_ACTION)
+@capability.action(messages.RESOLVE_ACTION, permission="incident.resolve", authorizes_targets=True)
 def resolve_button(req: ActionRequest) -> Reply:
     return _button(req, "incident.resolve", "resolved")
 
@@ -133,7 +135,7 @@ def _request(services, incident_id, status, user_id, response_url, audit: AuditR
 
 
 # jobs ------------------------------------------------------------------------------------------------
-@job(UPDATE_JOB)
+@capability.job(UPDATE_JOB)
 def update_incident(
     services,
     incident_id: str,
@@ -184,7 +186,7 @@ def update_incident(
     _finish(services, response_url, audit, "ok", f":white_check_mark: {label} {verb} in PagerDuty{note}.")
 
 
-@job(CREATE_JOB)
+@capability.job(CREATE_JOB)
 def create_incident(
     services,
     title: str,

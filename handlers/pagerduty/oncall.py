@@ -8,14 +8,17 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import blocks
-from bot.commands import DEFAULT, CommandRequest, Reply, subcommand
+from bot.commands import DEFAULT, CommandRequest, Reply
 from bot.errors import UserError
+from bot.registry import Capability
 from handlers.pagerduty.common import client
 from handlers.pagerduty.messages import parse_time
 from handlers.pagerduty.parsing import ONCALL_USAGE
 
+capability = Capability("handlers.pagerduty.oncall")
 
-@subcommand(
+
+@capability.subcommand(
     "/oncall",
     DEFAULT,
     permission="oncall",

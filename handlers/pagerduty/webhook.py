@@ -19,10 +19,12 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from bot.queue import job
-from bot.web import HttpRequest, HttpResponse, route
+from bot.registry import Capability
+from bot.web import HttpRequest, HttpResponse
 from dedupe.admit import DeliveryGate, QueueUnavailable
 from handlers.pagerduty.events import BadDelivery, delivery_items, event_at, signature_matches
+
+capability = Capability("handlers.pagerduty.webhook")
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ def _accepted_body(accepted: int, duplicates: int, ignored: int) -> bytes:
     return json.dumps({"accepted": accepted, "duplicates": duplicates, "ignored": ignored}).encode()
 
 
-@route("POST", "/pagerduty/webhook", max_body=MAX_BODY)
+@capability.route("POST", "/pagerduty/webhook", max_body=MAX_BODY)
 def pagerduty_webhook(services, req: HttpRequest) -> HttpResponse:
     ep = _endpoint(services)
     if not ep.secrets:
@@ -111,7 +113,7 @@ def pagerduty_webhook(services, req: HttpRequest) -> HttpResponse:
     return HttpResponse(202, _accepted_body(outcomes["accepted"], outcomes["duplicate"], outcomes["ignored"]))
 
 
-@job(EFFECT_JOB, retries=5, retry_delay=3)
+@capability.job(EFFECT_JOB, retries=5, retry_delay=3)
 def webhook_effect(
     services,
     delivery: bytes | None = None,

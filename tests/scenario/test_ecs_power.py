@@ -13,12 +13,13 @@ import pytest
 
 from bot.authz import AuditRecord
 from bot.intents import intent_for
-from handlers.ecs.plan_store import JobState, heartbeat, load_job, save_job
-from handlers.ecs.power_job import resume_stale_power_jobs
+from bot.pipeline.jobs import JobRecord, load_job, mark_active, resume_stale_jobs, save_job
+from bot.pipeline.plans import load_plan
+from handlers.ecs.power_job import power_plan
 from sandbox import credentials
 from tests.support import click, find_button, slash, wait_for
 
-CONFIRM, CANCEL = "ecs.power.confirm", "ecs.power.cancel"
+CONFIRM, CANCEL = "plan.confirm", "plan.cancel"
 SCRIPT = Path(__file__).resolve().parents[2] / "sandbox" / "data" / "ecs_stop_dev.script"
 
 
@@ -190,26 +191,27 @@ def test_a_job_whose_worker_died_is_resumed_and_reported(bot):
     dev, running = dev_instances(ecs)
     answer = preview(bot, "stop tag:env=dev")
     plan_id = find_button(answer["blocks"], CONFIRM)["value"]
-    from handlers.ecs.plan_store import load_plan
-
-    plan = load_plan(bot.services.store, plan_id)
+    saved = load_plan(bot.services.store, plan_id, time.time())
+    plan = power_plan(saved)
     # The crashed worker had stopped the first half and recorded it, then died without a word.
     adapter = bot.services.adapter("ecs")
     done_before = adapter.power("stop", plan.target_ids[:5], region=plan.region)
     record = AuditRecord(
         who="U_ALICE", channel="C_OPS", what="ecs.stop", targets=plan.target_ids, decision="allow"
     )
-    state = JobState(
-        plan=plan,
-        status="sending",
-        results={r.instance_id: r.as_dict() for r in done_before},
+    state = JobRecord(
+        plan=saved,
+        status="running",
+        phase="sending",
+        acting=True,
+        state={"results": {r.instance_id: r.as_dict() for r in done_before}},
         audit=record.__dict__,
         confirmed_by="U_ALICE",
         attempts=1,
     )
     save_job(bot.services.store, state)
-    heartbeat(bot.services.store, plan_id, now=time.time() - 600)
-    resume_stale_power_jobs(bot.services)
+    mark_active(bot.services.store, plan_id, time.time() - 600)
+    resume_stale_jobs(bot.services)
     report = wait_for(
         lambda: channel_message(bot, f"Stopped {len(running)} of {len(running)}"), 30, message="the report"
     )

@@ -8,26 +8,28 @@ import re
 
 import pytest
 
-from bot.commands import Reply, subcommand
+from bot.commands import Reply
 from bot.config import load_settings
 from bot.logs import JsonFormatter
-from bot.queue import job
+from bot.registry import Capability, Registry
 from bot.services import Services
 from bot.worker import Worker
 from tests.support import slash, wait_for
 
+toy = Capability("tests.queue_and_errors")
 
-@job("test.remember")
+
+@toy.job("test.remember")
 def remember(services, key: str, value: str) -> None:
     services.store.set(f"test:{key}", value)
 
 
-@subcommand("/zz-test", "boom", permission="ecs.help", usage="/zz-test boom", summary="raises a bug")
+@toy.subcommand("/zz-test", "boom", permission="ecs.help", usage="/zz-test boom", summary="raises a bug")
 def boom(req) -> Reply:
     raise RuntimeError("secret internals: /etc/passwd")
 
 
-@subcommand("/zz-test", "later", permission="ecs.help", usage="/zz-test later KEY", summary="enqueue")
+@toy.subcommand("/zz-test", "later", permission="ecs.help", usage="/zz-test later KEY", summary="enqueue")
 def later(req) -> Reply:
     req.services.queue.enqueue("test.remember", key=req.args, value=req.actor.user_id)
     return Reply(f"queued {req.args}")
@@ -37,7 +39,12 @@ def _services(tmp_path, redis_url=None) -> Services:
     env = {"CHATOPS_DATA_DIR": str(tmp_path), "SLACK_API_URL": "http://127.0.0.1:9/api/"}
     if redis_url:
         env["REDIS_URL"] = redis_url
-    return Services(load_settings(env))
+    return Services(load_settings(env), registry=_registry())
+
+
+def _registry() -> Registry:
+    """The bot's capabilities plus this test's own (registered into this registry only)."""
+    return Registry.discover(extra=[toy])
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
@@ -59,14 +66,14 @@ def test_a_job_enqueued_by_a_web_process_runs_after_that_process_is_gone(tmp_pat
 
 
 def test_slash_command_hands_work_to_the_worker(make_bot):
-    bot = make_bot(emulators=["slack"])
+    bot = make_bot(emulators=["slack"], registry=_registry())
     resp = slash(bot, "/zz-test", "later abc", user="U_BOB")
     assert resp.json()["text"] == "queued abc"
     assert wait_for(lambda: bot.services.store.get("test:abc"), message="the job") == "U_BOB"
 
 
 def test_a_bug_shows_a_correlation_id_that_is_in_the_json_log(make_bot, caplog):
-    bot = make_bot(emulators=["slack"], worker=False)
+    bot = make_bot(emulators=["slack"], worker=False, registry=_registry())
     with caplog.at_level(logging.ERROR):
         resp = slash(bot, "/zz-test", "boom")
     text = resp.json()["text"]

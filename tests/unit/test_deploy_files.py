@@ -8,7 +8,6 @@ from pathlib import Path
 import yaml
 
 from bot.cli import subcommand_names
-from bot.commands import commands
 from bot.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,10 +46,9 @@ def test_manifest_declares_the_commands_the_bot_handles():
     manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text())
     declared = {c["command"] for c in manifest["features"]["slash_commands"]}
     assert declared == {"/ecs", "/incident", "/oncall"}
-    from bot.services import _load_capabilities
+    from bot.registry import Registry
 
-    _load_capabilities()
-    handled = set(commands())
+    handled = set(Registry.discover().commands)
     assert {"/ecs", "/incident"} <= handled
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     urls = {c["url"] for c in manifest["features"]["slash_commands"]}

@@ -1,0 +1,134 @@
+"""The gates a plan passes before its job runs: one pair of buttons for every plan kind.
+
+    propose()   save the plan and answer with its preview, Confirm and Cancel (nothing changes before)
+    Confirm     re-authorizes with the plan's permission and targets, works once, expires with the
+                policy's confirmation TTL; then the approval gate (the slot `approval_for` fills), then
+                the durable job
+    Cancel      authorized like Confirm; works once
+
+Both are refused to anyone but the requester unless the policy's `confirmation.others_may_confirm` is
+on. Every decision, refused or not, leaves an audit record.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot import blocks
+from bot.authz import AuditRecord
+from bot.commands import ActionRequest, Reply
+from bot.errors import Forbidden
+from bot.pipeline.jobs import start_job
+from bot.pipeline.plans import Plan, claim_plan, discard_plan, load_plan, save_plan
+from bot.registry import PLAN_PERMISSION, Capability
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+capability = Capability("bot.pipeline.gates")
+
+CONFIRM_ACTION = "plan.confirm"
+CANCEL_ACTION = "plan.cancel"
+# The ids power previews carried before every plan kind shared one pair of buttons.
+LEGACY_ACTIONS = {"ecs.power.confirm": CONFIRM_ACTION, "ecs.power.cancel": CANCEL_ACTION}
+
+EXPIRED = (
+    ":hourglass: This preview has expired or was already used; nothing was changed. "
+    "Run the command again for a fresh preview."
+)
+
+
+def propose(services: Services, plan: Plan) -> Reply:
+    """Save the plan and answer with its preview and the gate buttons."""
+    kind = services.registry.plan_kind(plan.kind)
+    shown = kind.preview(plan)
+    save_plan(services.store, plan, services.clock.time())
+    minutes = max(1, round((plan.expires_at - plan.created_at) / 60))
+    others = services.policy.confirmation.others_may_confirm
+    who = "anyone allowed to" if others or not plan.requester else f"only <@{plan.requester}> may"
+    notes = [*shown.notes, f"Expires in {minutes} min; {who} confirm. Nothing changes before Confirm."]
+    body = [
+        *shown.blocks,
+        blocks.context(*notes),
+        blocks.actions(
+            blocks.button(
+                shown.confirm_label, CONFIRM_ACTION, plan.id, style="danger" if shown.danger else "primary"
+            ),
+            blocks.button("Cancel", CANCEL_ACTION, plan.id),
+            block_id=f"plan-{plan.id}",
+        ),
+    ]
+    return Reply(shown.text, blocks.limit_blocks(body))
+
+
+def approval_for(services: Services, plan: Plan) -> None:
+    """The approval gate's slot: the rule that requires a second person for this plan, if any.
+    No rule applies yet; access control adds `approvals` here (Approve / Deny, then `start_job`)."""
+    return None
+
+
+def _audit_refusal(req: ActionRequest, plan: Plan, detail: str) -> None:
+    req.services.authz.append(
+        AuditRecord(
+            who=req.actor.user_id,
+            channel=req.actor.channel_id,
+            what=plan.permission,
+            targets=plan.target_ids[:200],
+            decision="deny",
+            detail=f"{detail}: {plan.summary}",
+        )
+    )
+
+
+def _decide(req: ActionRequest, verb: str) -> tuple[Plan | None, AuditRecord | None]:
+    """Load the plan and authorize the click: the requester (or anyone, when the policy says so)
+    holding the plan's permission for its targets."""
+    services = req.services
+    plan = load_plan(services.store, req.value, services.clock.time())
+    if plan is None:
+        return None, None
+    requester = plan.requester
+    if requester and req.actor.user_id != requester and not services.policy.confirmation.others_may_confirm:
+        _audit_refusal(req, plan, f"{verb} <@{requester}>'s preview")
+        raise Forbidden(
+            f"Only <@{requester}> can {verb} this preview (the policy's `confirmation.others_may_confirm` is off)."
+        )
+    record = req.authorize(plan.permission, plan.authz_targets(), detail=f"{verb}: {plan.summary}")
+    return plan, record
+
+
+@capability.action(CONFIRM_ACTION, permission=PLAN_PERMISSION)
+def confirm(req: ActionRequest) -> Reply:
+    plan, record = _decide(req, "confirm")
+    if plan is None:
+        return Reply(EXPIRED, replace_original=True)
+    services = req.services
+    approval_for(services, plan)
+    earlier = claim_plan(services.store, plan, f"confirmed by <@{req.actor.user_id}>")
+    if earlier is not None:
+        return Reply(f":information_source: This preview was already {earlier}; it runs once.")
+    start_job(services, plan, record, confirmed_by=req.actor.user_id)
+    discard_plan(services.store, plan.id)
+    kind = services.registry.plan_kind(plan.kind)
+    return Reply(kind.confirmed_text(plan, req.actor.user_id), replace_original=True)
+
+
+@capability.action(CANCEL_ACTION, permission=PLAN_PERMISSION)
+def cancel(req: ActionRequest) -> Reply:
+    plan, record = _decide(req, "cancel")
+    if plan is None:
+        return Reply(EXPIRED, replace_original=True)
+    services = req.services
+    earlier = claim_plan(services.store, plan, f"cancelled by <@{req.actor.user_id}>")
+    if earlier is not None:
+        return Reply(f":information_source: Too late to cancel: this preview was already {earlier}.")
+    discard_plan(services.store, plan.id)
+    if record is not None:
+        services.authz.record_result(record, "cancelled", f"cancel: {plan.summary}")
+    return Reply(
+        f":no_entry_sign: Cancelled by <@{req.actor.user_id}>: nothing was changed.", replace_original=True
+    )
+
+
+for _legacy, _current in LEGACY_ACTIONS.items():
+    capability.action(_legacy, permission=PLAN_PERMISSION)(confirm if _current == CONFIRM_ACTION else cancel)

@@ -1,0 +1,232 @@
+"""The durable job that runs a decided plan: one record, a lease, a heartbeat, resume when stale.
+
+    job:<id>          the job: plan, status, the kind's per-step state, progress message, audit record
+    lease job:<id>    held by the worker running it, renewed by its heartbeat
+    jobs:active       sorted set: job id → last heartbeat (0 once finished)
+
+`start_job` makes the job durable and enqueues `pipeline.run`. A worker that dies mid-job leaves a job
+whose heartbeat stops; `pipeline.resume` (every minute) finds it once its lease has expired and decides,
+in this one place, to run it again (the kind is told it is resuming) or, after MAX_ATTEMPTS, to report it
+interrupted with what is known.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from bot.authz import AuditRecord
+from bot.errors import ChatOpsError, new_correlation_id
+from bot.pipeline.plans import Plan
+from bot.pipeline.progress import ProgressMessage
+from bot.registry import Capability
+
+if TYPE_CHECKING:
+    from bot.pipeline.kinds import PlanKind
+    from bot.services import Services
+
+capability = Capability("bot.pipeline.jobs")
+log = logging.getLogger(__name__)
+
+RUN_JOB = "pipeline.run"
+JOB_TTL = 7 * 86400
+ACTIVE = "jobs:active"
+LEASE_TTL = 30.0
+HEARTBEAT_SECONDS = 5.0
+STALE_AFTER = 60.0
+MAX_ATTEMPTS = 3
+
+
+class JobRecord(BaseModel):
+    plan: Plan
+    status: Literal["queued", "running", "done", "failed"] = "queued"
+    phase: str = ""  # the kind's own step name ("sending", "waiting", …)
+    acting: bool = False  # an attempt got past the point where effects may be unknown after a crash
+    state: dict[str, Any] = Field(default_factory=dict)  # the kind's per-step progress
+    progress_channel: str | None = None
+    progress_ts: str | None = None
+    audit: dict[str, Any] | None = None
+    confirmed_by: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    created_at: float = 0.0
+    finished_at: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "failed")
+
+
+def _key(job_id: str) -> str:
+    return f"job:{job_id}"
+
+
+def save_job(store, record: JobRecord) -> None:
+    store.set(_key(record.plan.id), record.model_dump_json(), JOB_TTL)
+
+
+def load_job(store, job_id: str) -> JobRecord | None:
+    raw = store.get(_key(job_id))
+    return JobRecord.model_validate_json(raw) if raw else None
+
+
+def mark_active(store, job_id: str, now: float) -> None:
+    store.zadd(ACTIVE, job_id, now)
+
+
+def mark_finished(store, job_id: str) -> None:
+    store.zadd(ACTIVE, job_id, 0)
+    store.zremove_below(ACTIVE, 1)
+
+
+def stale_jobs(store, older_than: float, now: float) -> list[str]:
+    """Active jobs whose last heartbeat is older than `older_than` seconds."""
+    return store.zrange_by_score(ACTIVE, 1, now - older_than, limit=100)
+
+
+def start_job(
+    services: Services, plan: Plan, audit: AuditRecord | None, confirmed_by: str | None = None
+) -> JobRecord:
+    """Make the plan's job durable and hand it to a worker. The job exists once this returns."""
+    now = services.clock.time()
+    record = JobRecord(
+        plan=plan,
+        audit=audit.__dict__ if audit else None,
+        confirmed_by=confirmed_by,
+        created_at=now,
+    )
+    save_job(services.store, record)
+    mark_active(services.store, plan.id, now)
+    services.queue.enqueue(RUN_JOB, job_id=plan.id)
+    return record
+
+
+class JobRun:
+    """One attempt at a job, as its kind sees it."""
+
+    def __init__(self, services: Services, record: JobRecord, kind: PlanKind):
+        self.services = services
+        self.record = record
+        self.kind = kind
+        self.resuming = record.acting  # a previous attempt may have acted
+        self.message = ProgressMessage(services, record, self.save)
+
+    @property
+    def plan(self) -> Plan:
+        return self.record.plan
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.record.state
+
+    def save(self) -> None:
+        save_job(self.services.store, self.record)
+
+    def acting(self, phase: str) -> None:
+        """From here on a crash may leave effects whose outcome is unknown: a later attempt resumes."""
+        self.record.phase, self.record.acting = phase, True
+        self.save()
+
+    def set_phase(self, phase: str) -> None:
+        if self.record.phase != phase:
+            self.record.phase = phase
+            self.save()
+
+    def progress(self, text: str, blocks: list[dict], force: bool = False) -> None:
+        self.message.show(text, blocks, force)
+
+    # the runner -------------------------------------------------------------------------------------
+    def execute(self) -> None:
+        self.record.attempts += 1
+        self.record.status = "running"
+        self.save()
+        started = self.services.clock.monotonic()
+        self.kind.run(self)
+        self.finish(self.services.clock.monotonic() - started)
+
+    def finish(self, seconds: float, failure: str | None = None) -> None:
+        report = self.kind.report(self, seconds, failure)
+        self.record.status = "failed" if failure else "done"
+        self.record.error = failure
+        self.record.finished_at = self.services.clock.time()
+        self.save()
+        self.message.finish(report)
+        if self.record.audit:
+            self.services.authz.record_result(
+                AuditRecord(**self.record.audit), report.outcome, report.text[:300]
+            )
+        mark_finished(self.services.store, self.plan.id)
+
+    def fail(self, reason: str) -> None:
+        """Report the job failed with what is known so far."""
+        self.finish(0.0, failure=reason)
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, services: Services, job_id: str, token: str):
+        super().__init__(name=f"job-heartbeat-{job_id}", daemon=True)
+        self.services, self.job_id, self.token = services, job_id, token
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        store = self.services.store
+        while not self.done.wait(HEARTBEAT_SECONDS):
+            try:
+                mark_active(store, self.job_id, self.services.clock.time())
+                if not store.renew_lease(_key(self.job_id), self.token, LEASE_TTL):
+                    log.warning("job lost its lease", extra={"job": self.job_id})
+            except ChatOpsError as exc:
+                log.warning("job heartbeat failed", extra={"job": self.job_id, "error": str(exc)})
+
+
+@capability.job(RUN_JOB)
+def run_job(services: Services, job_id: str) -> None:
+    record = load_job(services.store, job_id)
+    if record is None or record.finished:
+        mark_finished(services.store, job_id)
+        return
+    token = uuid.uuid4().hex
+    if not services.store.acquire_lease(_key(job_id), token, LEASE_TTL):
+        log.info("job already running elsewhere", extra={"job": job_id})
+        return
+    beat = _Heartbeat(services, job_id, token)
+    beat.start()
+    run = JobRun(services, record, services.registry.plan_kind(record.plan.kind))
+    try:
+        run.execute()
+    except Exception as exc:  # noqa: BLE001 - the job is reported, never silently lost
+        correlation_id = new_correlation_id()
+        log.exception("job failed", extra={"job": job_id, "correlation_id": correlation_id})
+        why = str(exc) if isinstance(exc, ChatOpsError) else f"an internal error (reference {correlation_id})"
+        run.fail(f"The job stopped: {why}")
+    finally:
+        beat.done.set()
+        services.store.release_lease(_key(job_id), token)
+
+
+@capability.periodic("pipeline.resume", minute="*")
+def resume_stale_jobs(services: Services) -> None:
+    """Jobs whose worker stopped (no heartbeat for STALE_AFTER s, lease expired): run them again, or
+    report them interrupted after MAX_ATTEMPTS."""
+    store = services.store
+    for job_id in stale_jobs(store, STALE_AFTER, services.clock.time()):
+        if store.lease_holder(_key(job_id)) is not None:
+            continue
+        record = load_job(store, job_id)
+        if record is None or record.finished:
+            mark_finished(store, job_id)
+            continue
+        if record.attempts >= MAX_ATTEMPTS:
+            log.warning("job given up", extra={"job": job_id, "attempts": record.attempts})
+            kind = services.registry.plan_kind(record.plan.kind)
+            JobRun(services, record, kind).fail(
+                f"The worker running this job stopped {record.attempts} times; giving up"
+            )
+            continue
+        log.warning("resuming a job whose worker stopped", extra={"job": job_id, "phase": record.phase})
+        mark_active(store, job_id, services.clock.time())
+        services.queue.enqueue(RUN_JOB, job_id=job_id)

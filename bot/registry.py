@@ -1,0 +1,303 @@
+"""One registry per process: every command, button, job, periodic job, route, loop, adapter, answer
+builder, plan kind and policy section the bot offers.
+
+A module declares what it offers on a `Capability` with plain decorators; nothing is live until a
+process builds a `Registry` and includes it:
+
+    capability = Capability("ecs.power")
+
+    @capability.subcommand("/ecs", "stop", permission="ecs.stop", usage="…", summary="…")
+    def stop(req: CommandRequest) -> Reply: ...
+
+    @capability.job("ecs.lookup")
+    def lookup(services, kind: str, args: str) -> None: ...
+
+    registry = Registry.discover()          # every capability under bot/ and handlers/
+    registry = Registry().include(mine)     # a test's own registry: only what it names
+
+A name registered twice is an error when the registry is built (`DuplicateRegistration`), never a
+silent override. `Services` owns the process's registry; the task queue binds its jobs from it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.commands import ActionRequest, CommandRequest, Reply
+
+# A command without sub-commands (e.g. /oncall) registers the name "" as its default.
+DEFAULT = ""
+# The packages whose modules declare capabilities.
+PACKAGES = ("bot.adapters", "bot.pipeline", "handlers")
+
+
+class DuplicateRegistration(ConfigError):
+    """Two capabilities registered the same name."""
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    command: str
+    name: str
+    permission: str
+    usage: str
+    summary: str
+    handler: Callable[[CommandRequest], Reply]
+    aliases: tuple[str, ...] = ()
+    # True: the handler authorizes once it knows the targets (the dispatcher only pre-checks that the
+    # caller holds the permission at all, so a read-only user is refused before any lookup).
+    authorizes_targets: bool = False
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """A button. `permission` is checked before the handler runs; PLAN_PERMISSION means the button
+    decides a plan and is authorized with that plan's permission and targets (bot.pipeline.gates)."""
+
+    action_id: str
+    handler: Callable[[ActionRequest], Reply | None]
+    permission: str
+    authorizes_targets: bool = False  # as for sub-commands
+
+
+PLAN_PERMISSION = "<the plan's permission>"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    fn: Callable[..., Any]
+    retries: int = 0  # how many times a failed run is tried again
+    retry_delay: float = 0.0  # seconds before the first retry; doubled for each further one
+    cron: dict[str, str] | None = None  # set for periodic jobs (crontab fields)
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    fn: Callable[..., Any]
+    max_body: int = 0  # 0: the global limit
+
+
+@dataclass(frozen=True)
+class LoopSpec:
+    name: str
+    fn: Callable[..., None]
+    enabled: Callable[..., bool]
+
+
+@dataclass(frozen=True)
+class PolicySection:
+    name: str
+    model: type
+    default_factory: Callable[[], Any]
+
+
+@dataclass
+class Capability:
+    """What one module offers, declared at import; a `Registry` makes it live."""
+
+    name: str
+    entries: list[tuple[str, Any]] = field(default_factory=list)
+
+    def _add(self, table: str, spec: Any) -> Any:
+        self.entries.append((table, spec))
+        return spec
+
+    def subcommand(
+        self,
+        command: str,
+        name: str,
+        *,
+        permission: str,
+        usage: str,
+        summary: str,
+        aliases: tuple[str, ...] = (),
+        authorizes_targets: bool = False,
+    ):
+        def register(fn):
+            self._add(
+                "commands",
+                Subcommand(command, name, permission, usage, summary, fn, aliases, authorizes_targets),
+            )
+            return fn
+
+        return register
+
+    def action(self, action_id: str, *, permission: str, authorizes_targets: bool = False):
+        def register(fn):
+            self._add("actions", ActionSpec(action_id, fn, permission, authorizes_targets))
+            return fn
+
+        return register
+
+    def job(self, name: str, retries: int = 0, retry_delay: float = 0.0):
+        def register(fn):
+            self._add("jobs", JobSpec(name, fn, retries, retry_delay))
+            return fn
+
+        return register
+
+    def periodic(self, name: str, **cron: str):
+        """A job the worker's scheduler enqueues on a crontab (`minute="*/5"`, `hour="9"` …)."""
+
+        def register(fn):
+            self._add("jobs", JobSpec(name, fn, cron=cron or {"minute": "*"}))
+            return fn
+
+        return register
+
+    def route(self, method: str, path: str, max_body: int | None = None):
+        """An HTTP endpoint; `max_body` overrides the global body limit (e.g. 256 KB for webhooks)."""
+
+        def register(fn):
+            self._add("routes", RouteSpec(method.upper(), path, fn, max_body or 0))
+            return fn
+
+        return register
+
+    def background(self, name: str, enabled: Callable[..., bool] = lambda services: True):
+        """A long-running loop of `chatops worker`: fn(services, stop_event)."""
+
+        def register(fn):
+            self._add("loops", LoopSpec(name, fn, enabled))
+            return fn
+
+        return register
+
+    def adapter(self, name: str):
+        """A vendor adapter's factory: fn(services) -> adapter, built once per process on first use."""
+
+        def register(fn):
+            self._add("adapters", (name, fn))
+            return fn
+
+        return register
+
+    def builder(self, kind: str):
+        """An answer builder that may run inline or, past Slack's budget, in a job (handlers.ecs.lookup)."""
+
+        def register(fn):
+            self._add("builders", (kind, fn))
+            return fn
+
+        return register
+
+    def plan_kind(self, kind: Any) -> Any:
+        """A kind of change for the pipeline (bot.pipeline.kinds.PlanKind); returns it."""
+        self._add("plan_kinds", (kind.name, kind))
+        return kind
+
+    def policy_section(self, name: str, model: type, default_factory: Callable[[], Any] | None = None):
+        """A section of the policy file this capability owns (a pydantic model)."""
+        self._add("policy_sections", PolicySection(name, model, default_factory or model))
+
+    def read_permissions(self, *permissions: str) -> None:
+        """Permissions everyone holds unless the policy's `read_permissions` says otherwise."""
+        for permission in permissions:
+            self._add("read_permissions", (permission, permission))
+
+
+class Registry:
+    def __init__(self):
+        self.commands: dict[str, dict[str, Subcommand]] = {}
+        self.actions: dict[str, ActionSpec] = {}
+        self.jobs: dict[str, JobSpec] = {}
+        self.routes: dict[tuple[str, str], RouteSpec] = {}
+        self.loops: dict[str, LoopSpec] = {}
+        self.adapters: dict[str, Callable[[Any], Any]] = {}
+        self.builders: dict[str, Callable[..., Any]] = {}
+        self.plan_kinds: dict[str, Any] = {}
+        self.policy_sections: dict[str, PolicySection] = {}
+        self.read_permissions: dict[str, str] = {}
+        self._owners: dict[tuple[str, Any], str] = {}
+        self.included: list[str] = []
+
+    @classmethod
+    def discover(cls, packages: Iterable[str] = PACKAGES, extra: Iterable[Capability] = ()) -> Registry:
+        """A registry of every capability declared in the modules of `packages` (plus `extra`)."""
+        return cls().include(*find_capabilities(packages), *extra)
+
+    def include(self, *capabilities: Capability) -> Registry:
+        for cap in capabilities:
+            for table, spec in cap.entries:
+                self._put(table, spec, cap.name)
+            self.included.append(cap.name)
+        return self
+
+    def _claim(self, table: str, key: Any, owner: str) -> None:
+        earlier = self._owners.get((table, key))
+        if earlier is not None:
+            what = table.rstrip("s").replace("_", " ")
+            raise DuplicateRegistration(f"{what} {key!r} is registered twice (by {earlier} and by {owner})")
+        self._owners[(table, key)] = owner
+
+    def _put(self, table: str, spec: Any, owner: str) -> None:
+        if table == "commands":
+            commands = self.commands.setdefault(spec.command, {})
+            for key in (spec.name, *spec.aliases):
+                self._claim(table, (spec.command, key), owner)
+                commands[key] = spec
+        elif table == "actions":
+            self._claim(table, spec.action_id, owner)
+            self.actions[spec.action_id] = spec
+        elif table == "jobs":
+            self._claim(table, spec.name, owner)
+            self.jobs[spec.name] = spec
+        elif table == "routes":
+            self._claim(table, (spec.method, spec.path), owner)
+            self.routes[(spec.method, spec.path)] = spec
+        elif table == "loops":
+            self._claim(table, spec.name, owner)
+            self.loops[spec.name] = spec
+        elif table == "policy_sections":
+            self._claim(table, spec.name, owner)
+            self.policy_sections[spec.name] = spec
+        else:  # name → value tables: adapters, builders, plan kinds, read permissions
+            name, value = spec
+            if table != "read_permissions":
+                self._claim(table, name, owner)
+            getattr(self, table)[name] = value
+
+    def subcommands_of(self, command: str) -> list[Subcommand]:
+        seen: dict[str, Subcommand] = {}
+        for spec in self.commands.get(command, {}).values():
+            seen.setdefault(spec.name, spec)
+        return list(seen.values())
+
+    def adapter_factory(self, name: str) -> Callable[[Any], Any]:
+        try:
+            return self.adapters[name]
+        except KeyError:
+            known = ", ".join(sorted(self.adapters))
+            raise KeyError(f"no adapter named {name!r} (known: {known})") from None
+
+    def plan_kind(self, name: str) -> Any:
+        try:
+            return self.plan_kinds[name]
+        except KeyError:
+            raise KeyError(f"no plan kind named {name!r}") from None
+
+
+def find_capabilities(packages: Iterable[str] = PACKAGES) -> list[Capability]:
+    """Import every module of `packages` and collect what each declares as its module-level
+    `capability`, in module order."""
+    found: list[Capability] = []
+    for package in packages:
+        pkg = importlib.import_module(package)
+        names = [package] + sorted(
+            m.name for m in pkgutil.walk_packages(pkg.__path__, prefix=f"{package}.") if not m.ispkg
+        )
+        for name in names:
+            cap = getattr(importlib.import_module(name), "capability", None)
+            if isinstance(cap, Capability) and all(cap is not c for c in found):
+                found.append(cap)
+    return found

@@ -61,6 +61,21 @@ def test_unsigned_request_is_401_and_runs_nothing(bot):
     assert bot.services.authz.recent(100) == before
 
 
+def test_the_signature_is_verified_once_per_request(bot):
+    from slack_bolt.middleware.request_verification import RequestVerification
+
+    gateway = bot.app.slack
+    calls = []
+    verify = gateway.verifier.is_valid
+    gateway.verifier.is_valid = lambda **kw: calls.append(kw) or verify(**kw)
+    try:
+        assert slash(bot, "/ecs", "help").status == 200
+    finally:
+        gateway.verifier.is_valid = verify
+    assert len(calls) == 1  # by the gateway, before Bolt
+    assert not any(isinstance(m, RequestVerification) for m in gateway.app._middleware_list)
+
+
 def test_stale_timestamp_is_401(bot):
     body = _slash_body()
     resp = post_slack(bot, body, ts=str(int(time.time()) - 301))

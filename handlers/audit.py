@@ -35,8 +35,9 @@ def audit(req: CommandRequest) -> Reply:
         when = dt.datetime.fromtimestamp(r.time, tz).strftime("%Y-%m-%d %H:%M:%S")
         targets = f" on {len(r.targets)} target(s)" if r.targets else ""
         outcome = r.result or r.decision
+        who = r.origin or f"<@{r.who}>"  # a schedule's or a runbook's change is not "by <@U…>"
         lines.append(
-            f"{when}  <@{r.who}>  {r.what}{targets}  → {outcome}" + (f"  ({r.detail})" if r.detail else "")
+            f"{when}  {who}  {r.what}{targets}  → {outcome}" + (f"  ({r.detail})" if r.detail else "")
         )
     text = "\n".join(lines) or "No audit records yet."
     return Reply(

@@ -1,6 +1,8 @@
 """The gates a plan passes before its job runs: one pair of buttons for every plan kind.
 
     propose()   save the plan and answer with its preview, Confirm and Cancel (nothing changes before)
+    submit()    a plan from a schedule, a runbook or an event, where no person is asked: audited with
+                its origin, then the job
     Confirm     re-authorizes with the plan's permission and targets, works once, expires with the
                 policy's confirmation TTL; then the approval gate (the slot `approval_for` fills), then
                 the durable job
@@ -59,6 +61,22 @@ def propose(services: Services, plan: Plan) -> Reply:
         ),
     ]
     return Reply(shown.text, blocks.limit_blocks(body))
+
+
+def submit(services: Services, plan: Plan) -> None:
+    """Run a plan whose origin is not a person (a schedule, a runbook step, an event) without buttons,
+    where the policy lets that origin act: the decision is audited with the origin, then the job starts."""
+    record = AuditRecord(
+        who=plan.requester or "",
+        channel=plan.channel,
+        what=plan.permission,
+        targets=plan.target_ids[:200],
+        decision="allow",
+        detail=plan.summary,
+        origin=plan.origin.audit_label(),
+    )
+    services.authz.append(record)
+    start_job(services, plan, record)
 
 
 def approval_for(services: Services, plan: Plan) -> None:

@@ -163,7 +163,8 @@ class PowerKind(PlanKind):
                 if i not in recorded
             ]
             run.state["results"] = {r.instance_id: r.as_dict() for r in final}
-        text, body, attachment = report(plan, final, seconds, run.record.confirmed_by)
+        requested_by = run.plan.origin.mention()
+        text, body, attachment = report(plan, final, seconds, run.record.confirmed_by, requested_by)
         if failure:
             text = f"{failure} — {text}"
             body = [blocks.section(f":x: *{failure}*"), *body]

@@ -146,7 +146,11 @@ def _report_line(r: InstanceResult, name: str) -> str:
 
 
 def report(
-    plan: PowerPlan, results: list[InstanceResult], seconds: float, confirmed_by: str | None = None
+    plan: PowerPlan,
+    results: list[InstanceResult],
+    seconds: float,
+    confirmed_by: str | None = None,
+    requested_by: str | None = None,
 ) -> tuple[str, list[dict], str | None]:
     """The final report: (text, blocks, full per-instance report as text when it does not fit, else None)."""
     names = {i.instance_id: i.name for i in (*plan.targets, *plan.already, *plan.busy)}
@@ -173,7 +177,8 @@ def report(
             if len(failed) > REPORT_LINES:
                 body.append(blocks.context(f"…and {len(failed) - REPORT_LINES} more failures"))
         body.append(blocks.context("The per-instance report is attached to this channel."))
-    context = f"`/ecs {plan.action} {plan.selector}` in {plan.region} · requested by <@{plan.requester}>"
+    requested_by = requested_by or f"<@{plan.requester}>"
+    context = f"`/ecs {plan.action} {plan.selector}` in {plan.region} · requested by {requested_by}"
     if confirmed_by:
         context += f", confirmed by <@{confirmed_by}>"
     options = _options_line(plan)

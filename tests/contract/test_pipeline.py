@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.clock import ManualClock
+from bot.pipeline.gates import submit
 from bot.pipeline.jobs import (
     LEASE_TTL,
     MAX_ATTEMPTS,
@@ -21,6 +22,7 @@ from bot.pipeline.jobs import (
     resume_stale_jobs,
     save_job,
 )
+from bot.pipeline.plans import Origin, Plan, PlanTarget
 from bot.services import Services
 from bot.worker import Worker
 from tests.support import click, find_button, slash, wait_for
@@ -149,3 +151,28 @@ def test_cancel_is_authorized_like_confirm(make_bot, tmp_path):
     click(bot, find_button(answer["blocks"], CONFIRM))  # the refused click did not use the plan up
     wait_for(lambda: ephemeral_texts(bot, "U_ALICE"), 10, message="the confirmation")
     assert "Confirmed by <@U_ALICE>" in ephemeral_texts(bot, "U_ALICE")[0]
+
+
+def test_a_plan_from_a_schedule_runs_without_buttons_and_is_audited_with_its_origin(bot):
+    now = time.time()
+    plan = Plan(
+        id="sched-0001",
+        kind=toy.KIND.name,
+        permission="toy.touch",
+        origin=Origin(kind="schedule", name="office-hours", channel="C_OPS"),
+        summary="touch 2 targets",
+        created_at=now,
+        expires_at=now + 600,
+        targets=(PlanTarget(id="t-00"), PlanTarget(id="t-01")),
+    )
+    submit(bot.services, plan)
+    worker = Worker(bot.services, workers=1)
+    worker.start()
+    try:
+        report = wait_for(lambda: channel_message(bot, "Touched 2 of 2"), 30, message="the report")
+    finally:
+        worker.stop(timeout=10)
+    assert "requested by schedule `office-hours`" in str(report.blocks) and "<@" not in str(report.blocks)
+    records = [r for r in bot.services.authz.recent(10) if r.what == "toy.touch"]
+    assert {r.origin for r in records} == {"schedule office-hours"} and records[0].result == "ok"
+    assert touched(bot, 2) == [1, 1]

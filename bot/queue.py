@@ -18,6 +18,7 @@ survives a web restart and is picked up by any `chatops worker` on the same stor
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import os
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from huey import RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
+from bot.errors import ConfigError, UpstreamError, UserError
 from bot.registry import JobSpec, Registry
 
 if TYPE_CHECKING:
@@ -64,6 +66,8 @@ class TaskQueue:
             services = binding.services
             started = time.monotonic()
             outcome = "error"
+            attempt = int(kwargs.pop(ATTEMPT, 1))
+            current = _attempt.set(attempt)
             try:
                 if spec.cron is not None:
                     outcome = _run_periodic_once(services, spec)
@@ -71,10 +75,20 @@ class TaskQueue:
                 result = spec.fn(services, *args, **kwargs)
                 outcome = "ok"
                 return result
-            except Exception:
-                log.exception("job failed", extra={"job": spec.name})
-                raise
+            except Exception as exc:
+                if attempt > spec.retries or not should_retry(exc):
+                    log.exception("job failed", extra={"job": spec.name, "attempt": attempt})
+                    raise
+                delay = retry_delay(spec, attempt, exc)
+                self.enqueue(spec.name, *args, delay=delay, **{**kwargs, ATTEMPT: attempt + 1})
+                outcome = "retry"
+                log.warning(
+                    "job will be tried again",
+                    extra={"job": spec.name, "attempt": attempt, "delay": delay, "error": str(exc)},
+                )
+                return None
             finally:
+                _attempt.reset(current)
                 services.metrics.jobs.labels(spec.name, outcome).inc()
                 level = logging.DEBUG if outcome in ("skipped", "overlap") else logging.INFO
                 seconds = round(time.monotonic() - started, 3)
@@ -86,9 +100,7 @@ class TaskQueue:
         if spec.cron is not None:
             task = self.huey.periodic_task(crontab(**spec.cron), name=spec.name)(run)
         else:
-            task = self.huey.task(name=spec.name, retries=spec.retries, retry_delay=int(spec.retry_delay))(
-                run
-            )
+            task = self.huey.task(name=spec.name)(run)  # retries: ours, above (one mechanism)
         self._tasks[spec.name] = task
 
     def enqueue(self, name: str, *args: Any, delay: float | None = None, **kwargs: Any) -> str:
@@ -131,6 +143,44 @@ class TaskQueue:
             backoff=1.5,
             max_delay=0.5,
         )
+
+
+ATTEMPT = "_attempt"  # the job keyword that carries the attempt number of a retry
+_attempt: contextvars.ContextVar[int] = contextvars.ContextVar("job_attempt", default=1)
+
+
+class RetryJob(Exception):
+    """Raised by a job that cannot finish yet (it waits for something else to happen first): it runs
+    again after `delay` seconds (default: the job's retry delay), counted against its `retries`."""
+
+    def __init__(self, reason: str, delay: float | None = None):
+        super().__init__(reason)
+        self.delay = delay
+
+
+def current_attempt() -> int:
+    """The attempt the running job is on: 1, then 2 for its first retry, …"""
+    return _attempt.get()
+
+
+def should_retry(exc: BaseException) -> bool:
+    """A failure worth another attempt: not the caller's mistake, not an upstream refusal that would
+    only repeat itself."""
+    if isinstance(exc, RetryJob):
+        return True
+    if isinstance(exc, (UserError, ConfigError)):
+        return False
+    if isinstance(exc, UpstreamError):
+        return bool(getattr(exc, "retryable", True))
+    return True
+
+
+def retry_delay(spec: JobSpec, attempt: int, exc: BaseException) -> float:
+    """Seconds before attempt `attempt + 1`: what the job asked for, else the spec's delay doubled
+    for each retry already made."""
+    if isinstance(exc, RetryJob) and exc.delay is not None:
+        return exc.delay
+    return spec.retry_delay * 2 ** (attempt - 1)
 
 
 class _JobIds:

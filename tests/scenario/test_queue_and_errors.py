@@ -10,7 +10,9 @@ import pytest
 
 from bot.commands import Reply
 from bot.config import load_settings
+from bot.errors import UpstreamError, UserError
 from bot.logs import JsonFormatter
+from bot.queue import current_attempt
 from bot.registry import Capability, Registry
 from bot.services import Services
 from bot.worker import Worker
@@ -22,6 +24,17 @@ toy = Capability("tests.queue_and_errors")
 @toy.job("test.remember")
 def remember(services, key: str, value: str) -> None:
     services.store.set(f"test:{key}", value)
+
+
+@toy.job("test.flaky", retries=3, retry_delay=0.05)
+def flaky(services, key: str, failures: int, error: str) -> None:
+    """Fails `failures` times (a retryable upstream error, or a user error), then records its attempt."""
+    count = services.store.incr(f"test:{key}:runs")
+    if count <= failures:
+        if error == "user":
+            raise UserError("that will never work")
+        raise UpstreamError("ECS", "throttled", code="Throttling")
+    services.store.set(f"test:{key}", str(current_attempt()))
 
 
 @toy.subcommand("/zz-test", "boom", permission="ecs.help", usage="/zz-test boom", summary="raises a bug")
@@ -110,3 +123,29 @@ def test_periodic_jobs_run_once_per_minute_across_workers_and_never_overlap(tmp_
     assert _run_periodic_once(b, spec, now=minute + 120) == "ok" and len(calls) == 2
     a.close()
     b.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_a_failing_job_is_tried_again_by_the_queue_until_it_succeeds_or_its_retries_run_out(
+    tmp_path, backend, request
+):
+    redis_url = request.getfixturevalue("redis_url") if backend == "redis" else None
+    services = _services(tmp_path, redis_url)
+    worker = Worker(services, workers=2)
+    worker.start()
+    try:
+        services.queue.enqueue("test.flaky", key="twice", failures=2, error="upstream")
+        services.queue.enqueue("test.flaky", key="always", failures=99, error="upstream")
+        services.queue.enqueue("test.flaky", key="refused", failures=1, error="user")
+        assert wait_for(lambda: services.store.get("test:twice"), 30, message="the third attempt") == "3"
+        runs = lambda key: int(services.store.get(f"test:{key}:runs") or 0)  # noqa: E731
+        assert wait_for(lambda: runs("always") == 4, 30, message="1 run + 3 retries")
+        assert runs("refused") == 1  # a user error is not tried again
+        metrics = lambda: services.metrics.render().decode()  # noqa: E731
+        final = 'chatops_jobs_total{job="test.flaky",outcome="error"} 2.0'  # "always" and "refused"
+        assert wait_for(lambda: final in metrics(), 10, message="the final failures")
+        assert 'chatops_jobs_total{job="test.flaky",outcome="retry"} 5.0' in metrics()  # 2 + 3
+        assert runs("always") == 4
+    finally:
+        worker.stop(timeout=5)
+        services.close()

@@ -20,7 +20,7 @@ from handlers.ecs.lookup import answer, default_region, resolve
 from handlers.ecs.plan import PowerPlan, build_plan, check_cap
 from handlers.ecs.power_job import KIND
 from handlers.ecs.power_render import dry_run, nothing_to_do
-from handlers.ecs.selectors import POWER_OPTIONS, parse_power_args
+from handlers.ecs.selectors import POWER_OPTIONS, PowerOptions, Selector, parse_power_args
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -70,38 +70,50 @@ def as_plan(power: PowerPlan, origin: Origin) -> Plan:
     )
 
 
-def build_preview(services: Services, actor: Actor, act: str, args: str, deadline: float | None) -> Reply:
-    selector, options = parse_power_args(act, args)
-    region = default_region(services, selector)
+def plan_power(
+    services: Services,
+    act: str,
+    selector: Selector,
+    options: PowerOptions,
+    origin: Origin,
+    deadline: float | None = None,
+) -> tuple[PowerPlan, Plan]:
+    """Resolve the selector and freeze what the action would do, for any origin (a person's command,
+    a schedule's transition, a runbook step): the power plan and the pipeline's plan around it."""
     instances = resolve(services, selector, deadline)
-    policy = services.policy
     power = build_plan(
         act,
         selector,
         options,
         instances,
         plan_id=uuid.uuid4().hex[:16],
-        region=region,
-        requester=actor.user_id,
-        channel=actor.channel_id,
+        region=default_region(services, selector),
+        requester=origin.name,
+        channel=origin.channel,
         now=services.clock.time(),
-        ttl_seconds=policy.confirmation.ttl_seconds,
+        ttl_seconds=services.policy.confirmation.ttl_seconds,
     )
+    return power, as_plan(power, origin)
+
+
+def build_preview(services: Services, actor: Actor, act: str, args: str, deadline: float | None) -> Reply:
+    selector, options = parse_power_args(act, args)
+    origin = Origin(kind="user", name=actor.user_id, channel=actor.channel_id)
+    power, plan = plan_power(services, act, selector, options, origin, deadline)
     if power.matched == 0:
         missing = f" Not found: {', '.join(power.missing)}." if power.missing else ""
-        return Reply(f"No instances match `{power.selector}` in {region}; nothing to {act}.{missing}")
-    plan = as_plan(power, Origin(kind="user", name=actor.user_id, channel=actor.channel_id))
+        return Reply(f"No instances match `{power.selector}` in {power.region}; nothing to {act}.{missing}")
     services.authz.authorize(
         actor, plan.permission, plan.authz_targets(), detail=f"/ecs {act} {args}".strip()
     )
-    check_cap(power, policy.ecs.max_instances)
+    check_cap(power, services.policy.ecs.max_instances)
     if not power.targets:
         return Reply(*nothing_to_do(power))
     if options.dry_run:
         results = services.adapter("ecs").power(
             act,
             power.target_ids,
-            region=region,
+            region=power.region,
             force=options.force,
             stopped_mode=options.stopped_mode,
             dry_run=True,

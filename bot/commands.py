@@ -20,6 +20,7 @@ id, bugs with a correlation id that is also logged). No stack trace reaches Slac
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -72,9 +73,7 @@ class CommandRequest:
     trigger_id: str | None = None
     audit: AuditRecord | None = None
 
-    def authorize(
-        self, permission: str, targets: list[str] | tuple[str, ...] = (), detail: str | None = None
-    ):
+    def authorize(self, permission: str, targets: Iterable[Any] = (), detail: str | None = None):
         return self.services.authz.authorize(self.actor, permission, targets, detail)
 
 
@@ -90,9 +89,7 @@ class ActionRequest:
     message: dict = field(default_factory=dict)
     audit: AuditRecord | None = None
 
-    def authorize(
-        self, permission: str, targets: list[str] | tuple[str, ...] = (), detail: str | None = None
-    ):
+    def authorize(self, permission: str, targets: Iterable[Any] = (), detail: str | None = None):
         return self.services.authz.authorize(self.actor, permission, targets, detail)
 
 

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from bot import blocks
 from bot.authz import AuditRecord
 from bot.errors import ChatOpsError, new_correlation_id
+from bot.pipeline.kinds import Report
 from bot.pipeline.plans import Plan
 from bot.pipeline.progress import ProgressMessage
 from bot.registry import Capability
@@ -149,7 +151,14 @@ class JobRun:
         self.finish(self.services.clock.monotonic() - started)
 
     def finish(self, seconds: float, failure: str | None = None) -> None:
-        report = self.kind.report(self, seconds, failure)
+        try:
+            report = self.kind.report(self, seconds, failure)
+        except Exception:  # noqa: BLE001 - a job must end with a report, even when its kind cannot render one
+            correlation_id = new_correlation_id()
+            log.exception("job report failed", extra={"job": self.plan.id, "correlation_id": correlation_id})
+            head = failure or f"Finished: {self.plan.summary}"
+            text = f"{head} — the report could not be shown (reference {correlation_id})"
+            report = Report(text, [blocks.section(f":warning: {text}")], outcome="error")
         self.record.status = "failed" if failure else "done"
         self.record.error = failure
         self.record.finished_at = self.services.clock.time()
@@ -193,9 +202,17 @@ def run_job(services: Services, job_id: str) -> None:
     if not services.store.acquire_lease(_key(job_id), token, LEASE_TTL):
         log.info("job already running elsewhere", extra={"job": job_id})
         return
+    kind = services.registry.plan_kinds.get(record.plan.kind)
+    if kind is None:  # a kind this version no longer has: say so instead of retrying forever
+        log.error("job of an unknown plan kind", extra={"job": job_id, "kind": record.plan.kind})
+        record.status, record.error = "failed", f"unknown plan kind {record.plan.kind!r}"
+        save_job(services.store, record)
+        mark_finished(services.store, job_id)
+        services.store.release_lease(_key(job_id), token)
+        return
     beat = _Heartbeat(services, job_id, token)
     beat.start()
-    run = JobRun(services, record, services.registry.plan_kind(record.plan.kind))
+    run = JobRun(services, record, kind)
     try:
         run.execute()
     except Exception as exc:  # noqa: BLE001 - the job is reported, never silently lost
@@ -212,21 +229,29 @@ def run_job(services: Services, job_id: str) -> None:
 def resume_stale_jobs(services: Services) -> None:
     """Jobs whose worker stopped (no heartbeat for STALE_AFTER s, lease expired): run them again, or
     report them interrupted after MAX_ATTEMPTS."""
+    for job_id in stale_jobs(services.store, STALE_AFTER, services.clock.time()):
+        try:
+            _resume_or_give_up(services, job_id)
+        except ChatOpsError as exc:  # one job's trouble must not keep the others waiting
+            log.warning("could not resume a job", extra={"job": job_id, "error": str(exc)})
+
+
+def _resume_or_give_up(services: Services, job_id: str) -> None:
+    """The one place that decides what becomes of a job whose worker stopped."""
     store = services.store
-    for job_id in stale_jobs(store, STALE_AFTER, services.clock.time()):
-        if store.lease_holder(_key(job_id)) is not None:
-            continue
-        record = load_job(store, job_id)
-        if record is None or record.finished:
-            mark_finished(store, job_id)
-            continue
-        if record.attempts >= MAX_ATTEMPTS:
-            log.warning("job given up", extra={"job": job_id, "attempts": record.attempts})
-            kind = services.registry.plan_kind(record.plan.kind)
-            JobRun(services, record, kind).fail(
-                f"The worker running this job stopped {record.attempts} times; giving up"
-            )
-            continue
-        log.warning("resuming a job whose worker stopped", extra={"job": job_id, "phase": record.phase})
-        mark_active(store, job_id, services.clock.time())
-        services.queue.enqueue(RUN_JOB, job_id=job_id)
+    if store.lease_holder(_key(job_id)) is not None:
+        return
+    record = load_job(store, job_id)
+    if record is None or record.finished:
+        mark_finished(store, job_id)
+        return
+    kind = services.registry.plan_kinds.get(record.plan.kind)
+    if record.attempts >= MAX_ATTEMPTS and kind is not None:
+        log.warning("job given up", extra={"job": job_id, "attempts": record.attempts})
+        JobRun(services, record, kind).fail(
+            f"The worker running this job stopped {record.attempts} times; giving up"
+        )
+        return
+    log.warning("resuming a job whose worker stopped", extra={"job": job_id, "phase": record.phase})
+    mark_active(store, job_id, services.clock.time())
+    services.queue.enqueue(RUN_JOB, job_id=job_id)

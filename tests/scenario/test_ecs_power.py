@@ -249,3 +249,40 @@ def test_a_lookup_too_slow_for_slacks_three_seconds_is_answered_later(bot):
         lambda: [t for t in ephemeral_texts(bot, "U_ALICE") if "14 instances" in t], 20, message="the answer"
     )
     assert "tag:env=dev" in later[0]
+
+
+def test_a_power_job_accepted_by_an_earlier_version_is_taken_over_and_reported(bot):
+    from handlers.ecs.power_legacy import adopt_legacy_power_jobs
+
+    ecs = bot.emulator("ecs")
+    dev, running = dev_instances(ecs)
+    answer = preview(bot, "stop tag:env=dev")
+    plan_id = find_button(answer["blocks"], CONFIRM)["value"]
+    power = power_plan(load_plan(bot.services.store, plan_id, time.time()))
+    record = AuditRecord(
+        who="U_ALICE", channel="C_OPS", what="ecs.stop", targets=power.target_ids, decision="allow"
+    )
+    legacy = {  # what an earlier version saved when Confirm was pressed, before its worker went away
+        "plan": power.as_dict(),
+        "status": "queued",
+        "results": {},
+        "progress_channel": None,
+        "progress_ts": None,
+        "audit": record.__dict__,
+        "confirmed_by": "U_ALICE",
+        "attempts": 0,
+        "error": None,
+        "created_at": time.time() - 600,
+        "finished_at": None,
+    }
+    bot.services.store.set_json(f"ecs:job:{plan_id}", legacy)
+    bot.services.store.zadd("ecs:jobs:active", plan_id, time.time() - 600)
+    adopt_legacy_power_jobs(bot.services)
+    report = wait_for(
+        lambda: channel_message(bot, f"Stopped {len(running)} of {len(running)}"), 30, message="the report"
+    )
+    assert "requested by <@U_ALICE>, confirmed by <@U_ALICE>" in str(report.blocks)
+    assert set(ecs.statuses(dev).values()) == {"Stopped"}
+    assert bot.services.store.get(f"ecs:job:{plan_id}") is None
+    assert bot.services.store.zrange_by_score("ecs:jobs:active", 0, time.time()) == []
+    assert any(r.id == record.id and r.result == "ok" for r in bot.services.authz.recent(10))

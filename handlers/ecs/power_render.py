@@ -112,23 +112,29 @@ def progress(
     confirmed_by: str | None = None,
     waiting: int = 0,
 ) -> tuple[str, list[dict]]:
-    """`phase`: "queued" | "resuming" | "sending" | "waiting" (`reached` of `waiting` are there; the
-    wait also watches the instances that were already there at preview, so they are in both counts)."""
-    counts = Counter(r.outcome for r in results)
+    """`phase`: "queued" | "resuming" | "sending" | "waiting". The words match the phase (sent, there,
+    failed) and every count is out of the plan's targets: `reached` of `waiting` are there, and the
+    wait also watches the instances that were already there at preview, which are not targets."""
+    targets = set(plan.target_ids)
+    counts = Counter(r.outcome for r in results if r.instance_id in targets)
     gerund = VERBS[plan.action][1]
     total = len(plan.targets)
     sent = counts[ACCEPTED] + counts[ALREADY_THERE] + counts[DONE]
+    failed = counts[FAILED]
     if phase == "queued":
         line = f"{gerund} {total} — starting…"
     elif phase == "resuming":
         line = f"{gerund} {total} — resuming after the worker running it stopped ({sent} sent before)…"
     elif phase == "sending":
-        line = f"{gerund} {total} — {sent} done, {counts[FAILED]} failed"
+        left = total - sent - failed
+        line = f"{gerund} {total} — {sent} sent, {failed} failed" + (f", {left} to send" if left else "")
     else:
-        n = len(plan.already)
-        already = f", {n} already {'was' if n == 1 else 'were'}" if n else ""
-        there = f" ({reached}/{waiting} there{already})" if reached is not None else ""
-        line = f"{gerund} {total} — {sent} sent, {counts[FAILED]} failed · waiting for {plan.target_status}{there}"
+        line = f"{gerund} {total} — {sent} sent, {failed} failed · "
+        if reached is None:
+            line += f"waiting for {plan.target_status}"
+        else:
+            there = min(sent, max(0, reached - len(plan.already)))  # those already there are not targets
+            line += f"{there} of {sent} {plan.target_status}"
     context = f"`/ecs {plan.action} {plan.selector}` in {plan.region}" + (
         f" · confirmed by <@{confirmed_by}>" if confirmed_by else ""
     )
@@ -158,10 +164,12 @@ def report(
     failed = [r for r in results if r.outcome == FAILED]
     past = VERBS[plan.action][2]
     mark = ":white_check_mark:" if not failed else ":warning:"
+    # A reboot has no "already there": a running instance is what it reboots.
+    already = counts[ALREADY_THERE] if plan.action != "reboot" else 0
     head = (
-        f"{past.capitalize()} {counts[DONE]} of {len(plan.targets)}"
-        f" — {counts[DONE]} done, {counts[ALREADY_THERE]} already {plan.target_status}, {len(failed)} failed"
-        f" ({seconds:.0f} s)"
+        f"{past.capitalize()} {counts[DONE]} of {len(plan.targets)} — {counts[DONE]} done"
+        + (f", {already} already {plan.target_status}" if already else "")
+        + f", {len(failed)} failed ({seconds:.0f} s)"
     )
     lines = [_report_line(r, names.get(r.instance_id, "?")) for r in results]
     lines += [f"- {i.name}  {i.instance_id}  left alone: it was {i.status}" for i in plan.busy]

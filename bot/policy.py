@@ -69,6 +69,7 @@ class EcsPolicy(_Section):
     api_rate_per_second: float = Field(default=20.0, gt=0)
     batch_concurrency: int = Field(default=10, ge=1, le=32)
     wait_timeout_seconds: int = Field(default=600, ge=10)
+    key_tags: tuple[str, ...] = ("env",)  # tags whose values a preview counts ("env: 12 prod, 3 dev")
 
 
 class Route(_Section):

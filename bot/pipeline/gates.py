@@ -14,13 +14,15 @@ on. Every decision, refused or not, leaves an audit record.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from bot import blocks
 from bot.authz import AuditRecord
 from bot.commands import ActionRequest, Reply
-from bot.errors import Forbidden
+from bot.errors import ChatOpsError, Forbidden
 from bot.pipeline.jobs import start_job
+from bot.pipeline.kinds import Attachment
 from bot.pipeline.plans import Plan, claim_plan, discard_plan, load_plan, save_plan
 from bot.registry import PLAN_PERMISSION, Capability
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 capability = Capability("bot.pipeline.gates")
+log = logging.getLogger(__name__)
 
 CONFIRM_ACTION = "plan.confirm"
 CANCEL_ACTION = "plan.cancel"
@@ -43,12 +46,15 @@ EXPIRED = (
 def propose(services: Services, plan: Plan) -> Reply:
     """Save the plan and answer with its preview and the gate buttons."""
     kind = services.registry.plan_kind(plan.kind)
-    shown = kind.preview(plan)
+    shown = kind.preview(plan, services.policy)
     save_plan(services.store, plan, services.clock.time())
+    attached = _attach(services, plan, shown.attachment)
     minutes = max(1, round((plan.expires_at - plan.created_at) / 60))
     others = services.policy.confirmation.others_may_confirm
     who = "anyone allowed to" if others or not plan.requester else f"only <@{plan.requester}> may"
     notes = [*shown.notes, f"Expires in {minutes} min; {who} confirm. Nothing changes before Confirm."]
+    if attached is not None:
+        notes.insert(0, attached)
     body = [
         *shown.blocks,
         blocks.context(*notes),
@@ -61,6 +67,22 @@ def propose(services: Services, plan: Plan) -> Reply:
         ),
     ]
     return Reply(shown.text, blocks.limit_blocks(body))
+
+
+def _attach(services: Services, plan: Plan, attachment: Attachment | None) -> str | None:
+    """Upload the full list beside the preview; the note that says where it is (or that it is not)."""
+    if attachment is None:
+        return None
+    if not plan.channel:
+        return "The full list could not be attached (no channel)."
+    try:
+        services.slack.upload_text(
+            plan.channel, attachment.filename, attachment.content, title=attachment.title
+        )
+    except ChatOpsError as exc:
+        log.warning("could not attach a preview's list", extra={"plan": plan.id, "error": str(exc)})
+        return "The full list could not be attached; narrow the selector to see every target here."
+    return "The full list is attached to this channel."
 
 
 def submit(services: Services, plan: Plan) -> None:

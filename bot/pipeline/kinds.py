@@ -12,18 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bot.pipeline.jobs import JobRun
     from bot.pipeline.plans import Plan
-
-
-@dataclass(frozen=True)
-class Preview:
-    """A plan as the gate message shows it. The pipeline adds `notes` and the expiry to a context line
-    and appends the Confirm / Cancel buttons."""
-
-    text: str
-    blocks: list[dict]
-    confirm_label: str = "Confirm"
-    danger: bool = False
-    notes: tuple[str, ...] = ()
+    from bot.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -31,6 +20,20 @@ class Attachment:
     filename: str
     content: str
     title: str
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A plan as the gate message shows it. The pipeline adds `notes` and the expiry to a context line,
+    appends the Confirm / Cancel buttons, and attaches `attachment` (the full list of what the plan
+    touches, when the message shows only its head) to the channel."""
+
+    text: str
+    blocks: list[dict]
+    confirm_label: str = "Confirm"
+    danger: bool = False
+    notes: tuple[str, ...] = ()
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class PlanKind:
 
     name: str = ""
 
-    def preview(self, plan: Plan) -> Preview:
+    def preview(self, plan: Plan, policy: Policy) -> Preview:
         raise NotImplementedError
 
     def confirmed_text(self, plan: Plan, by: str) -> str:

@@ -21,6 +21,7 @@ from bot.intents import record_intents
 from bot.pipeline.jobs import JobRun
 from bot.pipeline.kinds import Attachment, PlanKind, Preview, Report
 from bot.pipeline.plans import Plan
+from bot.policy import Policy
 from bot.registry import Capability
 from handlers.ecs.plan import VERBS, PowerPlan
 from handlers.ecs.power_render import preview, progress, report
@@ -125,8 +126,8 @@ class _PowerProgress:
 class PowerKind(PlanKind):
     name = "ecs.power"
 
-    def preview(self, plan: Plan) -> Preview:
-        return preview(power_plan(plan))
+    def preview(self, plan: Plan, policy: Policy) -> Preview:
+        return preview(power_plan(plan), policy.ecs.key_tags)
 
     def confirmed_text(self, plan: Plan, by: str) -> str:
         power = power_plan(plan)

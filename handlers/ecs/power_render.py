@@ -6,9 +6,9 @@ from collections import Counter
 
 from bot import blocks
 from bot.ecs_model import ACCEPTED, ALREADY_THERE, DONE, DRY_RUN_OK, FAILED, InstanceResult
-from bot.pipeline.kinds import Preview
+from bot.pipeline.kinds import Attachment, Preview
 from handlers.ecs.plan import VERBS, PowerPlan
-from handlers.ecs.render import plural, table
+from handlers.ecs.render import listing_tsv, plural, table
 
 PREVIEW_ROWS = 15
 REPORT_LINES = 40
@@ -36,13 +36,24 @@ def _options_line(plan: PowerPlan) -> str:
     return " · ".join(parts)
 
 
-def _plan_sections(plan: PowerPlan) -> list[dict]:
+def tag_counts(instances, keys: tuple[str, ...]) -> list[str]:
+    """Per key tag, how many instances carry each value: ["env: 12 prod, 3 dev, 1 without"]."""
+    out = []
+    for key in keys:
+        counts = Counter(i.tags.get(key) for i in instances)
+        if set(counts) == {None}:
+            continue
+        values = sorted((v for v in counts if v is not None), key=lambda v: (-counts[v], v))
+        parts = [f"{counts[v]} {v}" for v in values] + ([f"{counts[None]} without"] if counts[None] else [])
+        out.append(f"{key}: {', '.join(parts)}")
+    return out
+
+
+def _plan_sections(plan: PowerPlan, key_tags: tuple[str, ...] = ()) -> list[dict]:
     verb = VERBS[plan.action][0]
-    out = [
-        blocks.section(
-            f"*{verb.capitalize()} {plural(len(plan.targets), 'instance')}* matching `{plan.selector}` in {plan.region}"
-        )
-    ]
+    head = f"*{verb.capitalize()} {plural(len(plan.targets), 'instance')}* matching `{plan.selector}` in {plan.region}"
+    counted = tag_counts(plan.targets, key_tags)
+    out = [blocks.section(head + ("\n" + " · ".join(counted) if counted else ""))]
     if plan.targets:
         out.append(blocks.section(blocks.code(table(list(plan.targets), PREVIEW_ROWS))))
         if len(plan.targets) > PREVIEW_ROWS:
@@ -64,16 +75,25 @@ def _plan_sections(plan: PowerPlan) -> list[dict]:
     return out
 
 
-def preview(plan: PowerPlan) -> Preview:
-    """The plan as its gate message shows it (the pipeline adds the expiry and the buttons)."""
+def preview(plan: PowerPlan, key_tags: tuple[str, ...] = ()) -> Preview:
+    """The plan as its gate message shows it (the pipeline adds the expiry and the buttons); a plan
+    longer than the message's table comes with its full target list as a file."""
     verb = VERBS[plan.action][0]
     text = f"Preview: {verb} {plural(len(plan.targets), 'instance')} matching {plan.selector}"
+    attachment = None
+    if len(plan.targets) > PREVIEW_ROWS:
+        attachment = Attachment(
+            f"ecs-{plan.action}-{plan.plan_id}-targets.tsv",
+            listing_tsv(list(plan.targets)),
+            f"/ecs {plan.action} {plan.selector}: the {len(plan.targets)} targets of this preview",
+        )
     return Preview(
         text=text,
-        blocks=_plan_sections(plan),
+        blocks=_plan_sections(plan, key_tags),
         confirm_label=f"Confirm: {verb} {len(plan.targets)}",
         danger=plan.action in ("stop", "reboot"),
         notes=tuple(n for n in (_options_line(plan),) if n),
+        attachment=attachment,
     )
 
 

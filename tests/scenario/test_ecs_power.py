@@ -286,3 +286,25 @@ def test_a_power_job_accepted_by_an_earlier_version_is_taken_over_and_reported(b
     assert bot.services.store.get(f"ecs:job:{plan_id}") is None
     assert bot.services.store.zrange_by_score("ecs:jobs:active", 0, time.time()) == []
     assert any(r.id == record.id and r.result == "ok" for r in bot.services.authz.recent(10))
+
+
+def test_a_long_preview_counts_targets_per_env_and_attaches_every_target(bot):
+    ecs = bot.emulator("ecs")
+    running = [
+        i
+        for i, x in ecs.instances.items()
+        if x["Status"] == "Running" and x["RegionId"] == credentials.REGION_ID
+    ]
+    assert len(running) > 15  # more than the preview's table shows
+    answer = preview(bot, "stop status:running")
+    text = str(answer["blocks"])
+    envs = {}
+    for i in running:
+        env = ecs.instances[i]["Tags"].get("env")
+        envs[env] = envs.get(env, 0) + 1
+    assert all(f"{n} {env}" in text for env, n in envs.items()) and "env: " in text
+    assert "The full list is attached to this channel." in text
+    files = wait_for(lambda: list(bot.emulator("slack").files.values()), 10, message="the upload")
+    listed = files[0]["content"].decode().splitlines()[1:]
+    assert sorted(line.split("\t")[0] for line in listed) == sorted(running)
+    assert not ecs.calls_named("StopInstances")

@@ -33,7 +33,7 @@ def touched_key(target: str) -> str:
 class ToyKind(PlanKind):
     name = "toy.touch"
 
-    def preview(self, plan: Plan) -> Preview:
+    def preview(self, plan: Plan, policy) -> Preview:
         ids = ", ".join(plan.target_ids)
         return Preview(
             text=f"Preview: touch {len(plan.targets)}",

@@ -19,6 +19,7 @@ id, bugs with a correlation id that is also logged). No stack trace reaches Slac
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -118,8 +119,13 @@ def dispatch_command(services: Services, payload: dict[str, Any]) -> Reply:
     if spec is None and not first:
         spec = table.get("help")
     if spec is None:
-        known = ", ".join(f"`{s.name}`" for s in registry.subcommands_of(command) if s.name)
-        return Reply(f":warning: Unknown sub-command `{first}`. Try `{command} help` (known: {known}).")
+        names = [s.name for s in registry.subcommands_of(command) if s.name]
+        close = difflib.get_close_matches(first.lower(), names, n=1, cutoff=0.6)
+        hint = f" Did you mean `{command} {close[0]}`?" if close else ""
+        known = ", ".join(f"`{n}`" for n in names)
+        return Reply(
+            f":warning: Unknown sub-command `{first}`.{hint} Try `{command} help` (known: {known})."
+        )
     req = CommandRequest(
         services=services,
         actor=actor,

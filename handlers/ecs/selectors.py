@@ -2,6 +2,7 @@
 
     SELECTOR := TERM { TERM }                  terms are ANDed
     TERM     := i-ID{,i-ID}                     instance ids (any of them)
+              | NAME                            a bare word: the instance with that name
               | tag:KEY=VALUE | tag:KEY         tag has the value / tag is present (repeatable)
               | name:GLOB                       instance name glob (* ? [..])
               | status:STATUS                   running | stopped | starting | stopping | pending
@@ -12,6 +13,7 @@ Values with spaces can be quoted: name:"web 01". Anything else is refused with t
 
 from __future__ import annotations
 
+import difflib
 import re
 import shlex
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ GRAMMAR = (
     "  `tag:KEY=VALUE`          tag KEY has VALUE (repeatable)\n"
     "  `tag:KEY`                tag KEY is present\n"
     "  `name:GLOB`              name matches, e.g. `name:web-*`\n"
+    "  `NAME`                   a bare word: the instance of that name, e.g. `prod-web-03`\n"
     "  `status:STATUS`          " + " | ".join(s.lower() for s in STATUSES) + "\n"
     "  `region:REGION`          default: the bot's region\n"
     "Example: `tag:env=dev name:web-*`"
@@ -40,6 +43,7 @@ _TAG_KEY = re.compile(r"^[^\s=,]{1,128}$")
 _TAG_VALUE = re.compile(r"^[^\n]{0,128}$")
 _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
 _KEYS = ("tag", "name", "status", "region")
+_BARE_NAME = re.compile(r"^[A-Za-z0-9][\w.\-]{0,127}$")  # what ECS allows in a name, without globs
 
 
 class SelectorError(UserError):
@@ -114,12 +118,20 @@ def parse_terms(tokens: list[str], usage: str = GRAMMAR) -> Selector:
             continue
         key, sep, value = token.partition(":")
         key = key.lower()
+        if not sep and _BARE_NAME.match(token):  # a bare word is an instance name: `prod-web-03`
+            key, sep, value = "name", ":", token
         if not sep or key not in _KEYS:
-            raise SelectorError(f"`{token}` is not a selector term.", usage)
+            raise SelectorError(f"`{token}` is not a selector term.{_did_you_mean(token)}", usage)
         if key == "tag":
             tags.add(_parse_tag(token, value, usage))
             continue
         if key in single:
+            if key == "name":
+                raise SelectorError(
+                    f"`name:` is given twice (`{single[key]}` and `{value}`): one name per selector; "
+                    "use ids, a glob (`name:web-*`) or tags for several.",
+                    usage,
+                )
             raise SelectorError(f"`{key}:` is given twice; give it once.", usage)
         if not value:
             raise SelectorError(f"`{key}:` needs a value.", usage)
@@ -136,6 +148,19 @@ def parse_terms(tokens: list[str], usage: str = GRAMMAR) -> Selector:
     return Selector(
         tuple(sorted(ids)), tuple(sorted(tags, key=_tag_sort)), single.get("name"), status, region
     )
+
+
+def _did_you_mean(token: str) -> str:
+    """A hint for a term that is almost right: `env=dev` → `tag:env=dev`, `tags:env` → `tag:env`."""
+    key, sep, value = token.partition(":")
+    if not sep and "=" in token:
+        return f" Did you mean `tag:{token}`?"
+    if sep:
+        close = difflib.get_close_matches(key.lower(), _KEYS, n=1, cutoff=0.6)
+        if close:
+            return f" Did you mean `{close[0]}:{value}`?"
+        return f" The keys are {', '.join(f'`{k}:`' for k in _KEYS)}."
+    return ""
 
 
 def _tag_sort(pair: tuple[str, str | None]) -> tuple[str, int, str]:

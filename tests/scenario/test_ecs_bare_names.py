@@ -1,0 +1,37 @@
+"""A bare word that is an instance name means that instance in every command, and an almost-right
+term or sub-command gets the nearest one suggested (signed requests into the running app)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import find_button, slash
+
+
+@pytest.fixture
+def bot(make_bot):
+    return make_bot(emulators=["slack", "ecs"], worker=False)
+
+
+def _by_name(bot, name: str) -> str:
+    ecs = bot.emulator("ecs")
+    return next(i for i, x in ecs.instances.items() if x["InstanceName"] == name)
+
+
+def test_a_bare_name_means_that_instance_in_list_status_and_stop(bot):
+    iid = _by_name(bot, "prod-web-21")
+    listed = slash(bot, "/ecs", "list prod-web-21").json()
+    assert listed["text"].startswith("1 instance") and iid in str(listed["blocks"])
+    status = slash(bot, "/ecs", "status prod-web-21").json()
+    assert iid in str(status["blocks"]) and "not a selector term" not in status["text"]
+    bot.emulator("ecs").set_status(iid, "Running")
+    stop = slash(bot, "/ecs", "stop prod-web-21").json()
+    assert find_button(stop["blocks"], "plan.confirm")["text"]["text"] == "Confirm: stop 1"
+    assert iid in str(stop["blocks"])
+
+
+def test_an_almost_right_term_or_sub_command_suggests_the_nearest(bot):
+    assert "Did you mean `tag:env=dev`?" in slash(bot, "/ecs", "stop env=dev").json()["text"]
+    assert "Did you mean `name:web-*`?" in slash(bot, "/ecs", "list nmae:web-*").json()["text"]
+    assert "Did you mean `/ecs list`?" in slash(bot, "/ecs", "lsit tag:env=dev").json()["text"]
+    assert "Did you mean" not in slash(bot, "/ecs", "frobnicate").json()["text"]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from bot import blocks
 from bot.commands import CommandRequest, Reply, subcommand
 from bot.errors import UserError
+from bot.render import SECONDS, local_time, row
 
 USAGE = "/ecs audit [COUNT]"
 
@@ -29,11 +28,16 @@ def audit(req: CommandRequest) -> Reply:
     tz = req.services.timezone
     lines = []
     for r in records:
-        when = dt.datetime.fromtimestamp(r.time, tz).strftime("%Y-%m-%d %H:%M:%S")
         targets = f" on {len(r.targets)} target(s)" if r.targets else ""
         outcome = r.result or r.decision
         lines.append(
-            f"{when}  <@{r.who}>  {r.what}{targets}  → {outcome}" + (f"  ({r.detail})" if r.detail else "")
+            row(
+                local_time(r.time, tz, SECONDS),
+                f"<@{r.who}>",
+                f"{r.what}{targets}",
+                f"→ {outcome}",
+                f"({r.detail})" if r.detail else "",
+            )
         )
     text = "\n".join(lines) or "No audit records yet."
     return Reply(

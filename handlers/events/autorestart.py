@@ -9,18 +9,18 @@ from __future__ import annotations
 import logging
 import time
 
+from bot.ecs_model import InstanceInfo
 from bot.errors import ChatOpsError
 from bot.intents import intent_for, record_intents
 from handlers.events import keys
 from handlers.events.envelope import EcsEvent
-from handlers.events.render import InstanceFacts
 from handlers.events.restart_policy import RestartDecision, decide_restart
 from handlers.events.routing import selector_matches
 
 log = logging.getLogger(__name__)
 
 
-def _decide(services, event: EcsEvent, facts: InstanceFacts | None, now: float, status: str | None):
+def _decide(services, event: EcsEvent, facts: InstanceInfo | None, now: float, status: str | None):
     policy = services.policy.auto_restart
     store = services.store
     iid = event.instance_id or ""
@@ -45,7 +45,7 @@ def _decide(services, event: EcsEvent, facts: InstanceFacts | None, now: float, 
     )
 
 
-def handle_stop(services, event: EcsEvent, facts: InstanceFacts | None) -> tuple[RestartDecision, bool]:
+def handle_stop(services, event: EcsEvent, facts: InstanceInfo | None) -> tuple[RestartDecision, bool]:
     """Decide and act for one `Stopped` event. Returns (decision, restarted)."""
     now = time.time()
     decision = _decide(services, event, facts, now, None)

@@ -14,6 +14,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from bot import blocks
+from bot.render import clock_span
 
 
 def entry(notice: dict) -> str:
@@ -90,9 +91,7 @@ class DigestView:
         return self.count > self.inline
 
     def render(self, tz: dt.tzinfo, final: bool, channel: str) -> tuple[str, list[dict]]:
-        start = dt.datetime.fromtimestamp(self.started, tz)
-        end = dt.datetime.fromtimestamp(max(self.last_item_at, self.started), tz)
-        span = f"{start:%H:%M:%S}–{end:%H:%M:%S} {end:%Z}".strip()
+        span = clock_span(self.started, max(self.last_item_at, self.started), tz)
         counts = " · ".join(f"{what} ×{n:,}" for what, n in self.by_what.most_common(12))
         head = (
             ":white_check_mark: *ECS events — burst summary*"

@@ -8,13 +8,14 @@ import json
 import time
 from dataclasses import dataclass
 
-from bot import blocks
+from bot import blocks, records
 from bot.commands import CommandRequest, Reply, subcommand
+from bot.ecs_model import InstanceInfo
 from bot.errors import UserError
 from bot.queue import periodic
+from bot.render import MINUTES, MINUTES_ZONE, SECONDS, local_time, row, tag_text, zone_name
 from handlers.events import keys
 from handlers.events.instances import remembered_key
-from handlers.events.render import InstanceFacts, tag_text
 
 USAGE = "/ecs history INSTANCE [DAYS]   (INSTANCE: an id like i-bp1… or a name; DAYS default 7)"
 DEFAULT_DAYS = 7
@@ -47,7 +48,7 @@ def parse_history_args(args: str, max_days: int) -> HistoryQuery:
 
 def describe_entry(entry: dict, tz: dt.tzinfo) -> str:
     """One trail line (pure)."""
-    when = dt.datetime.fromtimestamp(float(entry.get("t", 0)), tz).strftime("%Y-%m-%d %H:%M:%S")
+    when = local_time(float(entry.get("t", 0)), tz, SECONDS)
     name = str(entry.get("e") or "")
     if entry.get("s"):
         old = entry.get("o")
@@ -58,14 +59,12 @@ def describe_entry(entry: dict, tz: dt.tzinfo) -> str:
         parts = name.split(":")
         what = f"{parts[1] if len(parts) > 1 else name} {entry['st']}"
         if entry.get("nb"):
-            what += ", not before " + dt.datetime.fromtimestamp(float(entry["nb"]), tz).strftime(
-                "%Y-%m-%d %H:%M"
-            )
+            what += ", not before " + local_time(float(entry["nb"]), tz, MINUTES)
     else:
         what = name
     if entry.get("restart"):
         what += f"  (auto-restart {entry['restart']})"
-    return f"{when}  {what}"
+    return row(when, what)
 
 
 def resolve(store, target: str) -> tuple[str, list[str]]:
@@ -93,8 +92,7 @@ def history_reply(services, query: HistoryQuery) -> Reply:
             entries.append(json.loads(raw))
         except ValueError:
             continue
-    facts_raw = store.get_json(remembered_key(iid))
-    facts = InstanceFacts.from_dict(facts_raw) if facts_raw else None
+    facts = records.load_or_none(InstanceInfo, store.get(remembered_key(iid)))
     name = (facts.name if facts else None) or next(
         (e.get("n") for e in reversed(entries) if e.get("n")), None
     )
@@ -109,7 +107,7 @@ def history_reply(services, query: HistoryQuery) -> Reply:
     now_line = ""
     if states:
         last = states[-1]
-        since_text = dt.datetime.fromtimestamp(float(last["t"]), tz).strftime("%Y-%m-%d %H:%M %Z")
+        since_text = local_time(float(last["t"]), tz, MINUTES_ZONE)
         now_line = (
             f"Released (deleted {since_text})"
             if last["s"] == "Deleted"
@@ -118,7 +116,7 @@ def history_reply(services, query: HistoryQuery) -> Reply:
     lines = [describe_entry(e, tz) for e in entries]
     shown = lines[-MAX_LINES:]
     more = f"… {len(lines) - len(shown)} earlier events not shown\n" if len(lines) > len(shown) else ""
-    context = [f"{len(entries)} events in {span} · times in {getattr(tz, 'key', str(tz))}"]
+    context = [f"{len(entries)} events in {span} · times in {zone_name(tz)}"]
     if facts and facts.tags:
         context.append(tag_text(facts.tags, 10))
     if others:

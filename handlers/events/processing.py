@@ -12,7 +12,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from bot import records
 from bot.adapters.mns import QueueMessage
+from bot.ecs_model import InstanceInfo
 from dedupe import ClaimStatus
 from dedupe.batch import Commit, EventStore, Op
 from handlers.events import keys
@@ -22,7 +24,6 @@ from handlers.events.envelope import EcsEvent, EnvelopeError, parse_event
 from handlers.events.instances import InstanceDirectory, remembered_key
 from handlers.events.interruption import remove_from_load_balancers
 from handlers.events.render import (
-    InstanceFacts,
     Notice,
     interruption_notice,
     other_notice,
@@ -180,9 +181,7 @@ class Processor:
                 continue
             if ev.instance_id in fresh:
                 f = fresh.pop(ev.instance_id)
-                ops.append(
-                    ("SET", remembered_key(f.instance_id), json.dumps(f.as_dict()), str(self.retention))
-                )
+                ops.append(("SET", remembered_key(f.instance_id), records.dump(f), str(self.retention)))
             yield m, ev, token, ops
 
     def _last_states(self, ids: list[str]) -> dict[str, tuple[float, str]]:
@@ -196,7 +195,7 @@ class Processor:
                     continue
         return out
 
-    def _effects(self, m: QueueMessage, ev: EcsEvent, facts: InstanceFacts | None, last) -> list[Op]:
+    def _effects(self, m: QueueMessage, ev: EcsEvent, facts: InstanceInfo | None, last) -> list[Op]:
         tz = self.tz
         at = _epoch(ev, m)
         self.m_lag.observe(max(0.0, time.time() - at))

@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from bot.errors import ChatOpsError
+from bot.render import parse_time
 from dedupe import ClaimStatus, dedupe_key
 from handlers.pagerduty import messages
 from handlers.pagerduty.common import (
@@ -178,7 +179,7 @@ def _thread_reply(services, event: WebhookEvent, record: dict[str, Any]) -> None
 
 
 def _is_newer(occurred_at: str | None, than: str | None) -> bool:
-    new, old = messages.parse_time(occurred_at), messages.parse_time(than)
+    new, old = parse_time(occurred_at), parse_time(than)
     if new is None or old is None:
         return True
     return new >= old

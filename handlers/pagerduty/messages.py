@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from bot import blocks
+from bot.render import CLOCK_ZONE, local_time, parse_time, time_span
 
 ACK_ACTION = "pagerduty.acknowledge"
 RESOLVE_ACTION = "pagerduty.resolve"
@@ -34,33 +35,12 @@ STATUS_FOR_EVENT = {
 }
 
 
-def parse_time(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def format_window(start: str, end: str | None, tz: dt.tzinfo, all_day: bool = False) -> str:
     """`Tue 25 Mar 10:00–10:30 CET` (same day) or `Tue 25 Mar 22:00 → Wed 26 Mar 02:00 CET`."""
-    s, e = parse_time(start), parse_time(end)
+    s = parse_time(start)
     if s is None:
         return start
-    s = s.astimezone(tz)
-    if all_day:
-        last = (e.astimezone(tz) - dt.timedelta(days=1)) if e else s
-        if last.date() <= s.date():
-            return s.strftime("%a %d %b %Y") + " (all day)"
-        return s.strftime("%a %d %b") + " → " + last.strftime("%a %d %b %Y") + " (all day)"
-    if e is None:
-        return s.strftime("%a %d %b %H:%M %Z")
-    e = e.astimezone(tz)
-    if e.date() == s.date():
-        return f"{s:%a %d %b %H:%M}–{e:%H:%M %Z}"
-    return f"{s:%a %d %b %H:%M} → {e:%a %d %b %H:%M %Z}"
+    return time_span(s, parse_time(end), tz, all_day=all_day)
 
 
 def incident_label(incident: dict[str, Any]) -> str:
@@ -145,7 +125,7 @@ def latest_line(event_type: str, agent: str | None, occurred_at: str, tz: dt.tzi
     who = agent or "PagerDuty"
     what = _ACTIVITY.get(event_type, event_type)
     when = parse_time(occurred_at)
-    stamp = f" at {when.astimezone(tz):%H:%M %Z}" if when else ""
+    stamp = f" at {local_time(when, tz, CLOCK_ZONE)}" if when else ""
     return f"Latest: {_escape(who)} {what}{stamp}"
 
 

@@ -1,0 +1,117 @@
+"""bot/records.py: the one dump / load of persisted records, and the records that use it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot import records
+from bot.ecs_model import InstanceInfo
+from bot.intents import Intent
+from bot.records import Record, RecordError
+
+
+class Marker(Record):
+    event: str
+    status: str | None = None
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class Point:
+    name: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def test_a_record_round_trips_through_text_and_through_dicts():
+    m = Marker(event="SystemMaintenance.Reboot", status="Scheduled", count=2)
+    assert records.load(Marker, records.dump(m)) == m
+    assert records.load(Marker, records.to_dict(m)) == m
+    assert json.loads(records.dump(m)) == {
+        "event": "SystemMaintenance.Reboot",
+        "status": "Scheduled",
+        "count": 2,
+    }
+
+
+def test_dataclasses_go_through_the_same_helpers():
+    p = Point("web", {"env": "prod"})
+    assert records.dump(p) == '{"name":"web","tags":{"env":"prod"}}'
+    assert records.load(Point, records.dump(p).encode()) == p
+    assert records.to_dict(p) == {"name": "web", "tags": {"env": "prod"}}
+
+
+def test_unknown_keys_are_ignored_and_missing_ones_take_their_defaults():
+    assert records.load(Marker, '{"event": "x", "added_later": [1, 2]}') == Marker(event="x")
+
+
+def test_a_record_that_does_not_fit_is_an_error_or_none():
+    with pytest.raises(RecordError):
+        records.load(Marker, '{"status": "Scheduled"}')  # event is required
+    with pytest.raises(RecordError):
+        records.load(Marker, "not json")
+    assert isinstance(RecordError("x"), ValueError)  # callers that caught ValueError still do
+    assert records.load_or_none(Marker, "not json") is None
+    assert records.load_or_none(Marker, None) is None
+    assert records.load_or_none(Marker, "") is None
+    assert records.load_or_none(Marker, '{"event": "x"}') == Marker(event="x")
+
+
+def test_records_are_immutable():
+    m = Marker(event="x")
+    with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen-instance error
+        m.event = "y"  # type: ignore[misc]
+    assert m.event == "x"
+
+
+def test_intents_are_stored_as_records():
+    raw = records.dump(Intent("stop", "command", "U1", 12.5))
+    assert json.loads(raw) == {"action": "stop", "source": "command", "actor": "U1", "at": 12.5}
+    assert records.load(Intent, raw) == Intent("stop", "command", "U1", 12.5)
+
+
+def test_instance_facts_remembered_by_older_versions_still_load():
+    # the shape the events code stored before InstanceInfo became the one instance model
+    old = {
+        "instance_id": "i-1",
+        "name": "web-1",
+        "tags": {"env": "prod"},
+        "region": None,
+        "spot_strategy": None,
+        "status": None,
+        "instance_type": None,
+    }
+    info = records.load(InstanceInfo, json.dumps(old))
+    assert info == InstanceInfo("i-1", name="web-1", tags={"env": "prod"}, spot_strategy="")
+    assert info.region == "" and info.status == ""
+    bare = records.load(InstanceInfo, '{"instance_id": "i-2", "name": null, "tags": null}')
+    assert bare.name == "" and bare.tags == {}
+    assert InstanceInfo.from_dict(old) == info
+
+
+text = st.text(max_size=20)
+
+
+@given(
+    st.builds(
+        InstanceInfo,
+        instance_id=text,
+        name=text,
+        status=st.sampled_from(["Running", "Stopped", ""]),
+        instance_type=text,
+        private_ip=text,
+        tags=st.dictionaries(text, text, max_size=5),
+        region=text,
+        zone=text,
+        spot_strategy=st.sampled_from(["NoSpot", "SpotAsPriceGo", ""]),
+        os_type=text,
+    )
+)
+def test_instance_info_round_trips_through_records_and_dicts(info):
+    assert records.load(InstanceInfo, records.dump(info)) == info
+    assert InstanceInfo.from_dict(info.as_dict()) == info
+    assert records.to_dict(info) == info.as_dict()

@@ -16,7 +16,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from bot.errors import ChatOpsError
+from bot.errors import ChatOpsError, Conflict
 from bot.queue import periodic
 from dedupe import ClaimStatus, dedupe_key
 from handlers.pagerduty.common import PLANNED_TTL, client, planned_key
@@ -167,9 +167,7 @@ def _open(services, config: CalendarConfig, act: OpenIncident, state_key: str) -
             incident = pd.create_incident(
                 act.title, config.service_id, details=act.details, incident_key=act.incident_key
             )
-        except ChatOpsError as exc:
-            if not getattr(exc, "duplicate_incident_key", False):
-                raise
+        except Conflict:  # opened by an earlier try that did reach PagerDuty: take that incident
             incident = pd.find_incident_by_key(act.incident_key)
             if incident is None:
                 raise

@@ -16,7 +16,7 @@ from typing import Any
 from bot import blocks
 from bot.authz import AuditRecord
 from bot.commands import ActionRequest, CommandRequest, Reply, action, subcommand
-from bot.errors import ChatOpsError, UserError
+from bot.errors import ChatOpsError, Conflict, UserError
 from bot.queue import job
 from handlers.pagerduty import messages, parsing
 from handlers.pagerduty.common import ACTOR_TTL, acting_as, actor_key, client
@@ -208,9 +208,7 @@ def create_incident(
                 from_email=who.email,
                 details=f"Opened from Slack by <@{user_id}>.",
             )
-        except ChatOpsError as exc:  # a retry of a request that did reach PagerDuty: take the incident
-            if not getattr(exc, "duplicate_incident_key", False):
-                raise
+        except Conflict:  # a retry of a request that did reach PagerDuty: take the incident
             created = pd.find_incident_by_key(incident_key) or {}
     except ChatOpsError as exc:
         if _retry(
@@ -245,7 +243,7 @@ def create_incident(
 
 
 def _retry(services, exc: ChatOpsError, attempt: int, job_name: str, **kwargs: Any) -> bool:
-    if getattr(exc, "retriable", False) and attempt < MAX_ATTEMPTS:
+    if exc.retryable and attempt < MAX_ATTEMPTS:
         services.queue.enqueue(job_name, attempt=attempt + 1, delay=RETRY_DELAY * attempt, **kwargs)
         return True
     return False

@@ -27,7 +27,8 @@ from handlers.pagerduty.common import (
     message_key,
     planned_key,
 )
-from handlers.pagerduty.events import WebhookEvent
+from handlers.pagerduty.effect_job import EFFECT_JOB
+from handlers.pagerduty.events import WebhookEvent, normalize_incident
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,6 @@ def apply_event(services, payload: dict[str, Any], attempt: int = 1) -> str:
         raise
     if outcome == "deferred":
         effects.release(key, str(claim.token))
-        from handlers.pagerduty.webhook import EFFECT_JOB
-
         services.queue.enqueue(EFFECT_JOB, event=payload, attempt=attempt + 1, delay=WAIT_FOR_TRIGGER_DELAY)
         return outcome
     effects.confirm(key, str(claim.token))
@@ -104,8 +103,6 @@ def _snapshot(services, event: WebhookEvent, previous: dict[str, Any] | None) ->
 
 def _fetch(services, incident_id: str) -> dict[str, Any]:
     """Full incident data when the event carried only a reference (e.g. a note arriving first)."""
-    from handlers.pagerduty.events import normalize_incident
-
     try:
         return normalize_incident(client(services).get_incident(incident_id))
     except ChatOpsError as exc:

@@ -4,7 +4,6 @@ also for released instances, which the console no longer shows. Plus the retenti
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from bot.queue import periodic
 from bot.render import MINUTES, MINUTES_ZONE, SECONDS, local_time, row, tag_text, zone_name
 from handlers.events import keys
 from handlers.events.instances import remembered_key
+from handlers.events.stored import HistoryEntry
 
 USAGE = "/ecs history INSTANCE [DAYS]   (INSTANCE: an id like i-bp1… or a name; DAYS default 7)"
 DEFAULT_DAYS = 7
@@ -46,24 +46,26 @@ def parse_history_args(args: str, max_days: int) -> HistoryQuery:
     return HistoryQuery(parts[0], min(days, max_days))
 
 
-def describe_entry(entry: dict, tz: dt.tzinfo) -> str:
-    """One trail line (pure)."""
-    when = local_time(float(entry.get("t", 0)), tz, SECONDS)
-    name = str(entry.get("e") or "")
-    if entry.get("s"):
-        old = entry.get("o")
-        what = f"{old} → {entry['s']}" if old and old != entry["s"] else f"→ {entry['s']}"
+def describe_entry(entry: HistoryEntry | dict, tz: dt.tzinfo) -> str:
+    """One trail line (pure); `entry` may also be the stored data of one."""
+    if not isinstance(entry, HistoryEntry):
+        entry = records.load(HistoryEntry, entry)
+    when = local_time(entry.t, tz, SECONDS)
+    name = entry.e
+    if entry.s:
+        old = entry.o
+        what = f"{old} → {entry.s}" if old and old != entry.s else f"→ {entry.s}"
     elif name == "Instance:PreemptibleInstanceInterruption":
-        what = "preemptible interruption" + (f": {entry['outcome']}" if entry.get("outcome") else "")
-    elif entry.get("st"):
+        what = "preemptible interruption" + (f": {entry.outcome}" if entry.outcome else "")
+    elif entry.st:
         parts = name.split(":")
-        what = f"{parts[1] if len(parts) > 1 else name} {entry['st']}"
-        if entry.get("nb"):
-            what += ", not before " + local_time(float(entry["nb"]), tz, MINUTES)
+        what = f"{parts[1] if len(parts) > 1 else name} {entry.st}"
+        if entry.nb:
+            what += ", not before " + local_time(entry.nb, tz, MINUTES)
     else:
         what = name
-    if entry.get("restart"):
-        what += f"  (auto-restart {entry['restart']})"
+    if entry.restart:
+        what += f"  (auto-restart {entry.restart})"
     return row(when, what)
 
 
@@ -86,16 +88,16 @@ def history_reply(services, query: HistoryQuery) -> Reply:
     tz = services.timezone
     iid, others = resolve(store, query.target)
     since = time.time() - query.days * 86400
-    entries = []
-    for raw in store.zrange_by_score(keys.history(iid), since, float("inf")):
-        try:
-            entries.append(json.loads(raw))
-        except ValueError:
-            continue
+    entries = [
+        e
+        for e in (
+            records.load_or_none(HistoryEntry, raw)
+            for raw in store.zrange_by_score(keys.history(iid), since, float("inf"))
+        )
+        if e is not None
+    ]
     facts = records.load_or_none(InstanceInfo, store.get(remembered_key(iid)))
-    name = (facts.name if facts else None) or next(
-        (e.get("n") for e in reversed(entries) if e.get("n")), None
-    )
+    name = (facts.name if facts else None) or next((e.n for e in reversed(entries) if e.n), None)
     title = f"*{name}* (`{iid}`)" if name else f"`{iid}`"
     span = "the last day" if query.days == 1 else f"the last {query.days} days"
     if not entries:
@@ -103,15 +105,15 @@ def history_reply(services, query: HistoryQuery) -> Reply:
             f"No ECS events recorded for {iid} in {span}.",
             [blocks.section(f":mag: No ECS events recorded for {title} in {span}.")],
         )
-    states = [e for e in entries if e.get("s")]
+    states = [e for e in entries if e.s]
     now_line = ""
     if states:
         last = states[-1]
-        since_text = local_time(float(last["t"]), tz, MINUTES_ZONE)
+        since_text = local_time(last.t, tz, MINUTES_ZONE)
         now_line = (
             f"Released (deleted {since_text})"
-            if last["s"] == "Deleted"
-            else f"Last state: *{last['s']}* since {since_text}"
+            if last.s == "Deleted"
+            else f"Last state: *{last.s}* since {since_text}"
         )
     lines = [describe_entry(e, tz) for e in entries]
     shown = lines[-MAX_LINES:]

@@ -15,11 +15,13 @@ import logging
 import time
 import uuid
 
+from bot import records
 from bot.errors import StoreUnavailable, UpstreamError
 from bot.worker import background
 from dedupe.batch import Commit, EventStore, fifo_drop_through, fifo_peek
 from handlers.events import keys
 from handlers.events.digest import DigestView, outbox_payload, payload_entry, split_payload
+from handlers.events.stored import DigestState
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +116,14 @@ class Notifier:
         start = time.time() + self.interval  # the previous leader may have just used this slot
         for channel in self.store.hgetall(keys.CHANNELS):
             self.next_at[channel] = start
-            state = self.store.get_json(keys.channel_state(channel))
-            if not state:
+            state = records.load_or_none(DigestState, self.store.get(keys.channel_state(channel)))
+            if state is None:
                 continue
-            view = DigestView(state["id"], state["started"], inline=self.inline, ts=state.get("ts"))
+            view = DigestView(state.id, state.started, inline=self.inline, ts=state.ts)
             for seq, raw in fifo_peek(
                 self.store, keys.digest_lines(channel, view.digest_id), MAX_DIGEST_EVENTS + MOVE_LIMIT
             ):
-                view.add(seq, raw, state.get("last", state["started"]))
+                view.add(seq, raw, state.last if state.last is not None else state.started)
             self.digests[channel] = view
         log.info("notifier: leading", extra={"open_digests": len(self.digests)})
 
@@ -223,10 +225,10 @@ class Notifier:
         self.digests.pop(channel, None)
 
     def _save(self, channel: str, digest: DigestView) -> None:
-        self.store.set_json(
-            keys.channel_state(channel),
-            {"id": digest.digest_id, "started": digest.started, "ts": digest.ts, "last": digest.last_item_at},
+        state = DigestState(
+            id=digest.digest_id, started=digest.started, ts=digest.ts, last=digest.last_item_at
         )
+        self.store.set(keys.channel_state(channel), records.dump(state))
 
     # single messages and failures ------------------------------------------------------------------
     def _post(self, channel: str, notice: dict, kind: str) -> bool:

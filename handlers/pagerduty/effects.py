@@ -15,12 +15,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bot import records
 from bot.errors import ChatOpsError
 from bot.render import parse_time
 from dedupe import ClaimStatus, dedupe_key
 from handlers.pagerduty import messages
 from handlers.pagerduty.common import (
     MESSAGE_TTL,
+    CardRecord,
+    OnBehalf,
     actor_key,
     channel_for,
     client,
@@ -29,6 +32,7 @@ from handlers.pagerduty.common import (
 )
 from handlers.pagerduty.effect_job import EFFECT_JOB
 from handlers.pagerduty.events import WebhookEvent, normalize_incident
+from handlers.pagerduty.planning import PlannedWindow
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +75,7 @@ def _apply(services, event: WebhookEvent, attempt: int) -> str:
     with store.lock(f"pagerduty-incident:{incident_id}", ttl=60, wait=15) as held:
         if not held:
             raise IncidentBusy(incident_id)
-        record = store.get_json(message_key(incident_id))
+        record = records.load_or_none(CardRecord, store.get(message_key(incident_id)))
         if record is None:
             if event.event_type != "incident.triggered" and attempt < WAIT_FOR_TRIGGER_ATTEMPTS:
                 return "deferred"
@@ -115,7 +119,7 @@ def _fetch(services, incident_id: str) -> dict[str, Any]:
 def _post_card(services, event: WebhookEvent) -> str:
     incident = _snapshot(services, event, None)
     planned = (
-        services.store.get_json(planned_key(incident["incident_key"]))
+        records.load_or_none(PlannedWindow, services.store.get(planned_key(incident["incident_key"])))
         if incident.get("incident_key")
         else None
     )
@@ -131,48 +135,53 @@ def _post_card(services, event: WebhookEvent) -> str:
         latest = messages.latest_line(event.event_type, event.agent, event.occurred_at, services.timezone)
     text, blocks = messages.incident_card(incident, services.timezone, planned, latest)
     posted = services.slack.post(channel, text, blocks)
-    record = {
-        "channel": posted.channel,
-        "ts": posted.ts,
-        "incident": incident,
-        "planned": planned,
-        "latest": latest,
-        "occurred_at": event.occurred_at,
-    }
-    services.store.set_json(message_key(str(incident["id"])), record, MESSAGE_TTL)
+    record = CardRecord(
+        channel=posted.channel,
+        ts=posted.ts,
+        incident=incident,
+        planned=planned,
+        latest=latest,
+        occurred_at=event.occurred_at,
+    )
+    services.store.set(message_key(str(incident["id"])), records.dump(record), MESSAGE_TTL)
     if event.event_type != "incident.triggered":
         _thread_reply(services, event, record)
     return "posted"
 
 
-def _update_card(services, event: WebhookEvent, record: dict[str, Any]) -> str:
-    newer = _is_newer(event.occurred_at, record.get("occurred_at"))
+def _update_card(services, event: WebhookEvent, record: CardRecord) -> str:
+    newer = _is_newer(event.occurred_at, record.occurred_at)
     if event.event_type == "incident.triggered" and not newer:
         return "already-posted"
     if newer:
-        record["incident"] = _snapshot(services, event, record.get("incident"))
-        record["occurred_at"] = event.occurred_at
+        latest = record.latest
         if event.event_type != "incident.triggered":
-            record["latest"] = messages.latest_line(
-                event.event_type, event.agent, event.occurred_at, services.timezone
-            )
-        text, blocks = messages.incident_card(
-            record["incident"], services.timezone, record.get("planned"), record.get("latest")
+            latest = messages.latest_line(event.event_type, event.agent, event.occurred_at, services.timezone)
+        record = record.model_copy(
+            update={
+                "incident": _snapshot(services, event, record.incident),
+                "occurred_at": event.occurred_at,
+                "latest": latest,
+            }
         )
-        services.slack.update(record["channel"], record["ts"], text, blocks)
-        services.store.set_json(message_key(str(record["incident"]["id"])), record, MESSAGE_TTL)
+        text, blocks = messages.incident_card(
+            record.incident, services.timezone, record.planned, record.latest
+        )
+        services.slack.update(record.channel, record.ts, text, blocks)
+        services.store.set(message_key(str(record.incident["id"])), records.dump(record), MESSAGE_TTL)
     if event.event_type != "incident.triggered":
         _thread_reply(services, event, record)
     return "updated"
 
 
-def _thread_reply(services, event: WebhookEvent, record: dict[str, Any]) -> None:
+def _thread_reply(services, event: WebhookEvent, record: CardRecord) -> None:
     status = messages.STATUS_FOR_EVENT.get(event.event_type)
-    incident_id = str(record["incident"].get("id"))
-    on_behalf = services.store.get_json(actor_key(incident_id, status)) if status else None
-    incident = record["incident"] if not event.incident.get("partial") else {**record["incident"]}
-    text = messages.activity_text(event.event_type, event.agent, incident, event.note, on_behalf)
-    services.slack.post(record["channel"], text, thread_ts=record["ts"])
+    incident_id = str(record.incident.get("id"))
+    on_behalf = (
+        records.load_or_none(OnBehalf, services.store.get(actor_key(incident_id, status))) if status else None
+    )
+    text = messages.activity_text(event.event_type, event.agent, record.incident, event.note, on_behalf)
+    services.slack.post(record.channel, text, thread_ts=record.ts)
 
 
 def _is_newer(occurred_at: str | None, than: str | None) -> bool:

@@ -13,13 +13,13 @@ import uuid
 from dataclasses import asdict
 from typing import Any
 
-from bot import blocks
+from bot import blocks, records
 from bot.authz import AuditRecord
 from bot.commands import ActionRequest, CommandRequest, Reply, action, subcommand
 from bot.errors import ChatOpsError, Conflict, UserError
 from bot.queue import job
 from handlers.pagerduty import messages, parsing
-from handlers.pagerduty.common import ACTOR_TTL, acting_as, actor_key, client
+from handlers.pagerduty.common import ACTOR_TTL, OnBehalf, acting_as, actor_key, client
 from handlers.pagerduty.events import normalize_incident
 
 log = logging.getLogger(__name__)
@@ -157,9 +157,9 @@ def update_incident(
             _finish(services, response_url, audit, "noop", f":information_source: {label} is already {verb}.")
             return
         who = acting_as(services, user_id)
-        services.store.set_json(
+        services.store.set(
             actor_key(incident_id, status),
-            {"user": user_id, "fallback": who.fallback, "email": who.email},
+            records.dump(OnBehalf(user=user_id, fallback=who.fallback, email=who.email)),
             ACTOR_TTL,
         )
         pd.update_incident(incident_id, status, from_email=who.email)

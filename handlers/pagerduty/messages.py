@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import blocks
 from bot.render import CLOCK_ZONE, local_time, parse_time, time_span
+
+if TYPE_CHECKING:
+    from handlers.pagerduty.common import OnBehalf
+    from handlers.pagerduty.planning import PlannedWindow
 
 ACK_ACTION = "pagerduty.acknowledge"
 RESOLVE_ACTION = "pagerduty.resolve"
@@ -51,7 +55,7 @@ def incident_label(incident: dict[str, Any]) -> str:
 def incident_card(
     incident: dict[str, Any],
     tz: dt.tzinfo,
-    planned: dict[str, Any] | None = None,
+    planned: PlannedWindow | None = None,
     latest: str | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
     """(fallback text, blocks) of the one message an incident has in Slack."""
@@ -73,8 +77,8 @@ def incident_card(
         fields.append(f"*Escalation policy*\n{_escape(incident['escalation_policy'])}")
     out = [blocks.section(f"{icon} *{heading}*", fields)]
     if planned:
-        window = format_window(planned.get("start", ""), planned.get("end"), tz, bool(planned.get("all_day")))
-        source = planned.get("calendar_name") or "calendar"
+        window = format_window(planned.start, planned.end, tz, planned.all_day)
+        source = planned.calendar_name or "calendar"
         out.append(blocks.context(f":calendar: Planned work {window} (from {_escape(source)})"))
     if latest:
         out.append(blocks.context(latest))
@@ -96,7 +100,7 @@ def activity_text(
     agent: str | None,
     incident: dict[str, Any],
     note: str | None = None,
-    on_behalf: dict[str, Any] | None = None,
+    on_behalf: OnBehalf | None = None,
 ) -> str:
     """The thread reply saying who did what."""
     who = f"*{_escape(agent)}*" if agent else "PagerDuty (automation)"
@@ -111,11 +115,11 @@ def activity_text(
     else:
         text += "."
     if on_behalf:
-        text += f"\n_Requested from Slack by <@{on_behalf.get('user')}>"
-        if on_behalf.get("fallback"):
+        text += f"\n_Requested from Slack by <@{on_behalf.user}>"
+        if on_behalf.fallback:
             text += (
                 f"; no PagerDuty user has their Slack e-mail, so the bot's account "
-                f"({on_behalf.get('email')}) was used"
+                f"({on_behalf.email}) was used"
             )
         text += "._"
     return text

@@ -18,10 +18,11 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bot import records
+from bot.records import Record
 from bot.render import time_span
 
 if TYPE_CHECKING:
@@ -225,13 +226,23 @@ def describe_change(state: Opened, occ: Occurrence, tz: dt.tzinfo) -> str:
     return "Calendar update after the incident was opened: " + "; ".join(changes or ["details changed"])
 
 
-def occurrence_summary(occ: Occurrence, config: CalendarConfig) -> dict[str, Any]:
+class PlannedWindow(Record):
     """What the Slack card shows about the planned window (stored under the incident key)."""
-    return {
-        "start": occ.start.isoformat(),
-        "end": occ.end.isoformat(),
-        "all_day": occ.all_day,
-        "calendar_name": config.name,
-        "channel": config.channel,
-        "uid": occ.uid,
-    }
+
+    start: str = ""  # ISO
+    end: str | None = None
+    all_day: bool = False
+    calendar_name: str | None = None
+    channel: str | None = None  # the calendar's channel mapping
+    uid: str | None = None
+
+
+def occurrence_summary(occ: Occurrence, config: CalendarConfig) -> PlannedWindow:
+    return PlannedWindow(
+        start=occ.start.isoformat(),
+        end=occ.end.isoformat(),
+        all_day=occ.all_day,
+        calendar_name=config.name,
+        channel=config.channel,
+        uid=occ.uid,
+    )

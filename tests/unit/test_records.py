@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 
@@ -115,3 +116,61 @@ def test_instance_info_round_trips_through_records_and_dicts(info):
     assert records.load(InstanceInfo, records.dump(info)) == info
     assert InstanceInfo.from_dict(info.as_dict()) == info
     assert records.to_dict(info) == info.as_dict()
+
+
+def test_records_the_events_code_stored_before_load_unchanged():
+    from handlers.events.history import describe_entry
+    from handlers.events.stored import DigestState, HistoryEntry, MaintenanceMarker, Quarantined
+
+    # a trail entry as processing.py wrote it with json.dumps (short keys, only some present)
+    old = '{"t":1774744200.0,"e":"Instance:StateChange","id":"e1","s":"Stopped","o":"Running","n":"web-1"}'
+    entry = records.load(HistoryEntry, old)
+    assert (entry.s, entry.o, entry.n, entry.st, entry.restart) == ("Stopped", "Running", "web-1", None, None)
+    assert records.load(HistoryEntry, records.dump(entry)) == entry
+    assert describe_entry(entry, dt.UTC) == describe_entry(json.loads(old), dt.UTC)
+    assert records.load(DigestState, '{"id":"d1","started":1.5,"ts":null,"last":2.0}') == DigestState(
+        id="d1", started=1.5, last=2.0
+    )
+    assert records.load(DigestState, '{"id":"d1","started":1.5}').last is None
+    assert records.load(
+        MaintenanceMarker, '{"event":"SystemMaintenance.Reboot","status":"Scheduled"}'
+    ).status == ("Scheduled")
+    q = Quarantined(message_id="m", dequeue_count=3, reason="bad", at=1.0, body="{")
+    assert json.loads(records.dump(q))["reason"] == "bad" and records.load(Quarantined, records.dump(q)) == q
+
+
+def test_records_the_pagerduty_code_stored_before_load_unchanged():
+    from handlers.pagerduty.common import CardRecord, OnBehalf
+    from handlers.pagerduty.events import WebhookEvent
+    from handlers.pagerduty.planning import Opened, PlannedWindow
+
+    planned = {
+        "start": "2026-03-25T10:00:00+00:00",
+        "end": "2026-03-25T10:30:00+00:00",
+        "all_day": False,
+        "calendar_name": "ops",
+        "channel": "C_OPS",
+        "uid": "u1",
+    }
+    old_card = {
+        "channel": "C_OPS",
+        "ts": "1.2",
+        "incident": {"id": "Q1", "status": "triggered", "assignees": ["Alice"]},
+        "planned": planned,
+        "latest": None,
+        "occurred_at": "2026-03-25T10:00:01Z",
+    }
+    card = records.load(CardRecord, json.dumps(old_card))
+    assert card.planned == PlannedWindow(**planned) and card.incident["assignees"] == ["Alice"]
+    assert json.loads(records.dump(card)) == old_card
+    assert records.load(OnBehalf, '{"user":"U1","fallback":true,"email":"bot@example.com"}').fallback
+    opened = Opened(
+        "id", "Q1", "k", "s", "d", "l", "2026-03-25T10:00:00+00:00", "2026-03-25T11:00:00+00:00", "f"
+    )
+    assert Opened.from_json(opened.to_json()) == opened
+    event = WebhookEvent(
+        ("wh:1", "ev:1"), "1", "incident.triggered", "2026-03-25T10:00:00Z", None, {"id": "Q1"}
+    )
+    job = event.as_job()
+    assert job["keys"] == ["wh:1", "ev:1"] and json.loads(json.dumps(job)) == job
+    assert WebhookEvent.from_job(job) == event

@@ -10,17 +10,18 @@ is in the store; a notice leaves its outbox only after Slack accepted it.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
+from dataclasses import replace
 
 from bot import records
 from bot.errors import StoreUnavailable, UpstreamError
 from bot.worker import background
 from dedupe.batch import Commit, EventStore, fifo_drop_through, fifo_peek
 from handlers.events import keys
-from handlers.events.digest import DigestView, outbox_payload, payload_entry, split_payload
+from handlers.events.digest import DigestView, outbox_payload, payload_entry, read_line, split_payload
+from handlers.events.render import Notice
 from handlers.events.stored import DigestState
 
 log = logging.getLogger(__name__)
@@ -231,11 +232,9 @@ class Notifier:
         self.store.set(keys.channel_state(channel), records.dump(state))
 
     # single messages and failures ------------------------------------------------------------------
-    def _post(self, channel: str, notice: dict, kind: str) -> bool:
+    def _post(self, channel: str, notice: Notice, kind: str) -> bool:
         try:
-            self.services.slack.post(
-                channel, notice.get("text") or "(ECS event)", notice.get("blocks") or None
-            )
+            self.services.slack.post(channel, notice.text or "(ECS event)", notice.blocks or None)
         except UpstreamError as exc:
             self._failed(channel, exc, kind)
             return False
@@ -270,12 +269,16 @@ class Notifier:
             ops = []
             for _, payload in items:
                 notice = split_payload(payload)[1]
-                notice["text"] = (notice.get("text") or "") + note
-                if notice.get("blocks"):
-                    notice["blocks"] = [
-                        *notice["blocks"],
+                notice = replace(
+                    notice,
+                    text=notice.text + note,
+                    blocks=[
+                        *notice.blocks,
                         {"type": "context", "elements": [{"type": "mrkdwn", "text": note.strip()}]},
                     ]
+                    if notice.blocks
+                    else [],
+                )
                 target = (
                     keys.urgent(self.default_channel)
                     if box.startswith("events:urgent")
@@ -291,15 +294,10 @@ class Notifier:
             entries = fifo_peek(self.store, lines_key, MAX_DIGEST_EVENTS + MOVE_LIMIT)
             ops = []
             for _, raw in entries:
-                e = json.loads(raw)
-                notice = {
-                    "text": (e.get("p") or "") + note,
-                    "line": e.get("l"),
-                    "plain": e.get("p"),
-                    "state": e.get("w"),
-                    "instance_id": e.get("i"),
-                    "kind": "state",
-                }
+                e = read_line(raw)
+                notice = Notice(
+                    kind="state", text=e.p + note, line=e.l, plain=e.p, state=e.w, instance_id=e.i
+                )
                 ops.append(("QPUSH", keys.outbox(self.default_channel), outbox_payload(notice)))
             if ops:
                 self.batch.commit([Commit(None, None, ops)])

@@ -288,7 +288,7 @@ class Processor:
         return []
 
     def _notify_ops(self, notice: Notice, channels) -> list[Op]:
-        payload = outbox_payload(notice.as_dict())
+        payload = outbox_payload(notice)
         ops: list[Op] = []
         for channel in channels:
             box = keys.urgent(channel) if notice.urgent else keys.outbox(channel)

@@ -7,10 +7,10 @@ and the one-line form used by digests (`line`, mrkdwn) and by the digest's attac
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from bot import blocks
+from bot import blocks, records
 from bot.ecs_model import InstanceInfo
 from bot.render import CLOCK, local_time, row, tag_text
 from handlers.events.envelope import EcsEvent
@@ -27,12 +27,14 @@ STATE_EMOJI = {
 
 @dataclass(frozen=True)
 class Notice:
-    event_id: str
-    kind: str  # state | interruption | system | restart | quarantine | other
-    text: str  # fallback text (notifications) = the whole message for plain clients
-    blocks: list[dict]
-    line: str  # one mrkdwn line for digests
-    plain: str  # one plain-text line for the digest file
+    """Stored in the outboxes with `bot.records` (see digest.outbox_payload)."""
+
+    event_id: str = ""  # "" for a notice rebuilt from a digest line (rerouted)
+    kind: str = "other"  # state | interruption | system | restart | quarantine | other
+    text: str = ""  # fallback text (notifications) = the whole message for plain clients
+    blocks: list[dict] = field(default_factory=list)
+    line: str = ""  # one mrkdwn line for digests
+    plain: str = ""  # one plain-text line for the digest file
     urgent: bool = False  # posted on its own at the channel's next slot, even during a burst
     instance_id: str | None = None
     state: str | None = None
@@ -42,7 +44,7 @@ class Notice:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Notice:
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__ if k in data})
+        return records.load(cls, data)
 
 
 def label(instance_id: str | None, facts: InstanceInfo | None, fallback_name: str | None = None) -> str:

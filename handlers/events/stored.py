@@ -23,6 +23,15 @@ class HistoryEntry(Record):
     outcome: str | None = None  # preemptible interruption outcome
 
 
+class DigestLine(Record):
+    """One notice as a burst digest keeps it (short keys: a digest holds thousands)."""
+
+    l: str = ""  # noqa: E741 - the stored key; the mrkdwn line
+    p: str = ""  # the plain-text line (the digest's file)
+    w: str = "event"  # what happened (the new state, else the notice kind)
+    i: str | None = None  # the instance
+
+
 class DigestState(Record):
     """The open digest of one channel, so another notifier resumes it."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot import blocks
 from bot.commands import CommandRequest, Reply, subcommand
 from bot.errors import UserError
-from bot.render import SECONDS, local_time, row
+from bot.render import SECONDS, local_time, plural, row
 
 USAGE = "/ecs audit [COUNT]"
 
@@ -28,7 +28,7 @@ def audit(req: CommandRequest) -> Reply:
     tz = req.services.timezone
     lines = []
     for r in records:
-        targets = f" on {len(r.targets)} target(s)" if r.targets else ""
+        targets = f" on {plural(len(r.targets), 'target')}" if r.targets else ""
         outcome = r.result or r.decision
         lines.append(
             row(

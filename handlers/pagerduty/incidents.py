@@ -18,6 +18,7 @@ from bot.authz import AuditRecord
 from bot.commands import ActionRequest, CommandRequest, Reply, action, subcommand
 from bot.errors import ChatOpsError, Conflict, UserError
 from bot.queue import job
+from bot.render import plural
 from handlers.pagerduty import messages, parsing
 from handlers.pagerduty.common import ACTOR_TTL, OnBehalf, acting_as, actor_key, client
 from handlers.pagerduty.events import normalize_incident
@@ -51,7 +52,7 @@ def list_incidents(req: CommandRequest) -> Reply:
         blocks.section("\n".join(messages.list_line(i) for i in shown)),
         blocks.context("`/incident ack ID` · `/incident resolve ID` · `/incident new TITLE`"),
     ]
-    return Reply(f"{len(shown)} {label} incident(s)", body)
+    return Reply(plural(len(shown), f"{label} incident"), body)
 
 
 @subcommand(

@@ -174,3 +174,35 @@ def test_records_the_pagerduty_code_stored_before_load_unchanged():
     job = event.as_job()
     assert job["keys"] == ["wh:1", "ev:1"] and json.loads(json.dumps(job)) == job
     assert WebhookEvent.from_job(job) == event
+
+
+def test_outbox_payloads_written_before_load_and_new_ones_round_trip():
+    from handlers.events.digest import entry, outbox_payload, payload_entry, read_line, split_payload
+    from handlers.events.render import Notice
+
+    old_notice = {
+        "event_id": "e1",
+        "kind": "state",
+        "text": "web-1 (i-1) → Stopped",
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "ünïcode"}}],
+        "line": ":red_circle: web-1 → *Stopped*",
+        "plain": "web-1 → Stopped",
+        "urgent": False,
+        "instance_id": "i-1",
+        "state": "Stopped",
+    }
+    old_entry = json.dumps(
+        {"l": old_notice["line"], "p": old_notice["plain"], "w": "Stopped", "i": "i-1"},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    old_payload = old_entry + "\n" + json.dumps(old_notice, separators=(",", ":"), ensure_ascii=False)
+    head, notice = split_payload(old_payload)
+    assert head == old_entry and notice == Notice(**old_notice)
+    assert outbox_payload(notice) == old_payload  # the same bytes as before
+    assert entry(old_notice) == entry(notice) == old_entry
+    assert payload_entry(json.dumps(old_notice)) == old_entry  # a bare notice
+    assert split_payload(json.dumps(old_notice))[1] == notice
+    assert read_line("not json").p == "not json" and read_line(old_entry).i == "i-1"
+    rebuilt = Notice(kind="state", text="x", line="l", plain="p", state="Stopped", instance_id="i-2")
+    assert split_payload(outbox_payload(rebuilt))[1] == rebuilt

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import records
@@ -97,6 +97,7 @@ def test_instance_facts_remembered_by_older_versions_still_load():
 text = st.text(max_size=20)
 
 
+@settings(deadline=None)
 @given(
     st.builds(
         InstanceInfo,

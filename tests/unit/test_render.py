@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import render
@@ -46,6 +46,7 @@ def test_a_naive_datetime_is_utc():
     assert render.local_time(dt.datetime(2026, 1, 1, 12), BERLIN, render.CLOCK) == "13:00:00"
 
 
+@settings(deadline=None)
 @given(instants, zones)
 def test_epoch_seconds_and_datetimes_name_the_same_local_time(when, tz):
     assert render.local_time(when.timestamp(), tz) == render.local_time(when, tz)
@@ -53,6 +54,7 @@ def test_epoch_seconds_and_datetimes_name_the_same_local_time(when, tz):
     assert render.in_zone(when, tz).utcoffset() == tz.utcoffset(when.astimezone(tz).replace(tzinfo=None))
 
 
+@settings(deadline=None)
 @given(instants, zones)
 def test_the_local_wall_time_leads_back_to_the_instant_across_dst(when, tz):
     local = render.in_zone(when, tz)
@@ -61,6 +63,7 @@ def test_the_local_wall_time_leads_back_to_the_instant_across_dst(when, tz):
     assert wall.replace(tzinfo=tz, fold=local.fold).astimezone(dt.UTC) == when
 
 
+@settings(deadline=None)
 @given(instants, st.integers(min_value=0, max_value=40 * 86400), zones)
 def test_spans_start_with_the_start_and_end_with_the_end_zone(start, seconds, tz):
     end = start + dt.timedelta(seconds=seconds)
@@ -139,6 +142,7 @@ def test_tags_read_sorted_with_a_count_of_the_rest():
     assert render.tag_text({}) == ""
 
 
+@settings(deadline=None)
 @given(
     st.dictionaries(st.text("abcxyz", min_size=1, max_size=4), st.text("abc=-. ", max_size=4), max_size=12),
     st.integers(min_value=0, max_value=15),
@@ -163,6 +167,7 @@ def test_a_table_lines_its_columns_up():
 cells = st.text("abc-xyz", min_size=1, max_size=8)
 
 
+@settings(deadline=None)
 @given(
     st.integers(min_value=1, max_value=5).flatmap(
         lambda n: st.tuples(
@@ -191,6 +196,7 @@ def test_tsv_rows_and_clip():
     assert render.clip("abcdef", 4) == "abc…" and render.clip("abc", 4) == "abc"
 
 
+@settings(deadline=None)
 @given(st.text(max_size=60), st.integers(min_value=1, max_value=40))
 def test_clip_never_exceeds_the_width(text, width):
     out = render.clip(text, width)

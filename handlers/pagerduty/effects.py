@@ -75,7 +75,9 @@ def _apply(services, event: WebhookEvent, attempt: int) -> str:
     with store.lock(f"pagerduty-incident:{incident_id}", ttl=60, wait=15) as held:
         if not held:
             raise IncidentBusy(incident_id)
-        record = records.load_or_none(CardRecord, store.get(message_key(incident_id)))
+        raw = store.get(message_key(incident_id))
+        # an unreadable card record is an error (the job is retried), never a reason to post a second card
+        record = records.load(CardRecord, raw) if raw else None
         if record is None:
             if event.event_type != "incident.triggered" and attempt < WAIT_FOR_TRIGGER_ATTEMPTS:
                 return "deferred"

@@ -123,9 +123,7 @@ def dispatch_command(services: Services, payload: dict[str, Any]) -> Reply:
         close = difflib.get_close_matches(first.lower(), names, n=1, cutoff=0.6)
         hint = f" Did you mean `{command} {close[0]}`?" if close else ""
         known = ", ".join(f"`{n}`" for n in names)
-        return Reply(
-            f":warning: Unknown sub-command `{first}`.{hint} Try `{command} help` (known: {known})."
-        )
+        return Reply(f":warning: Unknown sub-command `{first}`.{hint} Try `{command} help` (known: {known}).")
     req = CommandRequest(
         services=services,
         actor=actor,

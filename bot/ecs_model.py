@@ -7,6 +7,11 @@ only `bot/adapters/ecs.py` talks to the SDK.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+
+from bot import records
 
 STATUSES = ("Pending", "Running", "Starting", "Stopping", "Stopped")
 ACTIONS = ("start", "stop", "reboot")
@@ -51,18 +56,35 @@ def classify(action: str, status: str) -> str:
     return "busy"
 
 
+def _text(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _tags(value: Any) -> Any:
+    return {} if value is None else value
+
+
+# Fields that older records (the events code's former InstanceFacts) stored as null when unknown.
+Text = Annotated[str, BeforeValidator(_text)]
+Tags = Annotated[dict[str, str], BeforeValidator(_tags)]
+
+
 @dataclass(frozen=True)
 class InstanceInfo:
+    """An instance as ECS described it, or as the bot remembers it after it was released (then only
+    some fields may be known: "" means unknown). The one instance model of the bot; persisted with
+    `bot.records` (`as_dict` / `from_dict` are the same through plain dicts)."""
+
     instance_id: str
-    name: str
-    status: str
-    instance_type: str = ""
-    private_ip: str = ""
-    tags: dict[str, str] = field(default_factory=dict, hash=False, compare=True)
-    region: str = ""
-    zone: str = ""
-    spot_strategy: str = "NoSpot"
-    os_type: str = ""
+    name: Text = ""
+    status: Text = ""
+    instance_type: Text = ""
+    private_ip: Text = ""
+    tags: Tags = field(default_factory=dict, hash=False, compare=True)
+    region: Text = ""
+    zone: Text = ""
+    spot_strategy: Text = "NoSpot"
+    os_type: Text = ""
 
     def as_dict(self) -> dict:
         return {
@@ -80,7 +102,8 @@ class InstanceInfo:
 
     @classmethod
     def from_dict(cls, data: dict) -> InstanceInfo:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        """Unknown keys are ignored; null fields (older records) read as unknown ("")."""
+        return records.load(cls, data)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@
     ├── ConfigError        a setting or the policy file is wrong; start-up stops with one line
     ├── UserError          the caller asked for something malformed or not allowed; shown ephemeral, with usage
     │   └── Forbidden      the policy denies it
-    ├── UpstreamError      a vendor API failed; shown with the provider and its request id
+    ├── UpstreamError      a vendor API failed; shown with the provider and its request id;
+    │   │                  `retryable` says whether the same call may succeed later (set by the adapter)
+    │   └── Conflict       the provider refused because it has the thing already (take the existing one)
     └── StoreUnavailable   Redis / SQLite cannot be reached (webhooks answer 503 so the sender retries)
 
 Anything else that escapes a handler is a bug: the user sees a correlation id, the log has the trace.
@@ -16,7 +18,10 @@ import uuid
 
 
 class ChatOpsError(Exception):
-    """Base of every error the bot raises on purpose."""
+    """Base of every error the bot raises on purpose. `retryable`: False unless an adapter said the
+    same call may succeed later (see UpstreamError)."""
+
+    retryable: bool = False
 
 
 class ConfigError(ChatOpsError):
@@ -37,14 +42,24 @@ class Forbidden(UserError):
 
 
 class UpstreamError(ChatOpsError):
-    """A vendor API call failed. Carries the provider, its error code and its request id."""
+    """A vendor API call failed. Carries the provider, its error code and its request id, and whether
+    the same call may succeed later (`retryable`: throttling, 5xx, timeouts, connection errors), which
+    the adapter that raises it decides; a refusal (invalid parameter, not found, forbidden) is not."""
 
-    def __init__(self, provider: str, message: str, code: str | None = None, request_id: str | None = None):
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        code: str | None = None,
+        request_id: str | None = None,
+        retryable: bool = False,
+    ):
         super().__init__(message)
         self.provider = provider
         self.message = message
         self.code = code
         self.request_id = request_id
+        self.retryable = retryable
 
     def __str__(self) -> str:
         parts = [f"{self.provider}: {self.message}"]
@@ -55,8 +70,15 @@ class UpstreamError(ChatOpsError):
         return " — ".join(parts)
 
 
+class Conflict(UpstreamError):
+    """The provider refused to create something it has already (e.g. a PagerDuty incident with the same
+    incident_key): a retried request that did reach it; the caller takes the existing one."""
+
+
 class StoreUnavailable(ChatOpsError):
     """The store (Redis or SQLite) did not answer."""
+
+    retryable = True  # it comes back: a job that met it is tried again
 
 
 def new_correlation_id() -> str:

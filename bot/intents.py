@@ -7,11 +7,11 @@ arrives (e.g. never auto-restart an instance this bot was asked to stop).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+from bot import records
 from bot.store import Store
 
 DEFAULT_TTL = 6 * 3600
@@ -19,6 +19,8 @@ DEFAULT_TTL = 6 * 3600
 
 @dataclass(frozen=True)
 class Intent:
+    """Persisted with `bot.records` (JSON: action, source, actor, at)."""
+
     action: str  # "start" | "stop" | "reboot"
     source: str  # "command" | "schedule" | "auto-restart" | ...
     actor: str | None  # Slack user id, schedule name …
@@ -37,11 +39,10 @@ def record_intents(
     actor: str | None,
     ttl: float = DEFAULT_TTL,
 ) -> None:
-    payload = json.dumps(asdict(Intent(action, source, actor, time.time())))
+    payload = records.dump(Intent(action, source, actor, time.time()))
     for instance_id in instance_ids:
         store.set(_key(instance_id), payload, ttl)
 
 
 def intent_for(store: Store, instance_id: str) -> Intent | None:
-    raw = store.get(_key(instance_id))
-    return Intent(**json.loads(raw)) if raw else None
+    return records.load_or_none(Intent, store.get(_key(instance_id)))

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from huey import RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
-from bot.errors import ConfigError, UpstreamError, UserError
+from bot.errors import ChatOpsError
 from bot.registry import JobSpec, Registry
 
 if TYPE_CHECKING:
@@ -168,11 +168,9 @@ def should_retry(exc: BaseException) -> bool:
     only repeat itself."""
     if isinstance(exc, RetryJob):
         return True
-    if isinstance(exc, (UserError, ConfigError)):
-        return False
-    if isinstance(exc, UpstreamError):
-        return bool(getattr(exc, "retryable", True))
-    return True
+    if isinstance(exc, ChatOpsError):  # the adapters say which upstream failures may pass
+        return exc.retryable
+    return True  # a bug may be a race that passes; the job's own dedupe keeps a retry safe
 
 
 def retry_delay(spec: JobSpec, attempt: int, exc: BaseException) -> float:

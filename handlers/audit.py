@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from bot import blocks
 from bot.commands import CommandRequest, Reply
 from bot.errors import UserError
 from bot.registry import Capability
+from bot.render import SECONDS, local_time, plural, row
 
 capability = Capability("handlers.audit")
 
@@ -32,12 +31,17 @@ def audit(req: CommandRequest) -> Reply:
     tz = req.services.timezone
     lines = []
     for r in records:
-        when = dt.datetime.fromtimestamp(r.time, tz).strftime("%Y-%m-%d %H:%M:%S")
-        targets = f" on {len(r.targets)} target(s)" if r.targets else ""
+        targets = f" on {plural(len(r.targets), 'target')}" if r.targets else ""
         outcome = r.result or r.decision
         who = r.origin or f"<@{r.who}>"  # a schedule's or a runbook's change is not "by <@U…>"
         lines.append(
-            f"{when}  {who}  {r.what}{targets}  → {outcome}" + (f"  ({r.detail})" if r.detail else "")
+            row(
+                local_time(r.time, tz, SECONDS),
+                who,
+                f"{r.what}{targets}",
+                f"→ {outcome}",
+                f"({r.detail})" if r.detail else "",
+            )
         )
     text = "\n".join(lines) or "No audit records yet."
     return Reply(

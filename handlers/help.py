@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot import blocks
 from bot.commands import CommandRequest, Reply
 from bot.registry import DEFAULT, Capability
+from bot.render import plural
 
 capability = Capability("handlers.help")
 
@@ -35,7 +36,8 @@ def render_help(req: CommandRequest) -> Reply:
     elif roles:
         notes.append("Your roles: " + ", ".join(roles) + ".")
     if hidden:
-        notes.append(f"{hidden} more sub-command(s) need a role you do not have; ask an admin.")
+        verb = "needs" if hidden == 1 else "need"
+        notes.append(f"{plural(hidden, 'more sub-command')} {verb} a role you do not have; ask an admin.")
     if req.command == "/ecs":
         notes.append(
             "Selectors: `i-…` ids (comma-separated), `tag:key=value`, `tag:key`, `name:web-*`, `status:running`, `region:cn-hangzhou`."

@@ -89,11 +89,14 @@ class CalendarFeeds:
             if exc.code == 304:
                 return FetchResult(None, exc.headers.get("ETag") or etag, last_modified)
             raise UpstreamError(
-                "Calendar", f"{_redact(url)} answered HTTP {exc.code}", str(exc.code)
+                "Calendar",
+                f"{_redact(url)} answered HTTP {exc.code}",
+                str(exc.code),
+                retryable=exc.code == 429 or exc.code >= 500,
             ) from None
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise UpstreamError("Calendar", f"{_redact(url)} unreachable: {reason}") from None
+            raise UpstreamError("Calendar", f"{_redact(url)} unreachable: {reason}", retryable=True) from None
 
     def _fetch_file(self, path: Path, etag: str | None) -> FetchResult:
         try:

@@ -119,17 +119,21 @@ def _failure(exc: Exception) -> tuple[bool, UpstreamError]:
     if isinstance(exc, AlibabaCloudException):
         data = exc.data if isinstance(exc.data, dict) else {}
         code = str(exc.code or "")
-        err = UpstreamError(
-            "ECS", str(data.get("Message") or exc.message or code), code=code, request_id=exc.request_id
-        )
         retryable = (
             isinstance(exc, (ThrottlingException, ServerException))
             or code.startswith("Throttling")
             or (exc.status_code or 0) >= 500
         )
+        err = UpstreamError(
+            "ECS",
+            str(data.get("Message") or exc.message or code),
+            code=code,
+            request_id=exc.request_id,
+            retryable=retryable,
+        )
         return retryable, err
     if isinstance(exc, UnretryableException):  # transport: refused, reset, timed out
-        return True, UpstreamError("ECS", f"request failed: {exc}", code="NetworkError")
+        return True, UpstreamError("ECS", f"request failed: {exc}", code="NetworkError", retryable=True)
     raise exc
 
 

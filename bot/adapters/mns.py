@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from mns.account import Account
 from mns.auth import Credentials, CredentialsProvider
-from mns.mns_exception import MNSExceptionBase, MNSServerException
+from mns.mns_exception import MNSClientNetworkException, MNSExceptionBase, MNSServerException
 from mns.mns_http import MNSHTTPConnection, MNSHTTPSConnection
 from mns.queue import Message
 
@@ -31,6 +31,17 @@ log = logging.getLogger(__name__)
 
 # Errors that mean "this handle no longer names a message we hold": deleted already, or redelivered.
 STALE_HANDLE_CODES = frozenset({"MessageNotExist", "ReceiptHandleError"})
+# MNS error codes that mean "the service had trouble", not "the request was wrong".
+RETRYABLE_SERVER_CODES = frozenset(
+    {
+        "InternalError",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServerBusy",
+        "QpsLimitExceeded",
+        "Throttling",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -49,10 +60,15 @@ def _text(body: bytes | str) -> str:
 
 
 def _upstream(exc: MNSExceptionBase, what: str) -> UpstreamError:
+    """Network failures and the service's own trouble (throttling, internal errors) are retryable;
+    refusals (invalid argument, access denied, queue not found) are not."""
     code = getattr(exc, "type", None)
     message = getattr(exc, "message", None) or str(exc)
     request_id = getattr(exc, "req_id", None)
-    return UpstreamError("MNS", f"{what}: {message}", code=code, request_id=request_id)
+    retryable = isinstance(exc, MNSClientNetworkException) or (
+        isinstance(exc, MNSServerException) and str(code or "") in RETRYABLE_SERVER_CODES
+    )
+    return UpstreamError("MNS", f"{what}: {message}", code=code, request_id=request_id, retryable=retryable)
 
 
 class MnsQueueClient:

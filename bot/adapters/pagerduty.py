@@ -19,7 +19,7 @@ from typing import Any
 
 import pagerduty
 
-from bot.errors import ConfigError, UpstreamError
+from bot.errors import ConfigError, Conflict, UpstreamError
 from bot.registry import Capability
 
 capability = Capability("bot.adapters.pagerduty")
@@ -30,18 +30,29 @@ PAGE_SIZE = 100  # the API defaults to 25; ask for its maximum explicitly
 
 
 class PagerDutyError(UpstreamError):
+    """`retryable`: network failures (no status), 429 and 5xx may succeed later; other 4xx will not."""
+
     def __init__(self, message: str, status: int | None = None, code: str | None = None, request_id=None):
-        super().__init__("PagerDuty", message, code, request_id)
+        retryable = status is None or status == 429 or status >= 500
+        super().__init__("PagerDuty", message, code, request_id, retryable=retryable)
         self.status = status
 
     @property
     def retriable(self) -> bool:
-        """Network failures, 429 and 5xx may succeed later; other 4xx will not."""
-        return self.status is None or self.status == 429 or self.status >= 500
+        """The former name of `retryable`."""
+        return self.retryable
 
     @property
     def duplicate_incident_key(self) -> bool:
-        return self.status == 400 and "matching dedup key" in self.message.lower()
+        return isinstance(self, Conflict)
+
+
+class DuplicateIncidentKey(PagerDutyError, Conflict):
+    """PagerDuty refused to open an incident: one with the same incident_key is open already."""
+
+
+def _is_duplicate_key(status: int | None, message: str) -> bool:
+    return status == 400 and "matching dedup key" in message.lower()
 
 
 class PagerDuty:
@@ -210,7 +221,8 @@ def _error(exc: pagerduty.HttpError) -> PagerDutyError:
         code = str(err.get("code") or code)
     if status == 429:
         message = "rate limited by PagerDuty (429); try again in a minute"
-    return PagerDutyError(message, status, code, request_id)
+    kind = DuplicateIncidentKey if _is_duplicate_key(status, message) else PagerDutyError
+    return kind(message, status, code, request_id)
 
 
 def _build(services, timeout: float, retries: int) -> PagerDuty:

@@ -46,11 +46,23 @@ class Posted:
     ts: str
 
 
+# Slack error codes that mean "try again later" (the client's own retries are spent by then).
+RETRYABLE_ERRORS = frozenset(
+    {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+def _retryable_status(status: int | None) -> bool:
+    return status is not None and (status == 429 or status >= 500)
+
+
 def _upstream(exc: SlackApiError) -> UpstreamError:
     response = exc.response
     error = response.get("error") if response is not None else None
     request_id = response.headers.get("x-slack-req-id") if response is not None and response.headers else None
-    return UpstreamError("Slack", error or str(exc), code=error, request_id=request_id)
+    status = getattr(response, "status_code", None) if response is not None else None
+    retryable = error in RETRYABLE_ERRORS or _retryable_status(status)
+    return UpstreamError("Slack", error or str(exc), code=error, request_id=request_id, retryable=retryable)
 
 
 class SlackMessenger:
@@ -86,7 +98,12 @@ class SlackMessenger:
         """POST to a response_url (ephemeral answers, replacing the message a button sat on)."""
         resp = WebhookClient(response_url, timeout=10).send_dict(payload)
         if resp.status_code >= 400:
-            raise UpstreamError("Slack", f"response_url answered {resp.status_code}: {resp.body[:200]}")
+            raise UpstreamError(
+                "Slack",
+                f"response_url answered {resp.status_code}: {resp.body[:200]}",
+                code=str(resp.status_code),
+                retryable=_retryable_status(resp.status_code),
+            )
 
     def upload_text(
         self, channel: str, filename: str, content: str, title: str | None = None, comment: str | None = None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from alibabacloud_slb20140515 import models as slb_models
 from alibabacloud_slb20140515.client import Client
+from alibabacloud_tea_openapi.exceptions import ServerException, ThrottlingException
 from alibabacloud_tea_openapi.models import Config
 from darabonba.exceptions import DaraException, UnretryableException
 from darabonba.policy.retry import RetryCondition, RetryOptions
@@ -86,13 +87,25 @@ def _retry_options(attempts: int = 3) -> RetryOptions:
 
 
 def _upstream(exc: Exception, action: str) -> UpstreamError:
-    if isinstance(exc, UnretryableException):
-        return UpstreamError("SLB", f"{action}: {exc}")
+    """The UpstreamError of an SDK failure (the SDK's own retries are spent): transport failures,
+    throttling and 5xx are retryable later, refusals are not."""
+    if isinstance(exc, UnretryableException):  # transport: refused, reset, timed out
+        return UpstreamError("SLB", f"{action}: {exc}", code="NetworkError", retryable=True)
     code = getattr(exc, "code", None)
     request_id = getattr(exc, "request_id", None)
     data = getattr(exc, "data", None) or {}
     message = data.get("Message") if isinstance(data, dict) else None
-    return UpstreamError("SLB", f"{action}: {message or exc}", code=code, request_id=request_id)
+    status = getattr(exc, "status_code", None) or 0
+    retryable = (
+        isinstance(exc, (ServerException, ThrottlingException))
+        or str(code or "").startswith("Throttling")
+        or code == "ServiceUnavailable"
+        or status >= 500
+        or status == 429
+    )
+    return UpstreamError(
+        "SLB", f"{action}: {message or exc}", code=code, request_id=request_id, retryable=retryable
+    )
 
 
 def _group(body) -> VServerGroup:

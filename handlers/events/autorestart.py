@@ -9,18 +9,20 @@ from __future__ import annotations
 import logging
 import time
 
+from bot import records
+from bot.ecs_model import InstanceInfo
 from bot.errors import ChatOpsError
 from bot.intents import intent_for, record_intents
 from handlers.events import keys
 from handlers.events.envelope import EcsEvent
-from handlers.events.render import InstanceFacts
 from handlers.events.restart_policy import RestartDecision, decide_restart
 from handlers.events.routing import selector_matches
+from handlers.events.stored import MaintenanceMarker
 
 log = logging.getLogger(__name__)
 
 
-def _decide(services, event: EcsEvent, facts: InstanceFacts | None, now: float, status: str | None):
+def _decide(services, event: EcsEvent, facts: InstanceInfo | None, now: float, status: str | None):
     policy = services.policy.auto_restart
     store = services.store
     iid = event.instance_id or ""
@@ -35,7 +37,9 @@ def _decide(services, event: EcsEvent, facts: InstanceFacts | None, now: float, 
         tags=facts.tags if facts else None,
         selector=dict(policy.tags),
         intent=intent_for(store, iid) if iid else None,
-        maintenance=store.get_json(keys.maintenance(iid)) if iid else None,
+        maintenance=records.load_or_none(MaintenanceMarker, store.get(keys.maintenance(iid)))
+        if iid
+        else None,
         interrupted=store.get(keys.interrupted(iid)) is not None if iid else False,
         event_age_seconds=age,
         max_event_age_seconds=services.policy.events.max_event_age_seconds,
@@ -45,7 +49,7 @@ def _decide(services, event: EcsEvent, facts: InstanceFacts | None, now: float, 
     )
 
 
-def handle_stop(services, event: EcsEvent, facts: InstanceFacts | None) -> tuple[RestartDecision, bool]:
+def handle_stop(services, event: EcsEvent, facts: InstanceInfo | None) -> tuple[RestartDecision, bool]:
     """Decide and act for one `Stopped` event. Returns (decision, restarted)."""
     now = time.time()
     decision = _decide(services, event, facts, now, None)

@@ -46,7 +46,9 @@ class Consumer:
                     messages = client.receive(self.policy.batch_size, self.policy.wait_seconds)
                 except ChatOpsError as exc:
                     self.m_batches.labels("receive-error").inc()
-                    log.warning("MNS receive failed", extra={"error": str(exc), "retry_in": delay})
+                    # a refusal (access denied, no such queue) needs a person; the loop keeps trying
+                    report = log.warning if exc.retryable else log.error
+                    report("MNS receive failed", extra={"error": str(exc), "retry_in": delay})
                     stop.wait(delay)
                     delay = min(delay * 2, 30.0)
                     continue

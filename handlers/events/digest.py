@@ -9,45 +9,51 @@ line each) is attached as a file, so nothing is lost.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from bot import blocks
+from bot import blocks, records
+from bot.render import clock_span
+from handlers.events.render import Notice
+from handlers.events.stored import DigestLine
 
 
-def entry(notice: dict) -> str:
-    """The compact form of a notice kept in the digest (line, plain line, what, instance)."""
-    what = notice.get("state") or notice.get("kind") or "event"
-    return json.dumps(
-        {
-            "l": notice.get("line", ""),
-            "p": notice.get("plain", ""),
-            "w": what,
-            "i": notice.get("instance_id"),
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+def entry(notice: Notice | dict) -> str:
+    """The compact form of a notice kept in the digest (a DigestLine: line, plain line, what, instance)."""
+    if isinstance(notice, Notice):
+        line, plain = notice.line, notice.plain
+        what, instance = notice.state or notice.kind, notice.instance_id
+    else:
+        line, plain = notice.get("line"), notice.get("plain")
+        what, instance = notice.get("state") or notice.get("kind"), notice.get("instance_id")
+    return records.dump(DigestLine(l=line or "", p=plain or "", w=what or "event", i=instance))
 
 
-def outbox_payload(notice: dict) -> str:
+def outbox_payload(notice: Notice | dict) -> str:
     """What an outbox holds: the digest entry, a newline, the whole notice (JSON never contains a raw
     newline) — so moving notices into a digest needs no parsing."""
-    return entry(notice) + "\n" + json.dumps(notice, separators=(",", ":"), ensure_ascii=False)
+    if not isinstance(notice, Notice):
+        notice = records.load(Notice, notice)
+    return entry(notice) + "\n" + records.dump(notice)
 
 
-def split_payload(payload: str) -> tuple[str, dict]:
+def split_payload(payload: str) -> tuple[str, Notice]:
     head, sep, tail = payload.partition("\n")
     if not sep:  # a bare notice
-        notice = json.loads(head)
+        notice = records.load(Notice, head)
         return entry(notice), notice
-    return head, json.loads(tail)
+    return head, records.load(Notice, tail)
 
 
 def payload_entry(payload: str) -> str:
     head, sep, _ = payload.partition("\n")
-    return head if sep else entry(json.loads(head))
+    return head if sep else entry(records.load(Notice, head))
+
+
+def read_line(raw_entry: str) -> DigestLine:
+    """A digest entry back (one that is not a record reads as its own text)."""
+    found = records.load_or_none(DigestLine, raw_entry)
+    return found if found is not None else DigestLine(l=raw_entry, p=raw_entry)
 
 
 @dataclass
@@ -70,16 +76,13 @@ class DigestView:
         """Count one entry (idempotent by seq). False when it was counted already."""
         if seq <= self.max_seq:
             return False
-        try:
-            e = json.loads(raw_entry)
-        except ValueError:
-            e = {"l": raw_entry, "p": raw_entry, "w": "event"}
+        e = read_line(raw_entry)
         self.max_seq = seq
         self.count += 1
-        self.by_what[e.get("w") or "event"] += 1
-        if e.get("i"):
-            self.instances.add(e["i"])
-        self.latest.append(e.get("l") or e.get("p") or "")
+        self.by_what[e.w or "event"] += 1
+        if e.i:
+            self.instances.add(e.i)
+        self.latest.append(e.l or e.p or "")
         self.last_item_at = max(self.last_item_at, now)
         return True
 
@@ -90,9 +93,7 @@ class DigestView:
         return self.count > self.inline
 
     def render(self, tz: dt.tzinfo, final: bool, channel: str) -> tuple[str, list[dict]]:
-        start = dt.datetime.fromtimestamp(self.started, tz)
-        end = dt.datetime.fromtimestamp(max(self.last_item_at, self.started), tz)
-        span = f"{start:%H:%M:%S}–{end:%H:%M:%S} {end:%Z}".strip()
+        span = clock_span(self.started, max(self.last_item_at, self.started), tz)
         counts = " · ".join(f"{what} ×{n:,}" for what, n in self.by_what.most_common(12))
         head = (
             ":white_check_mark: *ECS events — burst summary*"
@@ -120,11 +121,6 @@ class DigestView:
         return text, out
 
     def file_text(self, entries: list[str]) -> str:
-        lines = []
-        for raw in entries:
-            try:
-                lines.append(json.loads(raw).get("p") or "")
-            except ValueError:
-                lines.append(raw)
+        lines = [read_line(raw).p for raw in entries]
         header = f"# ECS events digest {self.digest_id}: {len(lines)} events, oldest first\n"
         return header + "\n".join(lines) + "\n"

@@ -4,17 +4,18 @@ also for released instances, which the console no longer shows. Plus the retenti
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass
 
-from bot import blocks
+from bot import blocks, records
 from bot.commands import CommandRequest, Reply
+from bot.ecs_model import InstanceInfo
 from bot.errors import UserError
 from bot.registry import Capability
+from bot.render import MINUTES, MINUTES_ZONE, SECONDS, local_time, row, tag_text, zone_name
 from handlers.events import keys
 from handlers.events.instances import remembered_key
-from handlers.events.render import InstanceFacts, tag_text
+from handlers.events.stored import HistoryEntry
 
 capability = Capability("handlers.events.history")
 
@@ -47,27 +48,27 @@ def parse_history_args(args: str, max_days: int) -> HistoryQuery:
     return HistoryQuery(parts[0], min(days, max_days))
 
 
-def describe_entry(entry: dict, tz: dt.tzinfo) -> str:
-    """One trail line (pure)."""
-    when = dt.datetime.fromtimestamp(float(entry.get("t", 0)), tz).strftime("%Y-%m-%d %H:%M:%S")
-    name = str(entry.get("e") or "")
-    if entry.get("s"):
-        old = entry.get("o")
-        what = f"{old} → {entry['s']}" if old and old != entry["s"] else f"→ {entry['s']}"
+def describe_entry(entry: HistoryEntry | dict, tz: dt.tzinfo) -> str:
+    """One trail line (pure); `entry` may also be the stored data of one."""
+    if not isinstance(entry, HistoryEntry):
+        entry = records.load(HistoryEntry, entry)
+    when = local_time(entry.t, tz, SECONDS)
+    name = entry.e
+    if entry.s:
+        old = entry.o
+        what = f"{old} → {entry.s}" if old and old != entry.s else f"→ {entry.s}"
     elif name == "Instance:PreemptibleInstanceInterruption":
-        what = "preemptible interruption" + (f": {entry['outcome']}" if entry.get("outcome") else "")
-    elif entry.get("st"):
+        what = "preemptible interruption" + (f": {entry.outcome}" if entry.outcome else "")
+    elif entry.st:
         parts = name.split(":")
-        what = f"{parts[1] if len(parts) > 1 else name} {entry['st']}"
-        if entry.get("nb"):
-            what += ", not before " + dt.datetime.fromtimestamp(float(entry["nb"]), tz).strftime(
-                "%Y-%m-%d %H:%M"
-            )
+        what = f"{parts[1] if len(parts) > 1 else name} {entry.st}"
+        if entry.nb:
+            what += ", not before " + local_time(entry.nb, tz, MINUTES)
     else:
         what = name
-    if entry.get("restart"):
-        what += f"  (auto-restart {entry['restart']})"
-    return f"{when}  {what}"
+    if entry.restart:
+        what += f"  (auto-restart {entry.restart})"
+    return row(when, what)
 
 
 def resolve(store, target: str) -> tuple[str, list[str]]:
@@ -89,17 +90,16 @@ def history_reply(services, query: HistoryQuery) -> Reply:
     tz = services.timezone
     iid, others = resolve(store, query.target)
     since = time.time() - query.days * 86400
-    entries = []
-    for raw in store.zrange_by_score(keys.history(iid), since, float("inf")):
-        try:
-            entries.append(json.loads(raw))
-        except ValueError:
-            continue
-    facts_raw = store.get_json(remembered_key(iid))
-    facts = InstanceFacts.from_dict(facts_raw) if facts_raw else None
-    name = (facts.name if facts else None) or next(
-        (e.get("n") for e in reversed(entries) if e.get("n")), None
-    )
+    entries = [
+        e
+        for e in (
+            records.load_or_none(HistoryEntry, raw)
+            for raw in store.zrange_by_score(keys.history(iid), since, float("inf"))
+        )
+        if e is not None
+    ]
+    facts = records.load_or_none(InstanceInfo, store.get(remembered_key(iid)))
+    name = (facts.name if facts else None) or next((e.n for e in reversed(entries) if e.n), None)
     title = f"*{name}* (`{iid}`)" if name else f"`{iid}`"
     span = "the last day" if query.days == 1 else f"the last {query.days} days"
     if not entries:
@@ -107,20 +107,20 @@ def history_reply(services, query: HistoryQuery) -> Reply:
             f"No ECS events recorded for {iid} in {span}.",
             [blocks.section(f":mag: No ECS events recorded for {title} in {span}.")],
         )
-    states = [e for e in entries if e.get("s")]
+    states = [e for e in entries if e.s]
     now_line = ""
     if states:
         last = states[-1]
-        since_text = dt.datetime.fromtimestamp(float(last["t"]), tz).strftime("%Y-%m-%d %H:%M %Z")
+        since_text = local_time(last.t, tz, MINUTES_ZONE)
         now_line = (
             f"Released (deleted {since_text})"
-            if last["s"] == "Deleted"
-            else f"Last state: *{last['s']}* since {since_text}"
+            if last.s == "Deleted"
+            else f"Last state: *{last.s}* since {since_text}"
         )
     lines = [describe_entry(e, tz) for e in entries]
     shown = lines[-MAX_LINES:]
     more = f"… {len(lines) - len(shown)} earlier events not shown\n" if len(lines) > len(shown) else ""
-    context = [f"{len(entries)} events in {span} · times in {getattr(tz, 'key', str(tz))}"]
+    context = [f"{len(entries)} events in {span} · times in {zone_name(tz)}"]
     if facts and facts.tags:
         context.append(tag_text(facts.tags, 10))
     if others:

@@ -1,16 +1,18 @@
 """Instance names and tags for ECS events: cached in the process, fetched from ECS by up to 100 ids per
 DescribeInstances, and remembered in the store so released instances (which ECS no longer knows)
-keep their name and tags in notifications and history."""
+keep their name and tags in notifications and history. What is remembered is the `InstanceInfo` ECS
+returned, written with `bot.records` (records of the former `InstanceFacts` shape, with nulls for
+unknown fields, read back the same)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 
-from handlers.events.render import InstanceFacts
+from bot import records
+from bot.ecs_model import InstanceInfo
 
 log = logging.getLogger(__name__)
 
@@ -23,21 +25,9 @@ def remembered_key(instance_id: str) -> str:
 
 @dataclass
 class Lookup:
-    facts: dict[str, InstanceFacts | None] = field(default_factory=dict)
-    fresh: list[InstanceFacts] = field(default_factory=list)  # fetched from ECS just now: remember them
+    facts: dict[str, InstanceInfo | None] = field(default_factory=dict)
+    fresh: list[InstanceInfo] = field(default_factory=list)  # fetched from ECS just now: remember them
     error: str | None = None  # ECS could not be asked (some facts may then come from memory only)
-
-
-def facts_from_info(info) -> InstanceFacts:
-    return InstanceFacts(
-        instance_id=info.instance_id,
-        name=getattr(info, "name", None) or None,
-        tags=dict(getattr(info, "tags", None) or {}),
-        region=getattr(info, "region", None) or None,
-        spot_strategy=getattr(info, "spot_strategy", None) or None,
-        status=getattr(info, "status", None) or None,
-        instance_type=getattr(info, "instance_type", None) or None,
-    )
 
 
 class InstanceDirectory:
@@ -45,7 +35,7 @@ class InstanceDirectory:
         self.services = services
         self.ttl = ttl_seconds
         self.negative_ttl = negative_ttl_seconds
-        self._cache: dict[str, tuple[float, InstanceFacts | None]] = {}
+        self._cache: dict[str, tuple[float, InstanceInfo | None]] = {}
         self._lock = threading.Lock()
         self.ecs_calls = 0
 
@@ -82,8 +72,8 @@ class InstanceDirectory:
                     self._cache[iid] = (now + self.negative_ttl, facts)
         return out
 
-    def _ask_ecs(self, misses: dict[str, str | None], out: Lookup) -> tuple[dict[str, InstanceFacts], set]:
-        found: dict[str, InstanceFacts] = {}
+    def _ask_ecs(self, misses: dict[str, str | None], out: Lookup) -> tuple[dict[str, InstanceInfo], set]:
+        found: dict[str, InstanceInfo] = {}
         asked: set[str] = set()
         by_region: dict[str | None, list[str]] = {}
         for iid, region in misses.items():
@@ -105,18 +95,16 @@ class InstanceDirectory:
                     return found, asked
                 asked.update(chunk)
                 for info in infos:
-                    found[info.instance_id] = facts_from_info(info)
+                    found[info.instance_id] = info
         return found, asked
 
     @staticmethod
-    def _remembered(ids: list[str], get_many) -> dict[str, InstanceFacts]:
+    def _remembered(ids: list[str], get_many) -> dict[str, InstanceInfo]:
         if not ids:
             return {}
         out = {}
         for iid, raw in zip(ids, get_many([remembered_key(i) for i in ids]), strict=True):
-            if raw:
-                try:
-                    out[iid] = InstanceFacts.from_dict(json.loads(raw))
-                except (ValueError, TypeError):
-                    continue
+            info = records.load_or_none(InstanceInfo, raw)
+            if info is not None:
+                out[iid] = info
         return out

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 
+from bot.ecs_model import InstanceInfo
 from bot.errors import ChatOpsError
 from bot.policy import VServerGroupRef
 from handlers.events.envelope import EcsEvent
-from handlers.events.render import InstanceFacts
 from handlers.events.routing import selector_matches
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def group_selects(group: VServerGroupRef, instance_id: str, tags: dict[str, str]
 
 
 def remove_from_load_balancers(
-    services, event: EcsEvent, facts: InstanceFacts | None, default_region: str
+    services, event: EcsEvent, facts: InstanceInfo | None, default_region: str
 ) -> tuple[bool, str]:
     """(ok, what happened) — never raises for SLB failures (they are reported)."""
     policy = services.policy.slb

@@ -10,16 +10,19 @@ is in the store; a notice leaves its outbox only after Slack accepted it.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
+from dataclasses import replace
 
+from bot import records
 from bot.errors import StoreUnavailable, UpstreamError
 from bot.registry import Capability
 from dedupe.batch import Commit, EventStore, fifo_drop_through, fifo_peek
 from handlers.events import keys
-from handlers.events.digest import DigestView, outbox_payload, payload_entry, split_payload
+from handlers.events.digest import DigestView, outbox_payload, payload_entry, read_line, split_payload
+from handlers.events.render import Notice
+from handlers.events.stored import DigestState
 
 capability = Capability("handlers.events.notifier")
 
@@ -116,14 +119,14 @@ class Notifier:
         start = time.time() + self.interval  # the previous leader may have just used this slot
         for channel in self.store.hgetall(keys.CHANNELS):
             self.next_at[channel] = start
-            state = self.store.get_json(keys.channel_state(channel))
-            if not state:
+            state = records.load_or_none(DigestState, self.store.get(keys.channel_state(channel)))
+            if state is None:
                 continue
-            view = DigestView(state["id"], state["started"], inline=self.inline, ts=state.get("ts"))
+            view = DigestView(state.id, state.started, inline=self.inline, ts=state.ts)
             for seq, raw in fifo_peek(
                 self.store, keys.digest_lines(channel, view.digest_id), MAX_DIGEST_EVENTS + MOVE_LIMIT
             ):
-                view.add(seq, raw, state.get("last", state["started"]))
+                view.add(seq, raw, state.last if state.last is not None else state.started)
             self.digests[channel] = view
         log.info("notifier: leading", extra={"open_digests": len(self.digests)})
 
@@ -225,17 +228,15 @@ class Notifier:
         self.digests.pop(channel, None)
 
     def _save(self, channel: str, digest: DigestView) -> None:
-        self.store.set_json(
-            keys.channel_state(channel),
-            {"id": digest.digest_id, "started": digest.started, "ts": digest.ts, "last": digest.last_item_at},
+        state = DigestState(
+            id=digest.digest_id, started=digest.started, ts=digest.ts, last=digest.last_item_at
         )
+        self.store.set(keys.channel_state(channel), records.dump(state))
 
     # single messages and failures ------------------------------------------------------------------
-    def _post(self, channel: str, notice: dict, kind: str) -> bool:
+    def _post(self, channel: str, notice: Notice, kind: str) -> bool:
         try:
-            self.services.slack.post(
-                channel, notice.get("text") or "(ECS event)", notice.get("blocks") or None
-            )
+            self.services.slack.post(channel, notice.text or "(ECS event)", notice.blocks or None)
         except UpstreamError as exc:
             self._failed(channel, exc, kind)
             return False
@@ -270,12 +271,16 @@ class Notifier:
             ops = []
             for _, payload in items:
                 notice = split_payload(payload)[1]
-                notice["text"] = (notice.get("text") or "") + note
-                if notice.get("blocks"):
-                    notice["blocks"] = [
-                        *notice["blocks"],
+                notice = replace(
+                    notice,
+                    text=notice.text + note,
+                    blocks=[
+                        *notice.blocks,
                         {"type": "context", "elements": [{"type": "mrkdwn", "text": note.strip()}]},
                     ]
+                    if notice.blocks
+                    else [],
+                )
                 target = (
                     keys.urgent(self.default_channel)
                     if box.startswith("events:urgent")
@@ -291,15 +296,10 @@ class Notifier:
             entries = fifo_peek(self.store, lines_key, MAX_DIGEST_EVENTS + MOVE_LIMIT)
             ops = []
             for _, raw in entries:
-                e = json.loads(raw)
-                notice = {
-                    "text": (e.get("p") or "") + note,
-                    "line": e.get("l"),
-                    "plain": e.get("p"),
-                    "state": e.get("w"),
-                    "instance_id": e.get("i"),
-                    "kind": "state",
-                }
+                e = read_line(raw)
+                notice = Notice(
+                    kind="state", text=e.p + note, line=e.l, plain=e.p, state=e.w, instance_id=e.i
+                )
                 ops.append(("QPUSH", keys.outbox(self.default_channel), outbox_payload(notice)))
             if ops:
                 self.batch.commit([Commit(None, None, ops)])

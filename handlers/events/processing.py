@@ -7,12 +7,13 @@ Slack is never called here: notices go to per-channel outboxes that the notifier
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
 
+from bot import records
 from bot.adapters.mns import QueueMessage
+from bot.ecs_model import InstanceInfo
 from dedupe import ClaimStatus
 from dedupe.batch import Commit, EventStore, Op
 from handlers.events import keys
@@ -22,7 +23,6 @@ from handlers.events.envelope import EcsEvent, EnvelopeError, parse_event
 from handlers.events.instances import InstanceDirectory, remembered_key
 from handlers.events.interruption import remove_from_load_balancers
 from handlers.events.render import (
-    InstanceFacts,
     Notice,
     interruption_notice,
     other_notice,
@@ -32,6 +32,7 @@ from handlers.events.render import (
     system_notice,
 )
 from handlers.events.routing import channels_for
+from handlers.events.stored import HistoryEntry, MaintenanceMarker, Quarantined
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +181,7 @@ class Processor:
                 continue
             if ev.instance_id in fresh:
                 f = fresh.pop(ev.instance_id)
-                ops.append(
-                    ("SET", remembered_key(f.instance_id), json.dumps(f.as_dict()), str(self.retention))
-                )
+                ops.append(("SET", remembered_key(f.instance_id), records.dump(f), str(self.retention)))
             yield m, ev, token, ops
 
     def _last_states(self, ids: list[str]) -> dict[str, tuple[float, str]]:
@@ -196,7 +195,7 @@ class Processor:
                     continue
         return out
 
-    def _effects(self, m: QueueMessage, ev: EcsEvent, facts: InstanceFacts | None, last) -> list[Op]:
+    def _effects(self, m: QueueMessage, ev: EcsEvent, facts: InstanceInfo | None, last) -> list[Op]:
         tz = self.tz
         at = _epoch(ev, m)
         self.m_lag.observe(max(0.0, time.time() - at))
@@ -248,15 +247,20 @@ class Processor:
     def _history_ops(self, ev: EcsEvent, facts, at: float, old: str | None, extra: dict) -> list[Op]:
         iid = ev.instance_id or ""
         name = (facts.name if facts else None) or ev.instance_name
-        entry = {"t": round(at, 3), "e": ev.name, "id": ev.event_id, "s": ev.state, "o": old, "n": name}
-        if ev.event_status:
-            entry["st"] = ev.event_status
-        if ev.not_before:
-            entry["nb"] = ev.not_before.timestamp()
-        entry.update(extra)
+        entry = HistoryEntry(
+            t=round(at, 3),
+            e=ev.name,
+            id=ev.event_id,
+            s=ev.state,
+            o=old,
+            n=name,
+            st=ev.event_status or None,
+            nb=ev.not_before.timestamp() if ev.not_before else None,
+            **extra,
+        )
         cutoff = time.time() - self.retention
         ops: list[Op] = [
-            ("ZADD", keys.history(iid), f"{at:.3f}", json.dumps(entry, separators=(",", ":"))),
+            ("ZADD", keys.history(iid), f"{at:.3f}", records.dump(entry)),
             ("ZREMBELOW", keys.history(iid), f"{cutoff:.3f}"),
             ("EXPIRE", keys.history(iid), str(self.retention)),
             ("ZADD", keys.HISTORY_INDEX, f"{at:.3f}", iid),
@@ -270,7 +274,9 @@ class Processor:
         if not ev.instance_id:
             return []
         parts = ev.name.split(":")
-        marker = json.dumps({"event": parts[1] if len(parts) > 1 else ev.name, "status": ev.event_status})
+        marker = records.dump(
+            MaintenanceMarker(event=parts[1] if len(parts) > 1 else ev.name, status=ev.event_status)
+        )
         if ev.event_status in ACTIVE_MAINTENANCE:
             until = (ev.not_before.timestamp() if ev.not_before else time.time()) + 6 * 3600
             ttl = max(3600.0, until - time.time())
@@ -282,7 +288,7 @@ class Processor:
         return []
 
     def _notify_ops(self, notice: Notice, channels) -> list[Op]:
-        payload = outbox_payload(notice.as_dict())
+        payload = outbox_payload(notice)
         ops: list[Op] = []
         for channel in channels:
             box = keys.urgent(channel) if notice.urgent else keys.outbox(channel)
@@ -291,16 +297,16 @@ class Processor:
         return ops
 
     def _quarantine_ops(self, m: QueueMessage, reason: str, ev: EcsEvent | None) -> list[Op]:
-        record = {
-            "message_id": m.message_id,
-            "dequeue_count": m.dequeue_count,
-            "reason": reason,
-            "event_id": ev.event_id if ev else None,
-            "at": time.time(),
-            "body": m.body[:EXCERPT],
-        }
+        record = Quarantined(
+            message_id=m.message_id,
+            dequeue_count=m.dequeue_count,
+            reason=reason,
+            event_id=ev.event_id if ev else None,
+            at=time.time(),
+            body=m.body[:EXCERPT],
+        )
         log.warning("MNS message quarantined", extra={"message_id": m.message_id, "reason": reason})
-        ops: list[Op] = [("LPUSHTRIM", keys.QUARANTINE, json.dumps(record), str(QUARANTINE_KEEP))]
+        ops: list[Op] = [("LPUSHTRIM", keys.QUARANTINE, records.dump(record), str(QUARANTINE_KEEP))]
         if self.ops_channel:
             notice = quarantine_notice(m.message_id, m.dequeue_count, reason, m.body[:600])
             ops.extend(self._notify_ops(notice, (self.ops_channel,)))

@@ -1,4 +1,4 @@
-"""How ECS events read in Slack — pure functions from facts to text and Block Kit.
+"""How ECS events read in Slack — pure functions from facts (`InstanceInfo`) to text and Block Kit.
 
 A `Notice` is what the consumer puts in a channel's outbox: the single-message form (text + blocks)
 and the one-line form used by digests (`line`, mrkdwn) and by the digest's attached file (`plain`).
@@ -7,10 +7,12 @@ and the one-line form used by digests (`line`, mrkdwn) and by the digest's attac
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from bot import blocks
+from bot import blocks, records
+from bot.ecs_model import InstanceInfo
+from bot.render import CLOCK, local_time, row, tag_text
 from handlers.events.envelope import EcsEvent
 
 STATE_EMOJI = {
@@ -24,35 +26,15 @@ STATE_EMOJI = {
 
 
 @dataclass(frozen=True)
-class InstanceFacts:
-    """What we know about an instance (from ECS, or remembered after it was released)."""
-
-    instance_id: str
-    name: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    region: str | None = None
-    spot_strategy: str | None = None
-    status: str | None = None
-    instance_type: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> InstanceFacts:
-        known = {k: data.get(k) for k in cls.__dataclass_fields__ if k in data}
-        known["tags"] = dict(known.get("tags") or {})
-        return cls(**known)
-
-
-@dataclass(frozen=True)
 class Notice:
-    event_id: str
-    kind: str  # state | interruption | system | restart | quarantine | other
-    text: str  # fallback text (notifications) = the whole message for plain clients
-    blocks: list[dict]
-    line: str  # one mrkdwn line for digests
-    plain: str  # one plain-text line for the digest file
+    """Stored in the outboxes with `bot.records` (see digest.outbox_payload)."""
+
+    event_id: str = ""  # "" for a notice rebuilt from a digest line (rerouted)
+    kind: str = "other"  # state | interruption | system | restart | quarantine | other
+    text: str = ""  # fallback text (notifications) = the whole message for plain clients
+    blocks: list[dict] = field(default_factory=list)
+    line: str = ""  # one mrkdwn line for digests
+    plain: str = ""  # one plain-text line for the digest file
     urgent: bool = False  # posted on its own at the channel's next slot, even during a burst
     instance_id: str | None = None
     state: str | None = None
@@ -62,36 +44,24 @@ class Notice:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Notice:
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__ if k in data})
+        return records.load(cls, data)
 
 
-def local_time(when: dt.datetime | None, tz: dt.tzinfo, fmt: str = "%Y-%m-%d %H:%M:%S %Z") -> str:
-    return when.astimezone(tz).strftime(fmt) if when else "time unknown"
-
-
-def label(instance_id: str | None, facts: InstanceFacts | None, fallback_name: str | None = None) -> str:
+def label(instance_id: str | None, facts: InstanceInfo | None, fallback_name: str | None = None) -> str:
     name = (facts.name if facts else None) or fallback_name
     if not instance_id:
         return name or "unknown resource"
     return f"*{name}* (`{instance_id}`)" if name and name != instance_id else f"`{instance_id}`"
 
 
-def plain_label(
-    instance_id: str | None, facts: InstanceFacts | None, fallback_name: str | None = None
-) -> str:
+def plain_label(instance_id: str | None, facts: InstanceInfo | None, fallback_name: str | None = None) -> str:
     name = (facts.name if facts else None) or fallback_name
     if not instance_id:
         return name or "unknown resource"
     return f"{name} ({instance_id})" if name and name != instance_id else instance_id
 
 
-def tag_text(tags: dict[str, str], limit: int = 6) -> str:
-    items = sorted(tags.items())
-    shown = ", ".join(f"{k}={v}" for k, v in items[:limit])
-    return shown + (f" (+{len(items) - limit})" if len(items) > limit else "")
-
-
-def _context(event: EcsEvent, facts: InstanceFacts | None, tz: dt.tzinfo) -> str:
+def _context(event: EcsEvent, facts: InstanceInfo | None, tz: dt.tzinfo) -> str:
     parts = [local_time(event.time, tz)]
     if event.region:
         parts.append(event.region)
@@ -113,7 +83,7 @@ def restart_text(restarted: bool, detail: str) -> tuple[str, str]:
 
 def state_notice(
     event: EcsEvent,
-    facts: InstanceFacts | None,
+    facts: InstanceInfo | None,
     old: str | None,
     tz: dt.tzinfo,
     restart: tuple[bool, str] | None = None,
@@ -126,7 +96,7 @@ def state_notice(
     who = label(event.instance_id, facts, event.instance_name)
     emoji = STATE_EMOJI.get(new, ":grey_question:")
     text = f"{emoji} {who} {transition}"
-    clock = local_time(event.time, tz, "%H:%M:%S")
+    clock = local_time(event.time, tz, CLOCK)
     plain_who = plain_label(event.instance_id, facts, event.instance_name)
     out = [blocks.section(text)]
     line = f"{emoji} {who} {transition} · {clock}"
@@ -152,14 +122,14 @@ def state_notice(
     )
 
 
-def _plain(event: EcsEvent, facts: InstanceFacts | None, what: str, tz: dt.tzinfo) -> str:
+def _plain(event: EcsEvent, facts: InstanceInfo | None, what: str, tz: dt.tzinfo) -> str:
     tags = f"  [{tag_text(facts.tags, 20)}]" if facts and facts.tags else ""
     who = plain_label(event.instance_id, facts, event.instance_name)
-    return f"{local_time(event.time, tz)}  {who}  {what}{tags}"
+    return row(local_time(event.time, tz), who, what + tags)
 
 
 def interruption_notice(
-    event: EcsEvent, facts: InstanceFacts | None, outcome: str, ok: bool, tz: dt.tzinfo
+    event: EcsEvent, facts: InstanceInfo | None, outcome: str, ok: bool, tz: dt.tzinfo
 ) -> Notice:
     who = label(event.instance_id, facts, event.instance_name)
     head = (
@@ -179,7 +149,7 @@ def interruption_notice(
     )
 
 
-def system_notice(event: EcsEvent, facts: InstanceFacts | None, tz: dt.tzinfo) -> Notice:
+def system_notice(event: EcsEvent, facts: InstanceInfo | None, tz: dt.tzinfo) -> Notice:
     who = label(event.instance_id, facts, event.instance_name)
     parts = event.name.split(":")
     what = parts[1] if len(parts) > 1 else event.name
@@ -200,7 +170,7 @@ def system_notice(event: EcsEvent, facts: InstanceFacts | None, tz: dt.tzinfo) -
     )
 
 
-def other_notice(event: EcsEvent, facts: InstanceFacts | None, tz: dt.tzinfo) -> Notice:
+def other_notice(event: EcsEvent, facts: InstanceInfo | None, tz: dt.tzinfo) -> Notice:
     who = label(event.instance_id, facts, event.instance_name)
     level = f" ({event.level})" if event.level else ""
     return Notice(
@@ -218,7 +188,7 @@ def other_notice(event: EcsEvent, facts: InstanceFacts | None, tz: dt.tzinfo) ->
 
 
 def restart_notice(
-    event: EcsEvent, facts: InstanceFacts | None, restarted: bool, detail: str, tz: dt.tzinfo
+    event: EcsEvent, facts: InstanceInfo | None, restarted: bool, detail: str, tz: dt.tzinfo
 ) -> Notice:
     """The auto-restart outcome on its own (for `auto_restart.channel`)."""
     who = label(event.instance_id, facts, event.instance_name)

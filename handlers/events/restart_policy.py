@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot import records
 from bot.intents import Intent
 from handlers.events.routing import selector_matches
+from handlers.events.stored import MaintenanceMarker
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ def decide_restart(
     tags: dict[str, str] | None,
     selector: dict[str, str],
     intent: Intent | None,
-    maintenance: dict[str, Any] | None,
+    maintenance: MaintenanceMarker | dict[str, Any] | None,
     interrupted: bool,
     event_age_seconds: float | None,
     max_event_age_seconds: float,
@@ -58,8 +60,10 @@ def decide_restart(
     if intent is not None and intent.action in ("stop", "reboot"):
         return RestartDecision("skip", _intent_reason(intent))
     if maintenance:
-        what = maintenance.get("event") or "system maintenance"
-        status = maintenance.get("status") or "scheduled"
+        if not isinstance(maintenance, MaintenanceMarker):
+            maintenance = records.load(MaintenanceMarker, maintenance)
+        what = maintenance.event or "system maintenance"
+        status = maintenance.status or "scheduled"
         return RestartDecision("skip", f"expected stop: {what} ({status})")
     if interrupted:
         return RestartDecision("skip", "the preemptible instance is being reclaimed")

@@ -16,7 +16,9 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from bot.errors import ChatOpsError
+from bot import records
+from bot.errors import ChatOpsError, Conflict
+from bot.records import Record
 from bot.registry import Capability
 from dedupe import ClaimStatus, dedupe_key
 from handlers.pagerduty.common import PLANNED_TTL, client, planned_key
@@ -39,6 +41,14 @@ log = logging.getLogger(__name__)
 CLAIM_NAMESPACE = "pd-calendar"
 FEED_TTL = 2 * 86400
 LOOKAHEAD = dt.timedelta(hours=1)
+
+
+class FeedCache(Record):
+    """A calendar's last body (base64) and its validators, for conditional fetches."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body: str | None = None
 
 
 @capability.periodic("pagerduty.calendar_sync", minute="*")
@@ -88,25 +98,20 @@ def _feed(services, config: CalendarConfig) -> bytes:
     """The calendar body, fetched conditionally against the validators kept in the store."""
     feeds = services.adapter("calendar")
     key = f"pagerduty:calendar:feed:{config.key}"
-    cached = services.store.get_json(key) or {}
-    body = base64.b64decode(cached["body"]) if cached.get("body") else None
+    cached = records.load_or_none(FeedCache, services.store.get(key)) or FeedCache()
+    body = base64.b64decode(cached.body) if cached.body else None
     result = feeds.fetch(
         config.url,
-        etag=cached.get("etag") if body is not None else None,
-        last_modified=cached.get("last_modified") if body is not None else None,
+        etag=cached.etag if body is not None else None,
+        last_modified=cached.last_modified if body is not None else None,
     )
     if result.not_modified and body is not None:
         return body
     assert result.body is not None
-    services.store.set_json(
-        key,
-        {
-            "etag": result.etag,
-            "last_modified": result.last_modified,
-            "body": base64.b64encode(result.body).decode(),
-        },
-        FEED_TTL,
+    fresh = FeedCache(
+        etag=result.etag, last_modified=result.last_modified, body=base64.b64encode(result.body).decode()
     )
+    services.store.set(key, records.dump(fresh), FEED_TTL)
     return result.body
 
 
@@ -164,14 +169,14 @@ def _open(services, config: CalendarConfig, act: OpenIncident, state_key: str) -
     def run() -> None:
         pd = client(services)
         # remembered before the POST: the incident.triggered webhook may arrive before POST returns
-        services.store.set_json(planned_key(act.incident_key), occurrence_summary(occ, config), PLANNED_TTL)
+        services.store.set(
+            planned_key(act.incident_key), records.dump(occurrence_summary(occ, config)), PLANNED_TTL
+        )
         try:
             incident = pd.create_incident(
                 act.title, config.service_id, details=act.details, incident_key=act.incident_key
             )
-        except ChatOpsError as exc:
-            if not getattr(exc, "duplicate_incident_key", False):
-                raise
+        except Conflict:  # opened by an earlier try that did reach PagerDuty: take that incident
             incident = pd.find_incident_by_key(act.incident_key)
             if incident is None:
                 raise

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import ConfigError, UserError
+from bot.records import Record
+from handlers.pagerduty.planning import PlannedWindow
 
 if TYPE_CHECKING:
     from bot.adapters.pagerduty import PagerDuty
@@ -32,6 +34,25 @@ def actor_key(incident_id: str, status: str) -> str:
     return f"pagerduty:actor:{incident_id}:{status}"
 
 
+class CardRecord(Record):
+    """An incident's one Slack message (under `message_key`) and the state it shows."""
+
+    channel: str
+    ts: str
+    incident: dict[str, Any]  # the flat snapshot (events.normalize_incident)
+    planned: PlannedWindow | None = None
+    latest: str | None = None  # the "Latest: …" line
+    occurred_at: str | None = None  # of the newest event the card shows
+
+
+class OnBehalf(Record):
+    """Who pressed a button (under `actor_key`), until the webhook that reports the change arrives."""
+
+    user: str
+    fallback: bool = False  # no PagerDuty user has their Slack e-mail: the bot's From address was used
+    email: str = ""
+
+
 def client(services: Services, interactive: bool = False) -> PagerDuty:
     try:
         return services.adapter("pagerduty-interactive" if interactive else "pagerduty")
@@ -39,11 +60,11 @@ def client(services: Services, interactive: bool = False) -> PagerDuty:
         raise UserError(f"PagerDuty is not set up on this bot ({exc}).") from None
 
 
-def channel_for(services: Services, incident: dict[str, Any], planned: dict[str, Any] | None) -> str | None:
+def channel_for(services: Services, incident: dict[str, Any], planned: PlannedWindow | None) -> str | None:
     """Calendar mapping first, then the per-service mapping, then the defaults."""
     policy = services.policy.pagerduty
-    if planned and planned.get("channel"):
-        return planned["channel"]
+    if planned and planned.channel:
+        return planned.channel
     service_id = incident.get("service_id")
     if service_id and service_id in policy.channels:
         return policy.channels[service_id]

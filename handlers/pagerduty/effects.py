@@ -15,18 +15,24 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bot import records
 from bot.errors import ChatOpsError
+from bot.render import parse_time
 from dedupe import ClaimStatus, dedupe_key
 from handlers.pagerduty import messages
 from handlers.pagerduty.common import (
     MESSAGE_TTL,
+    CardRecord,
+    OnBehalf,
     actor_key,
     channel_for,
     client,
     message_key,
     planned_key,
 )
-from handlers.pagerduty.events import WebhookEvent
+from handlers.pagerduty.effect_job import EFFECT_JOB
+from handlers.pagerduty.events import WebhookEvent, normalize_incident
+from handlers.pagerduty.planning import PlannedWindow
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +60,6 @@ def apply_event(services, payload: dict[str, Any], attempt: int = 1) -> str:
         raise
     if outcome == "deferred":
         effects.release(key, str(claim.token))
-        from handlers.pagerduty.webhook import EFFECT_JOB
-
         services.queue.enqueue(EFFECT_JOB, event=payload, attempt=attempt + 1, delay=WAIT_FOR_TRIGGER_DELAY)
         return outcome
     effects.confirm(key, str(claim.token))
@@ -71,7 +75,9 @@ def _apply(services, event: WebhookEvent, attempt: int) -> str:
     with store.lock(f"pagerduty-incident:{incident_id}", ttl=60, wait=15) as held:
         if not held:
             raise IncidentBusy(incident_id)
-        record = store.get_json(message_key(incident_id))
+        raw = store.get(message_key(incident_id))
+        # an unreadable card record is an error (the job is retried), never a reason to post a second card
+        record = records.load(CardRecord, raw) if raw else None
         if record is None:
             if event.event_type != "incident.triggered" and attempt < WAIT_FOR_TRIGGER_ATTEMPTS:
                 return "deferred"
@@ -103,8 +109,6 @@ def _snapshot(services, event: WebhookEvent, previous: dict[str, Any] | None) ->
 
 def _fetch(services, incident_id: str) -> dict[str, Any]:
     """Full incident data when the event carried only a reference (e.g. a note arriving first)."""
-    from handlers.pagerduty.events import normalize_incident
-
     try:
         return normalize_incident(client(services).get_incident(incident_id))
     except ChatOpsError as exc:
@@ -117,7 +121,7 @@ def _fetch(services, incident_id: str) -> dict[str, Any]:
 def _post_card(services, event: WebhookEvent) -> str:
     incident = _snapshot(services, event, None)
     planned = (
-        services.store.get_json(planned_key(incident["incident_key"]))
+        records.load_or_none(PlannedWindow, services.store.get(planned_key(incident["incident_key"])))
         if incident.get("incident_key")
         else None
     )
@@ -133,52 +137,57 @@ def _post_card(services, event: WebhookEvent) -> str:
         latest = messages.latest_line(event.event_type, event.agent, event.occurred_at, services.timezone)
     text, blocks = messages.incident_card(incident, services.timezone, planned, latest)
     posted = services.slack.post(channel, text, blocks)
-    record = {
-        "channel": posted.channel,
-        "ts": posted.ts,
-        "incident": incident,
-        "planned": planned,
-        "latest": latest,
-        "occurred_at": event.occurred_at,
-    }
-    services.store.set_json(message_key(str(incident["id"])), record, MESSAGE_TTL)
+    record = CardRecord(
+        channel=posted.channel,
+        ts=posted.ts,
+        incident=incident,
+        planned=planned,
+        latest=latest,
+        occurred_at=event.occurred_at,
+    )
+    services.store.set(message_key(str(incident["id"])), records.dump(record), MESSAGE_TTL)
     if event.event_type != "incident.triggered":
         _thread_reply(services, event, record)
     return "posted"
 
 
-def _update_card(services, event: WebhookEvent, record: dict[str, Any]) -> str:
-    newer = _is_newer(event.occurred_at, record.get("occurred_at"))
+def _update_card(services, event: WebhookEvent, record: CardRecord) -> str:
+    newer = _is_newer(event.occurred_at, record.occurred_at)
     if event.event_type == "incident.triggered" and not newer:
         return "already-posted"
     if newer:
-        record["incident"] = _snapshot(services, event, record.get("incident"))
-        record["occurred_at"] = event.occurred_at
+        latest = record.latest
         if event.event_type != "incident.triggered":
-            record["latest"] = messages.latest_line(
-                event.event_type, event.agent, event.occurred_at, services.timezone
-            )
-        text, blocks = messages.incident_card(
-            record["incident"], services.timezone, record.get("planned"), record.get("latest")
+            latest = messages.latest_line(event.event_type, event.agent, event.occurred_at, services.timezone)
+        record = record.model_copy(
+            update={
+                "incident": _snapshot(services, event, record.incident),
+                "occurred_at": event.occurred_at,
+                "latest": latest,
+            }
         )
-        services.slack.update(record["channel"], record["ts"], text, blocks)
-        services.store.set_json(message_key(str(record["incident"]["id"])), record, MESSAGE_TTL)
+        text, blocks = messages.incident_card(
+            record.incident, services.timezone, record.planned, record.latest
+        )
+        services.slack.update(record.channel, record.ts, text, blocks)
+        services.store.set(message_key(str(record.incident["id"])), records.dump(record), MESSAGE_TTL)
     if event.event_type != "incident.triggered":
         _thread_reply(services, event, record)
     return "updated"
 
 
-def _thread_reply(services, event: WebhookEvent, record: dict[str, Any]) -> None:
+def _thread_reply(services, event: WebhookEvent, record: CardRecord) -> None:
     status = messages.STATUS_FOR_EVENT.get(event.event_type)
-    incident_id = str(record["incident"].get("id"))
-    on_behalf = services.store.get_json(actor_key(incident_id, status)) if status else None
-    incident = record["incident"] if not event.incident.get("partial") else {**record["incident"]}
-    text = messages.activity_text(event.event_type, event.agent, incident, event.note, on_behalf)
-    services.slack.post(record["channel"], text, thread_ts=record["ts"])
+    incident_id = str(record.incident.get("id"))
+    on_behalf = (
+        records.load_or_none(OnBehalf, services.store.get(actor_key(incident_id, status))) if status else None
+    )
+    text = messages.activity_text(event.event_type, event.agent, record.incident, event.note, on_behalf)
+    services.slack.post(record.channel, text, thread_ts=record.ts)
 
 
 def _is_newer(occurred_at: str | None, than: str | None) -> bool:
-    new, old = messages.parse_time(occurred_at), messages.parse_time(than)
+    new, old = parse_time(occurred_at), parse_time(than)
     if new is None or old is None:
         return True
     return new >= old

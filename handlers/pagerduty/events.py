@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from bot import records
 from dedupe import dedupe_key
 
 _PLAIN = re.compile(r"^[A-Za-z0-9._@+-]{1,80}$")
@@ -98,22 +99,12 @@ class WebhookEvent:
         return self.event_type in HANDLED_EVENT_TYPES
 
     def as_job(self) -> dict[str, Any]:
-        return {
-            "keys": list(self.keys),
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "occurred_at": self.occurred_at,
-            "agent": self.agent,
-            "incident": self.incident,
-            "note": self.note,
-            "version": self.version,
-        }
+        """The event as a job argument (JSON-ready data, through `bot.records`)."""
+        return records.to_dict(self)
 
     @classmethod
     def from_job(cls, data: dict[str, Any]) -> WebhookEvent:
-        data = dict(data)
-        data["keys"] = tuple(data.get("keys") or ())
-        return cls(**data)
+        return records.load(cls, data)
 
 
 class DeliveryItem(NamedTuple):

@@ -13,13 +13,14 @@ import uuid
 from dataclasses import asdict
 from typing import Any
 
-from bot import blocks
+from bot import blocks, records
 from bot.authz import AuditRecord
 from bot.commands import ActionRequest, CommandRequest, Reply
-from bot.errors import ChatOpsError, UserError
+from bot.errors import ChatOpsError, Conflict, UserError
 from bot.registry import Capability
+from bot.render import plural
 from handlers.pagerduty import messages, parsing
-from handlers.pagerduty.common import ACTOR_TTL, acting_as, actor_key, client
+from handlers.pagerduty.common import ACTOR_TTL, OnBehalf, acting_as, actor_key, client
 from handlers.pagerduty.events import normalize_incident
 
 capability = Capability("handlers.pagerduty.incidents")
@@ -53,7 +54,7 @@ def list_incidents(req: CommandRequest) -> Reply:
         blocks.section("\n".join(messages.list_line(i) for i in shown)),
         blocks.context("`/incident ack ID` · `/incident resolve ID` · `/incident new TITLE`"),
     ]
-    return Reply(f"{len(shown)} {label} incident(s)", body)
+    return Reply(plural(len(shown), f"{label} incident"), body)
 
 
 @capability.subcommand(
@@ -159,9 +160,9 @@ def update_incident(
             _finish(services, response_url, audit, "noop", f":information_source: {label} is already {verb}.")
             return
         who = acting_as(services, user_id)
-        services.store.set_json(
+        services.store.set(
             actor_key(incident_id, status),
-            {"user": user_id, "fallback": who.fallback, "email": who.email},
+            records.dump(OnBehalf(user=user_id, fallback=who.fallback, email=who.email)),
             ACTOR_TTL,
         )
         pd.update_incident(incident_id, status, from_email=who.email)
@@ -210,9 +211,7 @@ def create_incident(
                 from_email=who.email,
                 details=f"Opened from Slack by <@{user_id}>.",
             )
-        except ChatOpsError as exc:  # a retry of a request that did reach PagerDuty: take the incident
-            if not getattr(exc, "duplicate_incident_key", False):
-                raise
+        except Conflict:  # a retry of a request that did reach PagerDuty: take the incident
             created = pd.find_incident_by_key(incident_key) or {}
     except ChatOpsError as exc:
         if _retry(
@@ -247,7 +246,7 @@ def create_incident(
 
 
 def _retry(services, exc: ChatOpsError, attempt: int, job_name: str, **kwargs: Any) -> bool:
-    if getattr(exc, "retriable", False) and attempt < MAX_ATTEMPTS:
+    if exc.retryable and attempt < MAX_ATTEMPTS:
         services.queue.enqueue(job_name, attempt=attempt + 1, delay=RETRY_DELAY * attempt, **kwargs)
         return True
     return False

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import blocks
+from bot.render import CLOCK_ZONE, local_time, parse_time, time_span
+
+if TYPE_CHECKING:
+    from handlers.pagerduty.common import OnBehalf
+    from handlers.pagerduty.planning import PlannedWindow
 
 ACK_ACTION = "pagerduty.acknowledge"
 RESOLVE_ACTION = "pagerduty.resolve"
@@ -34,33 +39,12 @@ STATUS_FOR_EVENT = {
 }
 
 
-def parse_time(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def format_window(start: str, end: str | None, tz: dt.tzinfo, all_day: bool = False) -> str:
     """`Tue 25 Mar 10:00–10:30 CET` (same day) or `Tue 25 Mar 22:00 → Wed 26 Mar 02:00 CET`."""
-    s, e = parse_time(start), parse_time(end)
+    s = parse_time(start)
     if s is None:
         return start
-    s = s.astimezone(tz)
-    if all_day:
-        last = (e.astimezone(tz) - dt.timedelta(days=1)) if e else s
-        if last.date() <= s.date():
-            return s.strftime("%a %d %b %Y") + " (all day)"
-        return s.strftime("%a %d %b") + " → " + last.strftime("%a %d %b %Y") + " (all day)"
-    if e is None:
-        return s.strftime("%a %d %b %H:%M %Z")
-    e = e.astimezone(tz)
-    if e.date() == s.date():
-        return f"{s:%a %d %b %H:%M}–{e:%H:%M %Z}"
-    return f"{s:%a %d %b %H:%M} → {e:%a %d %b %H:%M %Z}"
+    return time_span(s, parse_time(end), tz, all_day=all_day)
 
 
 def incident_label(incident: dict[str, Any]) -> str:
@@ -71,7 +55,7 @@ def incident_label(incident: dict[str, Any]) -> str:
 def incident_card(
     incident: dict[str, Any],
     tz: dt.tzinfo,
-    planned: dict[str, Any] | None = None,
+    planned: PlannedWindow | None = None,
     latest: str | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
     """(fallback text, blocks) of the one message an incident has in Slack."""
@@ -93,8 +77,8 @@ def incident_card(
         fields.append(f"*Escalation policy*\n{_escape(incident['escalation_policy'])}")
     out = [blocks.section(f"{icon} *{heading}*", fields)]
     if planned:
-        window = format_window(planned.get("start", ""), planned.get("end"), tz, bool(planned.get("all_day")))
-        source = planned.get("calendar_name") or "calendar"
+        window = format_window(planned.start, planned.end, tz, planned.all_day)
+        source = planned.calendar_name or "calendar"
         out.append(blocks.context(f":calendar: Planned work {window} (from {_escape(source)})"))
     if latest:
         out.append(blocks.context(latest))
@@ -116,7 +100,7 @@ def activity_text(
     agent: str | None,
     incident: dict[str, Any],
     note: str | None = None,
-    on_behalf: dict[str, Any] | None = None,
+    on_behalf: OnBehalf | None = None,
 ) -> str:
     """The thread reply saying who did what."""
     who = f"*{_escape(agent)}*" if agent else "PagerDuty (automation)"
@@ -131,11 +115,11 @@ def activity_text(
     else:
         text += "."
     if on_behalf:
-        text += f"\n_Requested from Slack by <@{on_behalf.get('user')}>"
-        if on_behalf.get("fallback"):
+        text += f"\n_Requested from Slack by <@{on_behalf.user}>"
+        if on_behalf.fallback:
             text += (
                 f"; no PagerDuty user has their Slack e-mail, so the bot's account "
-                f"({on_behalf.get('email')}) was used"
+                f"({on_behalf.email}) was used"
             )
         text += "._"
     return text
@@ -145,7 +129,7 @@ def latest_line(event_type: str, agent: str | None, occurred_at: str, tz: dt.tzi
     who = agent or "PagerDuty"
     what = _ACTIVITY.get(event_type, event_type)
     when = parse_time(occurred_at)
-    stamp = f" at {when.astimezone(tz):%H:%M %Z}" if when else ""
+    stamp = f" at {local_time(when, tz, CLOCK_ZONE)}" if when else ""
     return f"Latest: {_escape(who)} {what}{stamp}"
 
 

@@ -11,8 +11,8 @@ from bot import blocks
 from bot.commands import DEFAULT, CommandRequest, Reply
 from bot.errors import UserError
 from bot.registry import Capability
+from bot.render import DAY_TIME_ZONE, local_time, parse_time, zone_name
 from handlers.pagerduty.common import client
-from handlers.pagerduty.messages import parse_time
 from handlers.pagerduty.parsing import ONCALL_USAGE
 
 capability = Capability("handlers.pagerduty.oncall")
@@ -56,7 +56,7 @@ def oncall(req: CommandRequest) -> Reply:
     body = [
         blocks.section(f"*{title}*"),
         blocks.section("\n".join(lines)),
-        blocks.context(f"Times in {getattr(tz, 'key', str(tz))}."),
+        blocks.context(f"Times in {zone_name(tz)}."),
     ]
     return Reply(title, body)
 
@@ -112,6 +112,4 @@ def render_oncalls(entries: list[dict[str, Any]], tz: dt.tzinfo) -> list[str]:
 
 
 def _fmt(when: dt.datetime | None, tz: dt.tzinfo) -> str:
-    if when is None:
-        return "?"
-    return when.astimezone(tz).strftime("%a %d %b %H:%M %Z")
+    return local_time(when, tz, DAY_TIME_ZONE, unknown="?")

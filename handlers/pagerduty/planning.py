@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from bot import records
+from bot.records import Record
+from bot.render import time_span
 
 if TYPE_CHECKING:
     from bot.adapters.calendar import Occurrence
@@ -69,11 +72,11 @@ class Opened:
     resolved: bool = False
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return records.dump(self)
 
     @classmethod
     def from_json(cls, raw: str) -> Opened:
-        return cls(**json.loads(raw))
+        return records.load(cls, raw)
 
     @property
     def end_time(self) -> dt.datetime:
@@ -137,15 +140,7 @@ def opened_state(occ: Occurrence, incident_id: str, key: str) -> Opened:
 
 
 def format_span(start: dt.datetime, end: dt.datetime, tz: dt.tzinfo, all_day: bool = False) -> str:
-    s, e = start.astimezone(tz), end.astimezone(tz)
-    if all_day:
-        last = e - dt.timedelta(days=1)
-        return (
-            f"{s:%a %d %b %Y} (all day)" if last.date() <= s.date() else f"{s:%a %d %b} → {last:%a %d %b %Y}"
-        )
-    if s.date() == e.date():
-        return f"{s:%a %d %b %Y %H:%M}–{e:%H:%M %Z}"
-    return f"{s:%a %d %b %Y %H:%M} → {e:%a %d %b %Y %H:%M %Z}"
+    return time_span(start, end, tz, all_day=all_day, year=True)
 
 
 def incident_text(occ: Occurrence, config: CalendarConfig, tz: dt.tzinfo) -> tuple[str, str]:
@@ -231,13 +226,23 @@ def describe_change(state: Opened, occ: Occurrence, tz: dt.tzinfo) -> str:
     return "Calendar update after the incident was opened: " + "; ".join(changes or ["details changed"])
 
 
-def occurrence_summary(occ: Occurrence, config: CalendarConfig) -> dict[str, Any]:
+class PlannedWindow(Record):
     """What the Slack card shows about the planned window (stored under the incident key)."""
-    return {
-        "start": occ.start.isoformat(),
-        "end": occ.end.isoformat(),
-        "all_day": occ.all_day,
-        "calendar_name": config.name,
-        "channel": config.channel,
-        "uid": occ.uid,
-    }
+
+    start: str = ""  # ISO
+    end: str | None = None
+    all_day: bool = False
+    calendar_name: str | None = None
+    channel: str | None = None  # the calendar's channel mapping
+    uid: str | None = None
+
+
+def occurrence_summary(occ: Occurrence, config: CalendarConfig) -> PlannedWindow:
+    return PlannedWindow(
+        start=occ.start.isoformat(),
+        end=occ.end.isoformat(),
+        all_day=occ.all_day,
+        calendar_name=config.name,
+        channel=config.channel,
+        uid=occ.uid,
+    )

@@ -22,6 +22,8 @@ from typing import Any
 from bot.registry import Capability
 from bot.web import HttpRequest, HttpResponse
 from dedupe.admit import DeliveryGate, QueueUnavailable
+from handlers.pagerduty.effect_job import EFFECT_JOB
+from handlers.pagerduty.effects import apply_event
 from handlers.pagerduty.events import BadDelivery, delivery_items, event_at, signature_matches
 
 capability = Capability("handlers.pagerduty.webhook")
@@ -29,7 +31,6 @@ capability = Capability("handlers.pagerduty.webhook")
 log = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024
-EFFECT_JOB = "pagerduty.webhook_effect"
 NAMESPACE = "pd-webhook"
 
 
@@ -124,8 +125,6 @@ def webhook_effect(
 ) -> None:
     """The Slack effect of one admitted event: from its delivery body, or (when put back to wait for
     its incident's card) from the parsed event."""
-    from handlers.pagerduty.effects import apply_event
-
     if event is None:
         event = event_at(delivery or b"", webhook_id, index).as_job()
     apply_event(services, event, attempt)

@@ -174,6 +174,7 @@ def test_persistent_5xx_surfaces_as_an_upstream_error_with_the_request_id(ecs):
     with pytest.raises(UpstreamError) as caught:
         adapter_for(ecs).describe_instances(tags={"env": "dev"})
     assert caught.value.code == "InternalError" and caught.value.request_id
+    assert caught.value.retryable  # a 5xx may succeed later
     assert len(ecs.calls) == FAST_RETRY.attempts
 
 
@@ -191,6 +192,7 @@ def test_a_wrong_secret_is_refused_and_not_retried(ecs):
     with pytest.raises(UpstreamError) as caught:
         adapter_for(ecs, secret="not-the-secret").describe_instances()
     assert caught.value.code == "SignatureDoesNotMatch"
+    assert not caught.value.retryable
     assert len(ecs.calls) == 1
 
 

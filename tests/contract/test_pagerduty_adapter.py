@@ -7,7 +7,7 @@ import pagerduty
 import pytest
 
 from bot.adapters.pagerduty import PagerDuty, PagerDutyError
-from bot.errors import ConfigError
+from bot.errors import ConfigError, Conflict
 from sandbox import credentials
 from sandbox.pagerduty_emulator import PagerDutyEmulator
 
@@ -52,6 +52,7 @@ def test_incident_key_rejects_a_second_open_incident_until_resolved(pd, emulator
         pd.create_incident("Disk full on db-1", "PSVC001", incident_key="k-disk")
     assert err.value.duplicate_incident_key and err.value.status == 400 and err.value.request_id
     assert not err.value.retriable
+    assert isinstance(err.value, Conflict) and not err.value.retryable
     assert pd.find_incident_by_key("k-disk")["id"] == first["id"]
     resolved = pd.update_incident(first["id"], "resolved", from_email="bob@example.com")
     assert resolved["status"] == "resolved"
@@ -115,6 +116,7 @@ def test_429_is_retried_a_bounded_number_of_times(pd, emulator):
     with pytest.raises(PagerDutyError) as err:
         pd.get_incident(inc["id"])
     assert err.value.status == 500 and err.value.retriable  # 5xx: not retried by the client, retriable later
+    assert err.value.retryable and not isinstance(err.value, Conflict)
     assert pd.get_incident(inc["id"])["id"] == inc["id"]
 
 
@@ -123,6 +125,7 @@ def test_bad_key_is_refused(emulator):
     with pytest.raises(PagerDutyError) as err:
         bad.get_incident("Q1")
     assert err.value.status == 401
+    assert not err.value.retryable
 
 
 def test_every_change_queues_a_v3_webhook_and_its_v2_twin(pd, emulator):

@@ -37,6 +37,7 @@ def test_bad_token_is_an_upstream_error(slack):
     with pytest.raises(UpstreamError) as info:
         _messenger(slack, token="xoxb-wrong").post("C_OPS", "hi")
     assert info.value.code == "invalid_auth"
+    assert not info.value.retryable
 
 
 def test_rate_limit_answers_429_and_the_client_honours_retry_after(slack):
@@ -62,6 +63,7 @@ def test_forced_ratelimit_channel_gives_up_after_bounded_retries(slack):
     with pytest.raises(UpstreamError) as info:
         m.post("C_DEV", "never")
     assert info.value.code == "ratelimited"
+    assert info.value.retryable
     assert len(slack.calls_named("chat.postMessage")) == 2
 
 

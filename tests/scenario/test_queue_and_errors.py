@@ -33,7 +33,7 @@ def flaky(services, key: str, failures: int, error: str) -> None:
     if count <= failures:
         if error == "user":
             raise UserError("that will never work")
-        raise UpstreamError("ECS", "throttled", code="Throttling")
+        raise UpstreamError("ECS", "throttled", code="Throttling", retryable=True)
     services.store.set(f"test:{key}", str(current_attempt()))
 
 

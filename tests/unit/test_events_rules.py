@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.ecs_model import InstanceInfo
 from bot.errors import UserError
 from bot.intents import Intent
 from bot.policy import Route, VServerGroupRef
@@ -17,7 +18,7 @@ from handlers.events.digest import DigestView, entry
 from handlers.events.envelope import EcsEvent
 from handlers.events.history import describe_entry, parse_history_args
 from handlers.events.interruption import group_selects
-from handlers.events.render import InstanceFacts, state_notice
+from handlers.events.render import state_notice
 from handlers.events.restart_policy import decide_restart
 from handlers.events.routing import channels_for, route_matches
 
@@ -141,7 +142,7 @@ def test_vserver_group_selection():
 
 
 def test_state_notice_reads_well_and_uses_the_team_zone():
-    facts = InstanceFacts("i-1", name="web-1", tags={"env": "prod"})
+    facts = InstanceInfo("i-1", name="web-1", tags={"env": "prod"})
     n = state_notice(event(), facts, "Running", TZ, restart=(False, "stopped on purpose by <@U_BOB>"))
     assert n.text == "web-1 (i-1) Running → Stopped — auto-restart skipped: stopped on purpose by <@U_BOB>"
     assert n.urgent and n.state == "Stopped"

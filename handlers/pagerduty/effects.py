@@ -17,6 +17,7 @@ from typing import Any
 
 from bot import records
 from bot.errors import ChatOpsError
+from bot.queue import RetryJob, current_attempt
 from bot.render import parse_time
 from dedupe import ClaimStatus, dedupe_key
 from handlers.pagerduty import messages
@@ -30,7 +31,6 @@ from handlers.pagerduty.common import (
     message_key,
     planned_key,
 )
-from handlers.pagerduty.effect_job import EFFECT_JOB
 from handlers.pagerduty.events import WebhookEvent, normalize_incident
 from handlers.pagerduty.planning import PlannedWindow
 
@@ -45,7 +45,10 @@ class IncidentBusy(Exception):
     """Another worker holds this incident's card; the job is retried."""
 
 
-def apply_event(services, payload: dict[str, Any], attempt: int = 1) -> str:
+def apply_event(services, payload: dict[str, Any]) -> str:
+    """The Slack effect of one event, once. An update whose incident has no card yet waits for the
+    card (`RetryJob`: the queue runs the job again shortly) a few times, then posts one itself."""
+    attempt = current_attempt()
     event = WebhookEvent.from_job(payload)
     effects = services.deduper(EFFECT_NAMESPACE, pending_ttl=120.0)
     key = dedupe_key("event", event.event_id)
@@ -60,8 +63,7 @@ def apply_event(services, payload: dict[str, Any], attempt: int = 1) -> str:
         raise
     if outcome == "deferred":
         effects.release(key, str(claim.token))
-        services.queue.enqueue(EFFECT_JOB, event=payload, attempt=attempt + 1, delay=WAIT_FOR_TRIGGER_DELAY)
-        return outcome
+        raise RetryJob("waiting for the incident's card", delay=WAIT_FOR_TRIGGER_DELAY)
     effects.confirm(key, str(claim.token))
     return outcome
 

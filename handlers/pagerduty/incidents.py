@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import asdict
-from typing import Any
 
 from bot import blocks, records
 from bot.authz import AuditRecord
 from bot.commands import ActionRequest, CommandRequest, Reply
 from bot.errors import ChatOpsError, Conflict, UserError
+from bot.queue import current_attempt
 from bot.registry import Capability
 from bot.render import plural
 from handlers.pagerduty import messages, parsing
@@ -136,7 +136,7 @@ def _request(services, incident_id, status, user_id, response_url, audit: AuditR
 
 
 # jobs ------------------------------------------------------------------------------------------------
-@capability.job(UPDATE_JOB)
+@capability.job(UPDATE_JOB, retries=MAX_ATTEMPTS - 1, retry_delay=RETRY_DELAY)
 def update_incident(
     services,
     incident_id: str,
@@ -144,7 +144,7 @@ def update_incident(
     user_id: str,
     response_url: str | None = None,
     audit: dict | None = None,
-    attempt: int = 1,
+    attempt: int | None = None,  # carried by jobs an earlier version put back on the queue
 ) -> None:
     verb = _VERB[status][1]
     try:
@@ -167,18 +167,8 @@ def update_incident(
         )
         pd.update_incident(incident_id, status, from_email=who.email)
     except ChatOpsError as exc:
-        if _retry(
-            services,
-            exc,
-            attempt,
-            UPDATE_JOB,
-            incident_id=incident_id,
-            status=status,
-            user_id=user_id,
-            response_url=response_url,
-            audit=audit,
-        ):
-            return
+        if _will_retry(exc):
+            raise  # the queue runs the job again shortly
         _finish(services, response_url, audit, "error", f":x: Could not mark `{incident_id}` {verb}: {exc}")
         return
     note = f" as {who.email}" + (
@@ -187,7 +177,7 @@ def update_incident(
     _finish(services, response_url, audit, "ok", f":white_check_mark: {label} {verb} in PagerDuty{note}.")
 
 
-@capability.job(CREATE_JOB)
+@capability.job(CREATE_JOB, retries=MAX_ATTEMPTS - 1, retry_delay=RETRY_DELAY)
 def create_incident(
     services,
     title: str,
@@ -197,7 +187,7 @@ def create_incident(
     urgency: str | None = None,
     response_url: str | None = None,
     audit: dict | None = None,
-    attempt: int = 1,
+    attempt: int | None = None,  # carried by jobs an earlier version put back on the queue
 ) -> None:
     try:
         pd = client(services)
@@ -214,20 +204,8 @@ def create_incident(
         except Conflict:  # a retry of a request that did reach PagerDuty: take the incident
             created = pd.find_incident_by_key(incident_key) or {}
     except ChatOpsError as exc:
-        if _retry(
-            services,
-            exc,
-            attempt,
-            CREATE_JOB,
-            title=title,
-            service_id=service_id,
-            user_id=user_id,
-            incident_key=incident_key,
-            urgency=urgency,
-            response_url=response_url,
-            audit=audit,
-        ):
-            return
+        if _will_retry(exc):
+            raise  # the queue runs the job again shortly
         _finish(services, response_url, audit, "error", f":x: Could not open the incident: {exc}")
         return
     inc = normalize_incident(created)
@@ -245,11 +223,10 @@ def create_incident(
     )
 
 
-def _retry(services, exc: ChatOpsError, attempt: int, job_name: str, **kwargs: Any) -> bool:
-    if exc.retryable and attempt < MAX_ATTEMPTS:
-        services.queue.enqueue(job_name, attempt=attempt + 1, delay=RETRY_DELAY * attempt, **kwargs)
-        return True
-    return False
+def _will_retry(exc: ChatOpsError) -> bool:
+    """The queue tries the job again (its `retries`) when the failure may pass and attempts remain;
+    otherwise the job reports the failure itself."""
+    return exc.retryable and current_attempt() < MAX_ATTEMPTS
 
 
 def _finish(services, response_url: str | None, audit: dict | None, result: str, text: str) -> None:

@@ -22,11 +22,12 @@ from typing import Any
 from bot.registry import Capability
 from bot.web import HttpRequest, HttpResponse
 from dedupe.admit import DeliveryGate, QueueUnavailable
-from handlers.pagerduty.effect_job import EFFECT_JOB
 from handlers.pagerduty.effects import apply_event
 from handlers.pagerduty.events import BadDelivery, delivery_items, event_at, signature_matches
 
 capability = Capability("handlers.pagerduty.webhook")
+
+EFFECT_JOB = "pagerduty.webhook_effect"  # the Slack effect of one admitted event (effects.apply_event)
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +122,10 @@ def webhook_effect(
     webhook_id: str | None = None,
     index: int = 0,
     event: dict | None = None,
-    attempt: int = 1,
+    attempt: int | None = None,  # carried by jobs an earlier version put back on the queue
 ) -> None:
-    """The Slack effect of one admitted event: from its delivery body, or (when put back to wait for
-    its incident's card) from the parsed event."""
+    """The Slack effect of one admitted event, from its delivery body (or, in jobs an earlier version
+    put back to wait for the incident's card, from the parsed event)."""
     if event is None:
         event = event_at(delivery or b"", webhook_id, index).as_job()
-    apply_event(services, event, attempt)
+    apply_event(services, event)

@@ -125,5 +125,5 @@ def test_the_graph_sees_imports_inside_functions_but_not_type_checking_ones():
 
 def test_no_import_cycle_among_bot_handlers_and_dedupe():
     graph = import_graph()
-    assert "handlers.pagerduty.effect_job" in graph["handlers.pagerduty.effects"]
+    assert "handlers.pagerduty.effects" in graph["handlers.pagerduty.webhook"]  # the graph is read
     assert cycles(graph) == []

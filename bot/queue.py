@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 from huey import RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
+from bot.store import QueuedJob
+
 if TYPE_CHECKING:
     from bot.services import Services
 
@@ -132,9 +134,9 @@ class TaskQueue:
         self.huey.enqueue(instance)
         return instance.id
 
-    def redis_message(self, name: str, *args: Any, **kwargs: Any) -> tuple[str, bytes] | None:
-        """The queue's Redis list and the serialized job, exactly what `enqueue` would LPUSH, for a
-        caller that pushes the job inside its own Redis script (atomically with a dedupe mark).
+    def durable_message(self, name: str, *args: Any, **kwargs: Any) -> QueuedJob | None:
+        """The job serialized exactly as `enqueue` would store it, for a store that makes it durable
+        in its own atomic step (`Store.admit_batch`, together with dedupe marks); opaque to the caller.
         None when the queue is not on Redis."""
         if not isinstance(self.huey, RedisHuey):
             return None
@@ -142,7 +144,7 @@ class TaskQueue:
         if task is None:
             raise KeyError(f"unknown job {name!r}")
         instance = task.s(*args, id=_job_ids.next(), **kwargs)
-        return self.huey.storage.queue_key, self.huey.serialize_task(instance)
+        return QueuedJob("redis", self.huey.storage.queue_key, self.huey.serialize_task(instance))
 
     def pending(self) -> int:
         return self.huey.pending_count() + self.huey.scheduled_count()

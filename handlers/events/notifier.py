@@ -16,9 +16,10 @@ import time
 import uuid
 
 from bot.errors import StoreUnavailable, UpstreamError
+from bot.store import HSet, ZAdd
 from bot.worker import background
-from dedupe.batch import Commit, EventStore, fifo_drop_through, fifo_peek
 from handlers.events import keys
+from handlers.events.batch_store import Commit, EventStore, fifo_drop_through, fifo_peek, fifo_push_op
 from handlers.events.digest import DigestView, outbox_payload, payload_entry, split_payload
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ class Notifier:
     def _move(self, channel: str, digest: DigestView, items: list[tuple[int, str]], now: float) -> None:
         lines_key = keys.digest_lines(channel, digest.digest_id)
         compact = [(seq, payload_entry(payload)) for seq, payload in items]
-        ops = [("ZADD", lines_key, str(seq), f"{seq:015d}|{e}") for seq, e in compact]
+        ops = [ZAdd(lines_key, f"{seq:015d}|{e}", seq) for seq, e in compact]
         self.batch.commit([Commit(None, None, ops)])  # first into the digest (idempotent) …
         fifo_drop_through(self.store, keys.outbox(channel), items[-1][0])  # … then out of the outbox
         for seq, e in compact:
@@ -279,8 +280,8 @@ class Notifier:
                     if box.startswith("events:urgent")
                     else keys.outbox(self.default_channel)
                 )
-                ops.append(("QPUSH", target, outbox_payload(notice)))
-            ops.append(("HSET", keys.CHANNELS, self.default_channel, "1"))
+                ops.append(fifo_push_op(target, outbox_payload(notice)))
+            ops.append(HSet(keys.CHANNELS, self.default_channel, "1"))
             self.batch.commit([Commit(None, None, ops)])
             fifo_drop_through(self.store, box, items[-1][0])
         digest = self.digests.pop(channel, None)
@@ -298,7 +299,7 @@ class Notifier:
                     "instance_id": e.get("i"),
                     "kind": "state",
                 }
-                ops.append(("QPUSH", keys.outbox(self.default_channel), outbox_payload(notice)))
+                ops.append(fifo_push_op(keys.outbox(self.default_channel), outbox_payload(notice)))
             if ops:
                 self.batch.commit([Commit(None, None, ops)])
             self.store.delete(keys.channel_state(channel))

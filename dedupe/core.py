@@ -24,7 +24,8 @@ class Deduper:
         return f"{self.namespace}:{key}"
 
     def claim(self, key: str) -> ClaimResult:
-        return self.store.claim_many([self._key(key)], self.pending_ttl)[self._key(key)]
+        full = self._key(key)
+        return self.store.claim_many([full], self.pending_ttl)[full]
 
     def confirm(self, key: str, token: str) -> bool:
         """Mark done. False when the claim had expired (another claimer may have acted too)."""

@@ -2,7 +2,9 @@
 
 A transaction is a list of guards and a list of operations: when every guard holds, every operation is
 applied, together; when one guard fails, nothing is (Redis: one Lua script; SQLite: one transaction).
-Guards are checked before the first write. All values are strings; TTLs are seconds.
+Guards are checked before the first write, so a failing guard writes nothing. All values are strings;
+TTLs are seconds. (An operation the backend itself refuses half-way, e.g. a hash operation on a string
+key, raises: SQLite rolls the whole call back; a Redis script keeps the writes made before it.)
 
     store.commit(
         [ListPush("log", entry, max_len=100), Set("claim:e1", "done", ttl=86400)],

@@ -260,3 +260,13 @@ def test_renewing_a_lease_extends_it(store_spec, store, advance):
         assert store.lease_holder("long") == "me"
         advance(31)
         assert store.lease_holder("long") is None
+
+
+def test_a_lock_waits_for_the_holders_ttl_on_the_stores_clock(store):
+    assert store.set_nx("lock:job", "crashed-holder", ttl=1.0)
+    with store.lock("job", ttl=5, wait=0.0) as got:
+        assert not got
+    with store.lock("job", ttl=5, wait=3.0) as got:  # SQLite: the ManualClock moves as it waits
+        assert got
+        assert store.get("lock:job") not in (None, "crashed-holder")
+    assert store.get("lock:job") is None

@@ -287,8 +287,7 @@ def _count_effects(slack) -> tuple[int, int]:
 
 
 def run(options: dict[str, str]) -> dict[str, Any]:
-    from huey import RedisHuey
-
+    from bot.queue import TaskQueue
     from sandbox.slack_emulator import SlackEmulator
     from sandbox.stack import redis_url_or_private
 
@@ -358,11 +357,11 @@ def run(options: dict[str, str]) -> dict[str, Any]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        queue = RedisHuey("chatops", url=redis_url)
+        queue = TaskQueue(redis_url, Path(data_dir), services=None)
         deadline = time.monotonic() + float(options.get("drain_timeout", 300))
         quiet_since = None
         while time.monotonic() < deadline:
-            busy = queue.pending_count() + queue.scheduled_count()
+            busy = queue.pending()
             if busy == 0 and _count_effects(slack)[0] >= unique:
                 break
             if busy == 0:

@@ -82,10 +82,10 @@ def compare(expected: Counter, seen: Counter) -> tuple[int, int]:
 
 def settled(redis_url: str, quiet_since: float, quiet: float = 3.0) -> bool:
     """Outboxes empty, no digest open, and Slack quiet for `quiet` seconds."""
-    from bot.store import RedisStore
+    from bot.store import open_store
     from handlers.events import keys
 
-    store = RedisStore(redis_url)
+    store = open_store(redis_url, tempfile.gettempdir())
     try:
         for ch in store.hgetall(keys.CHANNELS):
             for box in (keys.outbox(ch), keys.urgent(ch)):

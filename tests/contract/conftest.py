@@ -1,12 +1,15 @@
 """Store fixtures shared by the store contract suites: every test runs on a real Redis server and on
-SQLite in tmp_path. SQLite's TTLs follow an injected ManualClock (`advance` moves it); Redis expires
-keys on its own clock, so there `advance` is a real wait (callers keep it to about a second)."""
+SQLite in tmp_path.
+
+`advance(seconds)` lets time pass for the store's TTLs without waiting: SQLite's TTLs follow an injected
+ManualClock, which it moves. Redis keeps TTLs on the server, so there it moves every key of ours the
+same way: each remaining TTL (PTTL) shrinks by `seconds`, and a key whose TTL would have run out is
+gone — what the server's clock would have done, checked against the TTLs the store actually set."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
+import redis
 
 from bot.clock import ManualClock
 from bot.store import RedisStore, SQLiteStore
@@ -42,11 +45,22 @@ def store(store_spec, clock):
 def advance(store_spec, clock):
     """Let `seconds` pass for the store's TTLs."""
 
-    def go(seconds: float) -> None:
-        if store_spec[0] == "sqlite":
-            clock.advance(seconds)
-        else:
-            assert seconds <= 2.0, "keep real waits on Redis short"
-            time.sleep(seconds)
+    kind, where = store_spec
+    if kind == "sqlite":
+        yield clock.advance
+        return
+    client = redis.Redis.from_url(where)
 
-    return go
+    def go(seconds: float) -> None:
+        ms = int(seconds * 1000)
+        for key in client.scan_iter("chatops:*", count=1000):
+            left = client.pttl(key)
+            if left < 0:  # no TTL (-1), or gone already (-2)
+                continue
+            if left <= ms:
+                client.delete(key)
+            else:
+                client.pexpire(key, left - ms)
+
+    yield go
+    client.close()

@@ -18,7 +18,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.store.ops import Guard, Op, Transaction
@@ -43,8 +43,7 @@ class ClaimResult:
         return self.status is ClaimStatus.CLAIMED
 
 
-@dataclass(frozen=True, slots=True)
-class QueuedJob:
+class QueuedJob(NamedTuple):  # a tuple: built on the webhook's hot path
     """A job serialized by the task queue, opaque to everyone else: a store whose `admits(job)` is true
     can make it durable inside its own atomic step (`admit_batch`). `backend` names the store backend
     that shares the queue's storage, `target` where the job goes there, `data` the job itself."""

@@ -65,6 +65,19 @@ class SQLiteStore(Store):
         else:
             db.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read-only snapshot (a deferred transaction: it takes no write lock)."""
+        try:
+            db = self._conn()
+            db.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite store unavailable: {exc}") from exc
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
     # the primitives, inside a transaction ----------------------------------------------------------
     def _live(self, db: sqlite3.Connection, key: str) -> str | None:
         row = db.execute("SELECT value, expires_at FROM kv WHERE key = ?", (key,)).fetchone()
@@ -217,13 +230,13 @@ class SQLiteStore(Store):
         with self._tx() as db:
             return self._zremove_below(db, key, score)
 
-    # batched reads: one transaction ----------------------------------------------------------------
+    # batched reads: one snapshot ----------------------------------------------------------------
     def get_many(self, keys: Sequence[str]) -> list[str | None]:
         if not keys:
             return []
         found: dict[str, str] = {}
         now = self.clock.time()
-        with self._tx() as db:
+        with self._read() as db:
             unique = list(dict.fromkeys(keys))
             for i in range(0, len(unique), _CHUNK):
                 part = unique[i : i + _CHUNK]
@@ -238,7 +251,7 @@ class SQLiteStore(Store):
         if not fields:
             return []
         found: dict[str, str] = {}
-        with self._tx() as db:
+        with self._read() as db:
             unique = list(dict.fromkeys(fields))
             for i in range(0, len(unique), _CHUNK):
                 part = unique[i : i + _CHUNK]

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.errors import StoreUnavailable
-from bot.store import DONE, Store
+from bot.store import DONE, PENDING, Guard, Set, Store, Transaction
 from dedupe import ClaimResult, ClaimStatus, Deduper
 
 
@@ -249,10 +249,13 @@ class MultiKeyClaims:
         return result
 
     def confirm(self, keys: Sequence[str], token: str) -> None:
-        """Mark every key done that is still ours or no longer set (an expired claim of ours)."""
-        for key in keys:
-            if not self.deduper.confirm(key, token):
-                self.store.set_nx(f"{self.namespace}:{key}", DONE, self.done_ttl)
+        """Mark every key done that is still ours or no longer set (an expired claim of ours): one commit."""
+        transactions = []
+        for full in self._full(keys):
+            done = [Set(full, DONE, self.done_ttl)]
+            transactions.append(Transaction(done, [Guard(full, PENDING + token)]))
+            transactions.append(Transaction(done, [Guard(full, None)]))  # fails once the first applied
+        self.store.commit_many(transactions)
 
     def release(self, keys: Sequence[str], token: str) -> None:
         for key in keys:

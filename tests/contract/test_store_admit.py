@@ -11,7 +11,7 @@ import pytest
 import handlers.pagerduty.webhook  # noqa: F401 - registers the job the gate enqueues
 from bot.queue import TaskQueue
 from bot.store import DONE, PENDING, ClaimStatus, QueuedJob
-from dedupe.admit import Admission, DeliveryGate
+from dedupe.admit import Admission, DeliveryGate, MultiKeyClaims
 from tests.contract.conftest import open_spec
 
 JOB = "pagerduty.webhook_effect"
@@ -109,3 +109,14 @@ def test_concurrent_copies_of_one_delivery_enqueue_one_job(store_spec, store, qu
     assert outcomes.count(Admission.ACCEPTED) == 1
     assert set(outcomes) <= {Admission.ACCEPTED, Admission.DUPLICATE, Admission.BUSY}
     assert queue.pending() == 1
+
+
+def test_confirming_keys_marks_ours_and_expired_ones_done_but_not_someone_elses(store, advance):
+    claims = MultiKeyClaims(store, "pd", pending_ttl=1.0, done_ttl=60)
+    mine = claims.claim(["a", "b", "c"])
+    assert mine.claimed
+    advance(1.2)  # our claim expired ...
+    store.set("pd:b", PENDING + "another-replica", ttl=60)  # ... and someone else took one key
+    store.set("pd:c", PENDING + str(mine.token), ttl=60)
+    claims.confirm(["a", "b", "c"], str(mine.token))
+    assert store.get_many(["pd:a", "pd:b", "pd:c"]) == [DONE, PENDING + "another-replica", DONE]

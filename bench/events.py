@@ -82,18 +82,19 @@ def compare(expected: Counter, seen: Counter) -> tuple[int, int]:
 
 def settled(redis_url: str, quiet_since: float, quiet: float = 3.0) -> bool:
     """Outboxes empty, no digest open, and Slack quiet for `quiet` seconds."""
-    import redis
+    from bot.store import open_store
+    from handlers.events import keys
 
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    store = open_store(redis_url, tempfile.gettempdir())
     try:
-        channels = r.hkeys("chatops:events:channels")
-        for ch in channels:
-            if r.zcard(f"chatops:events:outbox:{ch}") or r.zcard(f"chatops:events:urgent:{ch}"):
-                return False
-            if r.exists(f"chatops:events:chan:{ch}"):
+        for ch in store.hgetall(keys.CHANNELS):
+            for box in (keys.outbox(ch), keys.urgent(ch)):
+                if store.zrange_by_score(box, float("-inf"), float("inf"), limit=1):
+                    return False
+            if store.get(keys.channel_state(ch)) is not None:
                 return False
     finally:
-        r.close()
+        store.close()
     return time.time() - quiet_since >= quiet
 
 

@@ -46,11 +46,18 @@ PATH = "/pagerduty/webhook"
 def bare_app():
     """The bare endpoint (gunicorn factory): the same app — bot.web.WebApp with its routing, body limit
     and metrics — in which POST /pagerduty/webhook is a trivial route that answers 202."""
-    from bot.web import HttpResponse, create_app, route
+    from bot.config import load_settings
+    from bot.logs import configure_logging
+    from bot.registry import Registry, RouteSpec
+    from bot.services import Services
+    from bot.web import HttpResponse, create_app
 
-    app = create_app()
-    route("POST", PATH, max_body=256 * 1024)(lambda services, req: HttpResponse(202, b"{}"))
-    return app
+    settings = load_settings()
+    configure_logging(settings.CHATOPS_LOG_LEVEL)
+    registry = Registry.discover()
+    trivial = RouteSpec("POST", PATH, lambda services, req: HttpResponse(202, b"{}"), 256 * 1024)
+    registry.routes[("POST", PATH)] = trivial  # in place of the webhook's route, on purpose
+    return create_app(Services(settings, registry=registry))
 
 
 def raw_wsgi_app(environ, start_response):
@@ -287,8 +294,8 @@ def _count_effects(slack) -> tuple[int, int]:
 
 
 def run(options: dict[str, str]) -> dict[str, Any]:
-    from huey import RedisHuey
-
+    from bot.queue import TaskQueue
+    from bot.registry import Registry
     from sandbox.slack_emulator import SlackEmulator
     from sandbox.stack import redis_url_or_private
 
@@ -358,11 +365,11 @@ def run(options: dict[str, str]) -> dict[str, Any]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        queue = RedisHuey("chatops", url=redis_url)
+        queue = TaskQueue(redis_url, Path(data_dir), Registry())  # only counts what is pending
         deadline = time.monotonic() + float(options.get("drain_timeout", 300))
         quiet_since = None
         while time.monotonic() < deadline:
-            busy = queue.pending_count() + queue.scheduled_count()
+            busy = queue.pending()
             if busy == 0 and _count_effects(slack)[0] >= unique:
                 break
             if busy == 0:

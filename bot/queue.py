@@ -33,6 +33,7 @@ from huey.consumer import Consumer
 
 from bot.errors import ChatOpsError
 from bot.registry import JobSpec, Registry
+from bot.store import QueuedJob
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -114,9 +115,9 @@ class TaskQueue:
         self.huey.enqueue(instance)
         return instance.id
 
-    def redis_message(self, name: str, *args: Any, **kwargs: Any) -> tuple[str, bytes] | None:
-        """The queue's Redis list and the serialized job, exactly what `enqueue` would LPUSH, for a
-        caller that pushes the job inside its own Redis script (atomically with a dedupe mark).
+    def durable_message(self, name: str, *args: Any, **kwargs: Any) -> QueuedJob | None:
+        """The job serialized exactly as `enqueue` would store it, for a store that makes it durable
+        in its own atomic step (`Store.admit_batch`, together with dedupe marks); opaque to the caller.
         None when the queue is not on Redis."""
         if not isinstance(self.huey, RedisHuey):
             return None
@@ -124,7 +125,7 @@ class TaskQueue:
         if task is None:
             raise KeyError(f"unknown job {name!r}")
         instance = task.s(*args, id=_job_ids.next(), **kwargs)
-        return self.huey.storage.queue_key, self.huey.serialize_task(instance)
+        return QueuedJob("redis", self.huey.storage.queue_key, self.huey.serialize_task(instance))
 
     def pending(self) -> int:
         return self.huey.pending_count() + self.huey.scheduled_count()

@@ -1,9 +1,8 @@
-"""Idempotency: claim → confirm / release with TTLs, on the Redis or SQLite store.
+"""Idempotency: claim → confirm / release with TTLs, through Store methods (Redis or SQLite alike).
 
-`dedupe.core.Deduper` handles one key at a time; `dedupe.batch.EventStore` claims a batch at once and
-commits each event's effects together with its confirmation (one Lua script on Redis), for consumers
-that handle thousands of events a second; `dedupe.admit.DeliveryGate` dedupes a delivery over several
-keys and enqueues its job in the same atomic step (webhook endpoints).
+`dedupe.core.Deduper` handles one key at a time (batches: `Store.claim_many` and `Store.commit_many`,
+as handlers/events/batch_store.py uses them); `dedupe.admit.DeliveryGate` dedupes a delivery over
+several keys and enqueues its job in the same atomic step (webhook endpoints).
 
 result = deduper.claim(key)
 if result.status is ClaimStatus.CLAIMED:

@@ -3,12 +3,13 @@
 A delivery item has up to two keys (`X-Webhook-Id` and `event.id`): it is a duplicate when any of them
 is done, and it is admitted by enqueueing its job and marking every key done.
 
-- On Redis (store and queue) this is a Lua call: check the keys, LPUSH the serialized job onto the
-  queue's list, mark the keys done — atomically, so there is no window in which a crash could leave the
-  job enqueued but not marked, or marked but not enqueued, and concurrent duplicates on any number of
-  replicas are serialised by Redis itself. Items admitted at the same moment by the threads of one
-  process share the call (group commit, `GroupCommit`): under load one round trip serves several
-  requests, and alone a request still costs exactly one.
+- When the store can make the queue's job durable itself (`store.admits(job)`: store and queue on one
+  Redis) this is one `store.admit_batch` call: check the keys, enqueue the job, mark the keys done —
+  atomically, so there is no window in which a crash could leave the job enqueued but not marked, or
+  marked but not enqueued, and concurrent duplicates on any number of replicas are serialised by the
+  store itself. Items admitted at the same moment by the threads of one process share the call (group
+  commit, `GroupCommit`): under load one round trip serves several requests, and alone a request still
+  costs exactly one.
 - Otherwise (embedded SQLite store or queue) it is claim → enqueue → confirm with the Deduper's
   pending / done values; a concurrent duplicate still pending elsewhere after a few milliseconds is
   reported BUSY (the endpoint answers 503 so the sender retries, and takes over if the other failed).
@@ -25,41 +26,21 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.errors import StoreUnavailable
-from bot.store import PREFIX, RedisStore, Store
+from bot.store import DONE, PENDING, Guard, Set, Store, Transaction
 from dedupe import ClaimResult, ClaimStatus, Deduper
-
-# Group commit of several delivery items in one call. KEYS[1] = the queue's list, then each item's
-# dedupe keys; ARGV[1] = done TTL (ms), then per item: its number of keys and its job message.
-# Returns one code per item: 0 admitted (pushed + marked done), 1 pending elsewhere, 2 already done.
-_ADMIT_BATCH = """
-local out = {}
-local k = 2
-for i = 2, #ARGV, 2 do
-  local n = tonumber(ARGV[i])
-  local state = 0
-  for j = k, k + n - 1 do
-    local v = redis.call('GET', KEYS[j])
-    if v == 'done' then state = 2; break end
-    if v then state = 1 end
-  end
-  if state == 0 then
-    redis.call('LPUSH', KEYS[1], ARGV[i + 1])
-    for j = k, k + n - 1 do redis.call('SET', KEYS[j], 'done', 'PX', ARGV[1]) end
-  end
-  out[#out + 1] = state
-  k = k + n
-end
-return out
-"""
 
 
 class Admission(enum.Enum):
     ACCEPTED = "accepted"  # the job is durably enqueued and the keys are done
     DUPLICATE = "duplicate"  # an earlier copy was admitted
-    BUSY = "busy"  # an earlier copy is still being admitted elsewhere (generic path only)
+    BUSY = "busy"  # an earlier copy is still being admitted elsewhere
 
 
-_BY_CODE = (Admission.ACCEPTED, Admission.BUSY, Admission.DUPLICATE)  # the script's codes 0, 1, 2
+_ADMISSION = {
+    ClaimStatus.CLAIMED: Admission.ACCEPTED,
+    ClaimStatus.BUSY: Admission.BUSY,
+    ClaimStatus.DONE: Admission.DUPLICATE,
+}
 
 
 class QueueUnavailable(Exception):
@@ -79,38 +60,17 @@ class DeliveryGate:
         self.queue = queue
         self.namespace = namespace
         self.done_ttl = done_ttl
-        self._key_prefix = f"{PREFIX}{namespace}:"
+        self._key_prefix = f"{namespace}:"
         self.claims = MultiKeyClaims(store, namespace, pending_ttl, done_ttl)
         self._batch = None
-        if isinstance(store, RedisStore):
-            script = store.script_runner(_ADMIT_BATCH)
-            self._batch = GroupCommit(lambda items: self._run_batch(script, items))
+        if store.atomic_admit:
+            self._batch = GroupCommit(lambda items: store.admit_batch(items, done_ttl))
 
     def admit(self, keys: Sequence[str], job: str, **kwargs: Any) -> Admission:
-        message = self.queue.redis_message(job, **kwargs) if self._batch is not None else None
-        if message is not None:
-            queue_key, data = message
-            full = tuple(map(self._key_prefix.__add__, keys))
-            return _BY_CODE[self._batch.submit((queue_key, full, data))]
+        message = self.queue.durable_message(job, **kwargs) if self._batch is not None else None
+        if message is not None and self.store.admits(message):
+            return _ADMISSION[self._batch.submit((tuple(map(self._key_prefix.__add__, keys)), message))]
         return self._admit_generic(keys, lambda: self.queue.enqueue(job, **kwargs))
-
-    def _run_batch(self, script, items: list[tuple[str, tuple[str, ...], bytes]]) -> list[int]:
-        """One script call per queue (in practice one) for the whole batch; the code of every item."""
-        codes = [0] * len(items)
-        by_queue: dict[str, list[int]] = {}
-        for i, item in enumerate(items):
-            by_queue.setdefault(item[0], []).append(i)
-        ttl_ms = int(self.done_ttl * 1000)
-        for queue_key, indexes in by_queue.items():
-            keys: list[str] = [queue_key]
-            args: list[Any] = [ttl_ms]
-            for i in indexes:
-                _, item_keys, data = items[i]
-                keys += item_keys
-                args += (len(item_keys), data)
-            for i, code in zip(indexes, script(keys, args), strict=True):
-                codes[i] = code
-        return codes
 
     def _admit_generic(self, keys: Sequence[str], enqueue: Callable[[], Any]) -> Admission:
         claim = self.claims.claim_or_wait(keys)
@@ -246,40 +206,31 @@ class MultiKeyClaims:
     ):
         self.store = store
         self.namespace = namespace
+        self.pending_ttl = pending_ttl
         self.done_ttl = done_ttl
         self.deduper = Deduper(store, namespace, pending_ttl=pending_ttl, done_ttl=done_ttl)
 
-    def _value(self, key: str) -> str | None:
-        return self.store.get(f"{self.namespace}:{key}")
+    def _full(self, keys: Sequence[str]) -> list[str]:
+        return [f"{self.namespace}:{k}" for k in keys]
 
     def status(self, keys: Sequence[str]) -> ClaimStatus | None:
         """DONE, BUSY, or None when no key is set (claimable)."""
-        values = [self._value(k) for k in keys]
-        if "done" in values:
+        values = self.store.get_many(self._full(keys))
+        if DONE in values:
             return ClaimStatus.DONE
         return ClaimStatus.BUSY if any(values) else None
 
     def claim(self, keys: Sequence[str]) -> ClaimResult:
+        """Every key under one token, or none of them."""
         if self.status(keys) is ClaimStatus.DONE:
             return ClaimResult(ClaimStatus.DONE)
         token = uuid.uuid4().hex
-        taken: list[str] = []
-        for key in keys:
-            result = self.deduper.claim(key)
-            if result.status is ClaimStatus.CLAIMED:
-                # re-key the claim onto one shared token so confirm / release treat all keys alike
-                self.store.compare_and_set(
-                    f"{self.namespace}:{key}",
-                    "pending:" + str(result.token),
-                    "pending:" + token,
-                    self.deduper.pending_ttl,
-                )
-                taken.append(key)
-                continue
-            for other in taken:
-                self.deduper.release(other, token)
-            return ClaimResult(result.status)
-        return ClaimResult(ClaimStatus.CLAIMED, token)
+        results = self.store.claim_many(self._full(keys), self.pending_ttl, token=token)
+        lost = [r.status for r in results.values() if not r.claimed]
+        if not lost:
+            return ClaimResult(ClaimStatus.CLAIMED, token)
+        self.release(keys, token)
+        return ClaimResult(ClaimStatus.DONE if ClaimStatus.DONE in lost else ClaimStatus.BUSY)
 
     def claim_or_wait(
         self, keys: Sequence[str], waits: Sequence[float] = (0.002, 0.004, 0.008)
@@ -298,9 +249,13 @@ class MultiKeyClaims:
         return result
 
     def confirm(self, keys: Sequence[str], token: str) -> None:
-        for key in keys:
-            if not self.deduper.confirm(key, token) and self._value(key) is None:
-                self.store.set(f"{self.namespace}:{key}", "done", self.done_ttl)
+        """Mark every key done that is still ours or no longer set (an expired claim of ours): one commit."""
+        transactions = []
+        for full in self._full(keys):
+            done = [Set(full, DONE, self.done_ttl)]
+            transactions.append(Transaction(done, [Guard(full, PENDING + token)]))
+            transactions.append(Transaction(done, [Guard(full, None)]))  # fails once the first applied
+        self.store.commit_many(transactions)
 
     def release(self, keys: Sequence[str], token: str) -> None:
         for key in keys:

@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import enum
-import uuid
-from dataclasses import dataclass
+from bot.store import DONE as _DONE
+from bot.store import PENDING as _PENDING
+from bot.store import ClaimResult, ClaimStatus, Store
 
-from bot.store import Store
-
-_DONE = "done"
-_PENDING = "pending:"
-
-
-class ClaimStatus(enum.Enum):
-    CLAIMED = "claimed"  # this caller owns the key until it confirms, releases, or the pending TTL ends
-    DONE = "done"  # confirmed earlier: the effect is durable, skip
-    BUSY = "busy"  # claimed by someone else and not yet confirmed
-
-
-@dataclass(frozen=True)
-class ClaimResult:
-    status: ClaimStatus
-    token: str | None = None
-
-    @property
-    def claimed(self) -> bool:
-        return self.status is ClaimStatus.CLAIMED
+__all__ = ["ClaimResult", "ClaimStatus", "Deduper"]
 
 
 class Deduper:
@@ -43,17 +24,8 @@ class Deduper:
         return f"{self.namespace}:{key}"
 
     def claim(self, key: str) -> ClaimResult:
-        token = uuid.uuid4().hex
         full = self._key(key)
-        for _ in range(3):  # the key may expire between SET NX and GET; bounded retry
-            if self.store.set_nx(full, _PENDING + token, self.pending_ttl):
-                return ClaimResult(ClaimStatus.CLAIMED, token)
-            current = self.store.get(full)
-            if current == _DONE:
-                return ClaimResult(ClaimStatus.DONE)
-            if current is not None:
-                return ClaimResult(ClaimStatus.BUSY)
-        return ClaimResult(ClaimStatus.BUSY)
+        return self.store.claim_many([full], self.pending_ttl)[full]
 
     def confirm(self, key: str, token: str) -> bool:
         """Mark done. False when the claim had expired (another claimer may have acted too)."""

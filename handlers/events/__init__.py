@@ -7,7 +7,7 @@ routing.py      event + tags → channels (pure)          render.py    facts →
 restart_policy  may an unexpected stop be restarted (pure)   autorestart.py   … and doing it
 interruption.py preemptible interruption → out of the SLB vserver groups
 instances.py    names and tags: cached, fetched 100 ids per DescribeInstances, remembered after release
-(dedupe/batch.py: batched claim / effects+confirm on Redis (one Lua script) or SQLite)
+batch_store.py  batched claims and effects+confirm as one store commit; the outbox FIFOs
 notifier.py     outboxes → Slack at ≤ 1 call/s/channel; bursts → one digest edited in place (+ file)
 digest.py       what a digest holds and how it reads (pure)
 history.py      `/ecs history INSTANCE [DAYS]` and the retention job

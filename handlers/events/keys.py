@@ -8,6 +8,7 @@ HISTORY_INDEX = "events:history-index"  # zset: instance id, scored by its lates
 CHANNELS = "events:channels"  # hash: channel → "1" for every channel that ever had an outbox
 QUARANTINE = "events:quarantine"  # list, newest first
 NOTIFIER_LEASE = "events:notifier-lease"
+OUTBOX_SEQ = "events:seq"  # counter: the order of every outbox entry (batch_store.fifo_push_op)
 
 
 def history(instance_id: str) -> str:

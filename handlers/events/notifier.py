@@ -18,8 +18,9 @@ from dataclasses import replace
 from bot import records
 from bot.errors import StoreUnavailable, UpstreamError
 from bot.registry import Capability
-from dedupe.batch import Commit, EventStore, fifo_drop_through, fifo_peek
+from bot.store import HSet, ZAdd
 from handlers.events import keys
+from handlers.events.batch_store import Commit, EventStore, fifo_drop_through, fifo_peek, fifo_push_op
 from handlers.events.digest import DigestView, outbox_payload, payload_entry, read_line, split_payload
 from handlers.events.render import Notice
 from handlers.events.stored import DigestState
@@ -177,7 +178,7 @@ class Notifier:
     def _move(self, channel: str, digest: DigestView, items: list[tuple[int, str]], now: float) -> None:
         lines_key = keys.digest_lines(channel, digest.digest_id)
         compact = [(seq, payload_entry(payload)) for seq, payload in items]
-        ops = [("ZADD", lines_key, str(seq), f"{seq:015d}|{e}") for seq, e in compact]
+        ops = [ZAdd(lines_key, f"{seq:015d}|{e}", seq) for seq, e in compact]
         self.batch.commit([Commit(None, None, ops)])  # first into the digest (idempotent) …
         fifo_drop_through(self.store, keys.outbox(channel), items[-1][0])  # … then out of the outbox
         for seq, e in compact:
@@ -286,8 +287,8 @@ class Notifier:
                     if box.startswith("events:urgent")
                     else keys.outbox(self.default_channel)
                 )
-                ops.append(("QPUSH", target, outbox_payload(notice)))
-            ops.append(("HSET", keys.CHANNELS, self.default_channel, "1"))
+                ops.append(fifo_push_op(target, outbox_payload(notice)))
+            ops.append(HSet(keys.CHANNELS, self.default_channel, "1"))
             self.batch.commit([Commit(None, None, ops)])
             fifo_drop_through(self.store, box, items[-1][0])
         digest = self.digests.pop(channel, None)
@@ -300,7 +301,7 @@ class Notifier:
                 notice = Notice(
                     kind="state", text=e.p + note, line=e.l, plain=e.p, state=e.w, instance_id=e.i
                 )
-                ops.append(("QPUSH", keys.outbox(self.default_channel), outbox_payload(notice)))
+                ops.append(fifo_push_op(keys.outbox(self.default_channel), outbox_payload(notice)))
             if ops:
                 self.batch.commit([Commit(None, None, ops)])
             self.store.delete(keys.channel_state(channel))

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from bot import records
 from bot.adapters.mns import QueueMessage
 from bot.ecs_model import InstanceInfo
+from bot.store import Delete, Expire, HSet, HSetIfNewer, ListPush, Op, Set, ZAdd, ZRemBelow
 from dedupe import ClaimStatus
-from dedupe.batch import Commit, EventStore, Op
 from handlers.events import keys
 from handlers.events.autorestart import handle_stop
+from handlers.events.batch_store import Commit, EventStore, fifo_push_op
 from handlers.events.digest import outbox_payload
 from handlers.events.envelope import EcsEvent, EnvelopeError, parse_event
 from handlers.events.instances import InstanceDirectory, remembered_key
@@ -181,7 +182,7 @@ class Processor:
                 continue
             if ev.instance_id in fresh:
                 f = fresh.pop(ev.instance_id)
-                ops.append(("SET", remembered_key(f.instance_id), records.dump(f), str(self.retention)))
+                ops.append(Set(remembered_key(f.instance_id), records.dump(f), self.retention))
             yield m, ev, token, ops
 
     def _last_states(self, ids: list[str]) -> dict[str, tuple[float, str]]:
@@ -209,7 +210,7 @@ class Processor:
             old = prev[1] if prev and prev[0] <= at else None
             if iid and (prev is None or prev[0] <= at):
                 last[iid] = (at, ev.state)
-                ops.append(("HSETNEWER", keys.STATE, iid, f"{at:.3f}", ev.state or ""))
+                ops.append(HSetIfNewer(keys.STATE, iid, round(at, 3), ev.state or ""))
             restart = None
             if ev.state == "Stopped" and iid:
                 decision, restarted = handle_stop(self.services, ev, facts)
@@ -225,7 +226,7 @@ class Processor:
             if (ev.action or "").lower() == "delete":
                 ok, outcome = remove_from_load_balancers(self.services, ev, facts, self.region)
                 if iid:
-                    ops.append(("SET", keys.interrupted(iid), ev.event_id, "3600"))
+                    ops.append(Set(keys.interrupted(iid), ev.event_id, 3600))
             extra["outcome"] = outcome
             notices.append(interruption_notice(ev, facts, outcome, ok, tz))
         elif ev.is_system_event:
@@ -259,15 +260,16 @@ class Processor:
             **extra,
         )
         cutoff = time.time() - self.retention
+        score = round(at, 3)
         ops: list[Op] = [
-            ("ZADD", keys.history(iid), f"{at:.3f}", records.dump(entry)),
-            ("ZREMBELOW", keys.history(iid), f"{cutoff:.3f}"),
-            ("EXPIRE", keys.history(iid), str(self.retention)),
-            ("ZADD", keys.HISTORY_INDEX, f"{at:.3f}", iid),
+            ZAdd(keys.history(iid), records.dump(entry), score),
+            ZRemBelow(keys.history(iid), round(cutoff, 3)),
+            Expire(keys.history(iid), self.retention),
+            ZAdd(keys.HISTORY_INDEX, iid, score),
         ]
         if name and name != iid:
-            ops.append(("ZADD", keys.name_index(name), f"{at:.3f}", iid))
-            ops.append(("EXPIRE", keys.name_index(name), str(self.retention)))
+            ops.append(ZAdd(keys.name_index(name), iid, score))
+            ops.append(Expire(keys.name_index(name), self.retention))
         return ops
 
     def _maintenance_ops(self, ev: EcsEvent) -> list[Op]:
@@ -280,11 +282,11 @@ class Processor:
         if ev.event_status in ACTIVE_MAINTENANCE:
             until = (ev.not_before.timestamp() if ev.not_before else time.time()) + 6 * 3600
             ttl = max(3600.0, until - time.time())
-            return [("SET", keys.maintenance(ev.instance_id), marker, f"{ttl:.0f}")]
+            return [Set(keys.maintenance(ev.instance_id), marker, round(ttl))]
         if ev.event_status == "Executed":  # the stop it caused may still be on its way
-            return [("SET", keys.maintenance(ev.instance_id), marker, "3600")]
+            return [Set(keys.maintenance(ev.instance_id), marker, 3600)]
         if ev.event_status in ("Canceled", "Avoided", "Failed"):
-            return [("DEL", keys.maintenance(ev.instance_id))]
+            return [Delete(keys.maintenance(ev.instance_id))]
         return []
 
     def _notify_ops(self, notice: Notice, channels) -> list[Op]:
@@ -292,8 +294,8 @@ class Processor:
         ops: list[Op] = []
         for channel in channels:
             box = keys.urgent(channel) if notice.urgent else keys.outbox(channel)
-            ops.append(("QPUSH", box, payload))
-            ops.append(("HSET", keys.CHANNELS, channel, "1"))
+            ops.append(fifo_push_op(box, payload))
+            ops.append(HSet(keys.CHANNELS, channel, "1"))
         return ops
 
     def _quarantine_ops(self, m: QueueMessage, reason: str, ev: EcsEvent | None) -> list[Op]:
@@ -306,7 +308,7 @@ class Processor:
             body=m.body[:EXCERPT],
         )
         log.warning("MNS message quarantined", extra={"message_id": m.message_id, "reason": reason})
-        ops: list[Op] = [("LPUSHTRIM", keys.QUARANTINE, records.dump(record), str(QUARANTINE_KEEP))]
+        ops: list[Op] = [ListPush(keys.QUARANTINE, records.dump(record), QUARANTINE_KEEP)]
         if self.ops_channel:
             notice = quarantine_notice(m.message_id, m.dequeue_count, reason, m.body[:600])
             ops.extend(self._notify_ops(notice, (self.ops_channel,)))

@@ -8,28 +8,13 @@ import time
 import pytest
 
 from bot.errors import StoreUnavailable
-from bot.store import RedisStore, SQLiteStore, open_store
+from bot.store import RedisStore, open_store
 from dedupe import ClaimStatus, Deduper, dedupe_key
-
-
-@pytest.fixture(params=["redis", "sqlite"])
-def store_spec(request, tmp_path):
-    if request.param == "redis":
-        url = request.getfixturevalue("redis_url")
-        return ("redis", url)
-    return ("sqlite", str(tmp_path / "store.sqlite3"))
+from tests.contract.conftest import open_spec
 
 
 def _open(spec):
-    kind, where = spec
-    return RedisStore(where) if kind == "redis" else SQLiteStore(where)
-
-
-@pytest.fixture
-def store(store_spec):
-    s = _open(store_spec)
-    yield s
-    s.close()
+    return open_spec(spec)
 
 
 def test_claim_confirm_then_done(store):
@@ -53,22 +38,22 @@ def test_release_lets_a_retry_claim_again(store):
     assert d.confirm("evt-2", second.token)
 
 
-def test_pending_claim_expires_so_a_crashed_claimer_does_not_block_forever(store):
+def test_pending_claim_expires_so_a_crashed_claimer_does_not_block_forever(store, advance):
     d = Deduper(store, "t", pending_ttl=1.0)  # long enough that a stalled machine still sees it held
     first = d.claim("evt-3")
     assert d.claim("evt-3").status is ClaimStatus.BUSY
-    time.sleep(1.2)
+    advance(1.2)
     again = d.claim("evt-3")
     assert again.status is ClaimStatus.CLAIMED
     assert not d.confirm("evt-3", first.token)  # the expired claimer learns it lost
 
 
-def test_done_keys_expire_after_done_ttl(store):
+def test_done_keys_expire_after_done_ttl(store, advance):
     d = Deduper(store, "t", done_ttl=1.0)
     r = d.claim("evt-4")
     d.confirm("evt-4", r.token)
     assert d.claim("evt-4").status is ClaimStatus.DONE
-    time.sleep(1.2)
+    advance(1.2)
     assert d.claim("evt-4").status is ClaimStatus.CLAIMED
 
 

@@ -1,5 +1,5 @@
-"""The batched claim / effects+confirm store of the ECS-events consumer behaves the same on Redis (one Lua
-script per batch) and on SQLite (the Store API), and interoperates with `dedupe.Deduper`."""
+"""The batched claim / effects+confirm store of the ECS-events consumer behaves the same on Redis and on
+SQLite (one `Store.commit_many` per batch), and interoperates with `dedupe.Deduper`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import pytest
 
 from bot.policy import Policy
-from bot.store import RedisStore, SQLiteStore
+from bot.store import Delete, HSet, HSetIfNewer, ListPush, RedisStore, Set, SQLiteStore
 from dedupe import ClaimStatus, Deduper
-from dedupe.batch import Commit, EventStore, fifo_drop_through, fifo_peek
 from handlers.events import keys
+from handlers.events.batch_store import Commit, EventStore, fifo_drop_through, fifo_peek, fifo_push_op
 from handlers.events.history import trim_history
 
 
@@ -33,9 +33,9 @@ def test_claims_commit_effects_and_confirm_together(store):
     assert es.claim_many(["a"])["a"].status is ClaimStatus.BUSY
     applied = es.commit(
         [
-            Commit("a", claims["a"].token, [("QPUSH", "box", "one"), ("HSET", "h", "f", "1")]),
-            Commit("b", "not-my-token", [("QPUSH", "box", "never")]),
-            Commit(None, None, [("QPUSH", "box", "two"), ("LPUSHTRIM", "l", "x", "2")]),
+            Commit("a", claims["a"].token, [fifo_push_op("box", "one"), HSet("h", "f", "1")]),
+            Commit("b", "not-my-token", [fifo_push_op("box", "never")]),
+            Commit(None, None, [fifo_push_op("box", "two"), ListPush("l", "x", 2)]),
         ]
     )
     assert applied == [True, False, True]
@@ -49,7 +49,7 @@ def test_claims_commit_effects_and_confirm_together(store):
 
 def test_fifo_order_and_dropping_a_prefix(store):
     es = EventStore(store, "ns", claim_ttl=30)
-    es.commit([Commit(None, None, [("QPUSH", "q", f"m{n}") for n in range(5)])])
+    es.commit([Commit(None, None, [fifo_push_op("q", f"m{n}") for n in range(5)])])
     first = fifo_peek(store, "q", 3)
     assert [p for _, p in first] == ["m0", "m1", "m2"]
     fifo_drop_through(store, "q", first[-1][0])
@@ -58,10 +58,10 @@ def test_fifo_order_and_dropping_a_prefix(store):
 
 def test_newest_state_wins_whatever_the_arrival_order(store):
     es = EventStore(store, "ns", claim_ttl=30)
-    es.commit([Commit(None, None, [("HSETNEWER", keys.STATE, "i-1", "200.0", "Stopped")])])
-    es.commit([Commit(None, None, [("HSETNEWER", keys.STATE, "i-1", "100.0", "Running")])])
+    es.commit([Commit(None, None, [HSetIfNewer(keys.STATE, "i-1", 200.0, "Stopped")])])
+    es.commit([Commit(None, None, [HSetIfNewer(keys.STATE, "i-1", 100.0, "Running")])])
     assert es.hget_many(keys.STATE, ["i-1", "i-2"]) == ["200.0|Stopped", None]
-    es.commit([Commit(None, None, [("SET", "k", "v", "60"), ("DEL", "gone")])])
+    es.commit([Commit(None, None, [Set("k", "v", 60), Delete("gone")])])
     assert es.get_many(["k", "missing"]) == ["v", None]
 
 

@@ -2,7 +2,8 @@
 
 Every import counts, also one inside a function (it only hides the cycle until the function runs);
 imports under `if TYPE_CHECKING:` do not (they never run). Importing `a.b.c` also runs `a/__init__.py`
-and `a/b/__init__.py`, so those are edges too. Dynamic discovery (`importlib.import_module` over a
+and `a/b/__init__.py`, so those are edges too — except for a module inside `a.b` itself, whose
+packages were already being imported before it ran (its `from a.b import name` still counts). Dynamic discovery (`importlib.import_module` over a
 package) is not an import statement and is not followed.
 """
 
@@ -65,10 +66,13 @@ def import_graph() -> dict[str, set[str]]:
         tree = ast.parse(path.read_text(), str(path))
         for target in _imports(tree, name, path.name == "__init__.py"):
             parts = target.split(".")
-            for i in range(1, len(parts) + 1):  # the parent packages run first
+            for i in range(1, len(parts) + 1):  # the parent packages run first …
                 prefix = ".".join(parts[:i])
-                if prefix in modules and prefix != name:
-                    graph[name].add(prefix)
+                if prefix not in modules or prefix == name:
+                    continue
+                if i < len(parts) and name.startswith(prefix + "."):
+                    continue  # … except the importer's own packages: they began before it did
+                graph[name].add(prefix)
     return graph
 
 

@@ -1,7 +1,7 @@
 """ECS as the bot sees it, free of any vendor SDK: what an instance looks like, what a power action did to
 one instance, and the state rules of power actions (which statuses an action acts on, which mean
 "already there", which are in flight). Handlers, planners and other capabilities import this module;
-only `bot/adapters/ecs.py` talks to the SDK.
+only `bot/adapters/ecs.py` (and `ecs_support.py`) talk to the SDK.
 """
 
 from __future__ import annotations

@@ -24,21 +24,30 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
-from fnmatch import fnmatchcase
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from alibabacloud_ecs20140526 import models as ecs_models
 from alibabacloud_ecs20140526.client import Client
-from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ServerException, ThrottlingException
-from alibabacloud_tea_openapi.models import Config
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from darabonba.exceptions import UnretryableException
 from darabonba.runtime import RuntimeOptions
 
-from bot.adapters.slb import endpoint_config
+from bot.adapters.ecs_support import (
+    RetryPolicy,
+    Tags,
+    TokenBucket,
+    chunked,
+    classify_failure,
+    completed,
+    instance_info,
+    make_client,
+    matches,
+    power_results,
+    server_name_filter,
+    tag_pairs,
+)
 from bot.ecs_model import (
-    ACCEPTED,
     ALREADY_THERE,
     DRY_RUN_OK,
     FAILED,
@@ -68,74 +77,6 @@ POWER_API = {  # action → (API name, SDK method)
     "reboot": ("RebootInstances", "reboot_instances"),
 }
 
-Tags = Iterable[tuple[str, str | None]] | Mapping[str, str | None]
-
-
-def _tag_pairs(tags: Tags | None) -> list[tuple[str, str | None]]:
-    if not tags:
-        return []
-    items = tags.items() if isinstance(tags, Mapping) else tags
-    return [(str(k), None if v is None else str(v)) for k, v in items]
-
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-class TokenBucket:
-    """`rate` tokens per second, bursts up to `burst`; `acquire` blocks (bounded by a deadline)."""
-
-    def __init__(self, rate: float, burst: float | None = None):
-        self.rate = float(rate)
-        self.burst = max(1.0, float(burst if burst is not None else rate))
-        self.tokens = self.burst
-        self.at = time.monotonic()
-        self.lock = threading.Lock()
-
-    def acquire(self, deadline: float | None = None) -> None:
-        while True:
-            with self.lock:
-                now = time.monotonic()
-                self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-                self.at = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                wait = (1 - self.tokens) / self.rate
-            if deadline is not None and time.monotonic() + wait > deadline:
-                raise LookupDeadline("rate limit wait would pass the deadline")
-            time.sleep(wait)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 6  # including the first try
-    base_seconds: float = 0.2
-    cap_seconds: float = 5.0
-
-
-def _failure(exc: Exception) -> tuple[bool, UpstreamError]:
-    """(retryable, the UpstreamError to raise) for an SDK exception."""
-    if isinstance(exc, AlibabaCloudException):
-        data = exc.data if isinstance(exc.data, dict) else {}
-        code = str(exc.code or "")
-        retryable = (
-            isinstance(exc, (ThrottlingException, ServerException))
-            or code.startswith("Throttling")
-            or (exc.status_code or 0) >= 500
-        )
-        err = UpstreamError(
-            "ECS",
-            str(data.get("Message") or exc.message or code),
-            code=code,
-            request_id=exc.request_id,
-            retryable=retryable,
-        )
-        return retryable, err
-    if isinstance(exc, UnretryableException):  # transport: refused, reset, timed out
-        return True, UpstreamError("ECS", f"request failed: {exc}", code="NetworkError", retryable=True)
-    raise exc
-
 
 class EcsAdapter:
     def __init__(
@@ -145,7 +86,7 @@ class EcsAdapter:
         rate_per_second: float = 20.0,
         concurrency: int = 4,
         metrics=None,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy | None = None,
         positive_check_max: int = 300,
         poll_initial: float = 0.2,
         poll_factor: float = 1.2,
@@ -159,7 +100,7 @@ class EcsAdapter:
         self.rate_per_second = rate_per_second
         self.concurrency = max(1, concurrency)
         self.metrics = metrics
-        self.retry = retry
+        self.retry = retry or RetryPolicy()
         self.positive_check_max = positive_check_max
         self.poll_initial, self.poll_factor, self.poll_max = poll_initial, poll_factor, poll_max
         self.wait_timeout = wait_timeout
@@ -206,7 +147,7 @@ class EcsAdapter:
             try:
                 response = fn(request, runtime)
             except (AlibabaCloudException, UnretryableException) as exc:
-                retryable, err = _failure(exc)
+                retryable, err = classify_failure(exc)
                 self._count(action, err.code or "error")
                 if not retryable or attempt == self.retry.attempts:
                     raise err from None
@@ -241,14 +182,14 @@ class EcsAdapter:
         pairs; `status`: any case; `name`: a glob (`*`, `?`, `[..]`). `deadline` (monotonic) raises
         LookupDeadline when the listing cannot finish in time."""
         region = region or self.region
-        pairs = _tag_pairs(tags)
+        pairs = tag_pairs(tags)
         status = normalize_status(status) if status else None
         if instance_ids is not None:
             ids = list(dict.fromkeys(instance_ids))
             found = self._describe_ids(region, ids, pairs, status, deadline)
         else:
-            found = self._list(region, pairs, status, _server_name_filter(name), deadline)
-        return [i for i in found if _matches(i, pairs, status, name)]
+            found = self._list(region, pairs, status, server_name_filter(name), deadline)
+        return [i for i in found if matches(i, pairs, status, name)]
 
     def _request(
         self, region: str, pairs, status, name_filter=None, **extra
@@ -268,7 +209,7 @@ class EcsAdapter:
         for _ in range(MAX_PAGES):
             body = self._call("DescribeInstances", "describe_instances", request, deadline)
             yield [
-                _info(i)
+                instance_info(i)
                 for i in (body.instances.instance if body.instances and body.instances.instance else [])
             ]
             token = body.next_token
@@ -322,7 +263,7 @@ class EcsAdapter:
     def _describe_ids(
         self, region, ids: list[str], pairs=(), status=None, deadline=None
     ) -> list[InstanceInfo]:
-        chunks = _chunks(ids, PAGE_SIZE)
+        chunks = chunked(ids, PAGE_SIZE)
         if len(chunks) <= 1:
             return [i for c in chunks for i in self._describe_chunk(region, c, pairs, status, deadline)]
         with ThreadPoolExecutor(
@@ -362,7 +303,7 @@ class EcsAdapter:
         region = region or self.region
         stopped_mode = STOPPED_MODES.get(stopped_mode or "", stopped_mode) or None
         ids = list(dict.fromkeys(instance_ids))
-        chunks = _chunks(ids, BATCH_SIZE)
+        chunks = chunked(ids, BATCH_SIZE)
         done: dict[str, InstanceResult] = {}
 
         def run(chunk: list[str]) -> list[InstanceResult]:
@@ -372,7 +313,7 @@ class EcsAdapter:
             with ThreadPoolExecutor(
                 max_workers=min(self.concurrency, len(chunks)), thread_name_prefix="ecs-power"
             ) as pool:
-                for results in _as_completed(pool, run, chunks):
+                for results in completed(pool, run, chunks):
                     done.update((r.instance_id, r) for r in results)
                     if on_progress is not None:
                         on_progress(list(done.values()))
@@ -443,26 +384,7 @@ class EcsAdapter:
             return {i: InstanceResult(i, FAILED, exc.code or "Error", prefix + exc.message) for i in ids}
         if dry_run:
             return {i: InstanceResult(i, DRY_RUN_OK, "", "ECS's checks passed") for i in ids}
-        out: dict[str, InstanceResult] = {}
-        responses = body.instance_responses.instance_response if body.instance_responses else None
-        for r in responses or []:
-            code = str(r.code or "")
-            if code == "200":
-                out[r.instance_id] = InstanceResult(
-                    r.instance_id,
-                    ACCEPTED,
-                    code,
-                    r.message or "",
-                    r.previous_status or "",
-                    r.current_status or "",
-                )
-            else:
-                out[r.instance_id] = InstanceResult(r.instance_id, FAILED, code, r.message or "")
-        for iid in ids:
-            out.setdefault(
-                iid, InstanceResult(iid, FAILED, "NoResponse", "ECS did not report on this instance")
-            )
-        return out
+        return power_results(body, ids)
 
     # waiting --------------------------------------------------------------------------------------
     def wait_for_state(
@@ -488,7 +410,7 @@ class EcsAdapter:
         statuses: dict[str, str | None] = dict.fromkeys(ids)
         if not ids:
             return statuses
-        pairs = _tag_pairs(tags)
+        pairs = tag_pairs(tags)
         probing = bool(pairs) and len(ids) > self.positive_check_max
         in_flight = IN_FLIGHT[target]
         deadline = time.monotonic() + (timeout if timeout is not None else self.wait_timeout)
@@ -543,66 +465,6 @@ class EcsAdapter:
 
 class _Inconclusive(Exception):
     """A probe hit the tag-filter cap: its answer may be incomplete."""
-
-
-def _as_completed(pool: ThreadPoolExecutor, fn, items):
-    futures = [pool.submit(fn, item) for item in items]
-    for future in as_completed(futures):
-        yield future.result()
-
-
-def _server_name_filter(glob: str | None) -> str | None:
-    """ECS's InstanceName filter understands `*` only; other globs are filtered here."""
-    if glob and not any(c in glob for c in "?[]"):
-        return glob
-    return None
-
-
-def _matches(info: InstanceInfo, pairs, status: str | None, name: str | None) -> bool:
-    if status and info.status != status:
-        return False
-    if name and not fnmatchcase(info.name, name):
-        return False
-    for key, value in pairs:
-        if key not in info.tags or (value is not None and info.tags[key] != value):
-            return False
-    return True
-
-
-def _info(i) -> InstanceInfo:
-    tags = {t.tag_key: t.tag_value or "" for t in (i.tags.tag or [])} if i.tags else {}
-    ip = ""
-    vpc = i.vpc_attributes
-    if vpc and vpc.private_ip_address and vpc.private_ip_address.ip_address:
-        ip = vpc.private_ip_address.ip_address[0]
-    elif i.inner_ip_address and i.inner_ip_address.ip_address:
-        ip = i.inner_ip_address.ip_address[0]
-    return InstanceInfo(
-        instance_id=i.instance_id or "",
-        name=i.instance_name or "",
-        status=i.status or "",
-        instance_type=i.instance_type or "",
-        private_ip=ip,
-        tags=tags,
-        region=i.region_id or "",
-        zone=i.zone_id or "",
-        spot_strategy=i.spot_strategy or "NoSpot",
-        os_type=i.ostype or "",
-    )
-
-
-def make_client(settings) -> Client:
-    """An SDK client from the settings: static AccessKey when given, else the default credential chain."""
-    config = Config(region_id=settings.ALIBABA_CLOUD_REGION_ID, **endpoint_config(settings.ECS_ENDPOINT))
-    access_key = settings.secret("ALIBABA_CLOUD_ACCESS_KEY_ID")
-    if access_key:
-        config.access_key_id = access_key
-        config.access_key_secret = settings.secret("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-    else:
-        from alibabacloud_credentials.client import Client as CredentialClient
-
-        config.credential = CredentialClient()
-    return Client(config)
 
 
 def build_adapter(settings, ecs_policy, metrics=None, **overrides) -> EcsAdapter:

@@ -9,7 +9,8 @@ import json
 import pytest
 from alibabacloud_ecs20140526 import models as ecs_models
 
-from bot.adapters.ecs import EcsAdapter, RetryPolicy, make_client
+from bot.adapters.ecs import EcsAdapter
+from bot.adapters.ecs_support import RetryPolicy, make_client
 from bot.config import load_settings
 from bot.ecs_model import ACCEPTED, ALREADY_THERE, DONE, DRY_RUN_OK, FAILED, InstanceResult
 from bot.errors import UpstreamError

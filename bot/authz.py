@@ -8,12 +8,12 @@ before a lookup ("does the caller hold this permission at all?"); it audits only
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
+from bot import records
 from bot.errors import Forbidden
 from bot.policy import Policy, permission_matches
 from bot.store import Store
@@ -122,7 +122,7 @@ class Authorizer:
         )
 
     def append(self, record: AuditRecord) -> None:
-        self.store.list_push(AUDIT_KEY, json.dumps(asdict(record)), max_len=AUDIT_MAX)
+        self.store.list_push(AUDIT_KEY, records.dump(record), max_len=AUDIT_MAX)
 
     def recent(self, limit: int = 20) -> list[AuditRecord]:
-        return [AuditRecord(**json.loads(raw)) for raw in self.store.list_range(AUDIT_KEY, 0, limit - 1)]
+        return [records.load(AuditRecord, raw) for raw in self.store.list_range(AUDIT_KEY, 0, limit - 1)]

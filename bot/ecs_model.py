@@ -120,18 +120,11 @@ class InstanceResult:
         return self.outcome != FAILED
 
     def as_dict(self) -> dict:
-        return {
-            "instance_id": self.instance_id,
-            "outcome": self.outcome,
-            "code": self.code,
-            "message": self.message,
-            "previous_status": self.previous_status,
-            "current_status": self.current_status,
-        }
+        return records.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> InstanceResult:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        return records.load(cls, data)
 
 
 def settle(

@@ -17,9 +17,9 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from bot import blocks
+from bot import blocks, records
 from bot.authz import AuditRecord
 from bot.errors import ChatOpsError, new_correlation_id
 from bot.pipeline.kinds import Report
@@ -44,6 +44,10 @@ MAX_ATTEMPTS = 3
 
 
 class JobRecord(BaseModel):
+    """A job as saved after every step (mutable, unlike a `Record`; unknown keys ignored the same way)."""
+
+    model_config = ConfigDict(extra="ignore")
+
     plan: Plan
     status: Literal["queued", "running", "done", "failed"] = "queued"
     phase: str = ""  # the kind's own step name ("sending", "waiting", …)
@@ -68,12 +72,12 @@ def _key(job_id: str) -> str:
 
 
 def save_job(store, record: JobRecord) -> None:
-    store.set(_key(record.plan.id), record.model_dump_json(), JOB_TTL)
+    store.set(_key(record.plan.id), records.dump(record), JOB_TTL)
 
 
 def load_job(store, job_id: str) -> JobRecord | None:
     raw = store.get(_key(job_id))
-    return JobRecord.model_validate_json(raw) if raw else None
+    return records.load(JobRecord, raw) if raw else None
 
 
 def mark_active(store, job_id: str, now: float) -> None:
@@ -97,7 +101,7 @@ def start_job(
     now = services.clock.time()
     record = JobRecord(
         plan=plan,
-        audit=audit.__dict__ if audit else None,
+        audit=records.to_dict(audit) if audit else None,
         confirmed_by=confirmed_by,
         created_at=now,
     )
@@ -166,7 +170,7 @@ class JobRun:
         self.message.finish(report)
         if self.record.audit:
             self.services.authz.record_result(
-                AuditRecord(**self.record.audit), report.outcome, report.text[:300]
+                records.load(AuditRecord, self.record.audit), report.outcome, report.text[:300]
             )
         mark_finished(self.services.store, self.plan.id)
 

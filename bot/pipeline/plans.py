@@ -11,19 +11,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from bot import records
 from bot.authz import Target
+from bot.records import Record
 from bot.store import Store
 
 USED_TTL = 7 * 86400
 MAX_ID = 64
 
 
-class Origin(BaseModel):
+class Origin(Record):
     """Who or what asked for a change: a Slack user, a schedule, a runbook run, an event."""
-
-    model_config = ConfigDict(frozen=True)
 
     kind: Literal["user", "schedule", "runbook", "event"] = "user"
     name: str  # the user id, schedule name, runbook run id or event id
@@ -42,9 +42,7 @@ class Origin(BaseModel):
         return None if self.is_user else f"{self.kind} {self.name}"
 
 
-class PlanTarget(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class PlanTarget(Record):
     id: str
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -52,10 +50,8 @@ class PlanTarget(BaseModel):
         return Target(self.id, dict(self.tags))
 
 
-class Plan(BaseModel):
+class Plan(Record):
     """A previewed change. `targets` are what authorization and approval rules see; `body` is the kind's."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     kind: str
@@ -94,7 +90,7 @@ def _key(plan_id: str) -> str:
 
 
 def save_plan(store: Store, plan: Plan, now: float) -> None:
-    store.set(_key(plan.id), plan.model_dump_json(), max(1.0, plan.expires_at - now))
+    store.set(_key(plan.id), records.dump(plan), max(1.0, plan.expires_at - now))
 
 
 def load_plan(store: Store, plan_id: str, now: float) -> Plan | None:
@@ -104,7 +100,9 @@ def load_plan(store: Store, plan_id: str, now: float) -> Plan | None:
     raw = store.get(_key(plan_id))
     if not raw:
         return None
-    plan = Plan.model_validate_json(raw)
+    plan = records.load_or_none(Plan, raw)
+    if plan is None:
+        return None
     return plan if plan.expires_at > now else None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot import records
 from bot.ecs_model import TARGET_STATUS, InstanceInfo, classify
 from bot.errors import Forbidden
 from handlers.ecs.selectors import PowerOptions, Selector
@@ -57,45 +58,11 @@ class PowerPlan:
         return f"{self.action} {len(self.targets)} instance(s) matching {self.selector} in {self.region}"
 
     def as_dict(self) -> dict:
-        return {
-            "plan_id": self.plan_id,
-            "action": self.action,
-            "selector": self.selector,
-            "region": self.region,
-            "tags": [list(t) for t in self.tags],
-            "options": {
-                "force": self.options.force,
-                "stopped_mode": self.options.stopped_mode,
-                "dry_run": self.options.dry_run,
-            },
-            "requester": self.requester,
-            "channel": self.channel,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-            "targets": [i.as_dict() for i in self.targets],
-            "already": [i.as_dict() for i in self.already],
-            "busy": [i.as_dict() for i in self.busy],
-            "missing": list(self.missing),
-        }
+        return records.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> PowerPlan:
-        return cls(
-            plan_id=data["plan_id"],
-            action=data["action"],
-            selector=data["selector"],
-            region=data["region"],
-            tags=tuple((k, v) for k, v in data.get("tags") or []),
-            options=PowerOptions(**data.get("options") or {}),
-            requester=data["requester"],
-            channel=data.get("channel"),
-            created_at=float(data["created_at"]),
-            expires_at=float(data["expires_at"]),
-            targets=tuple(InstanceInfo.from_dict(i) for i in data.get("targets") or []),
-            already=tuple(InstanceInfo.from_dict(i) for i in data.get("already") or []),
-            busy=tuple(InstanceInfo.from_dict(i) for i in data.get("busy") or []),
-            missing=tuple(data.get("missing") or []),
-        )
+        return records.load(cls, data)
 
 
 def build_plan(

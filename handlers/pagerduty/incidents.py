@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import asdict
 
 from bot import blocks, records
 from bot.authz import AuditRecord
@@ -78,7 +77,7 @@ def new_incident(req: CommandRequest) -> Reply:
         user_id=req.actor.user_id,
         response_url=req.response_url,
         incident_key=f"chatops-new-{uuid.uuid4().hex}",
-        audit=asdict(req.audit) if req.audit else None,
+        audit=records.to_dict(req.audit) if req.audit else None,
     )
     return Reply(f":hourglass_flowing_sand: Opening “{spec.title}” on service `{service_id}`…")
 
@@ -130,7 +129,7 @@ def _request(services, incident_id, status, user_id, response_url, audit: AuditR
         status=status,
         user_id=user_id,
         response_url=response_url,
-        audit=asdict(audit) if audit else None,
+        audit=records.to_dict(audit) if audit else None,
     )
     return Reply(f":hourglass_flowing_sand: {_VERB[status][0]} `{incident_id}` in PagerDuty…")
 
@@ -232,7 +231,7 @@ def _will_retry(exc: ChatOpsError) -> bool:
 def _finish(services, response_url: str | None, audit: dict | None, result: str, text: str) -> None:
     if audit:
         try:
-            services.authz.record_result(AuditRecord(**audit), result, text[:300])
+            services.authz.record_result(records.load(AuditRecord, audit), result, text[:300])
         except ChatOpsError as exc:
             log.warning("could not record the audit result", extra={"error": str(exc)})
     if response_url:

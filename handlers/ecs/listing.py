@@ -4,7 +4,6 @@ head with "…and N more" and attach the full list as a file."""
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING
 
 from bot import blocks
@@ -14,6 +13,7 @@ from bot.ecs_model import InstanceInfo
 from bot.errors import UpstreamError
 from bot.intents import intent_for
 from bot.registry import Capability
+from bot.render import ago
 from handlers.ecs.lookup import answer, default_region, resolve
 from handlers.ecs.render import TABLE_ROWS, listing_tsv, more_note, plural, status_counts, table
 from handlers.ecs.selectors import GRAMMAR, Selector, parse_selector
@@ -63,20 +63,12 @@ def build_status(services: Services, actor: Actor, args: str, deadline: float | 
     return listing_reply(services, actor, selector, resolve(services, selector, deadline), "status")
 
 
-def _ago(seconds: float) -> str:
-    if seconds < 90:
-        return f"{int(seconds)}s ago"
-    if seconds < 5400:
-        return f"{int(seconds // 60)}m ago"
-    return f"{int(seconds // 3600)}h ago"
-
-
 def _last_action(services: Services):
-    now = time.time()
+    now = services.clock.time()
 
     def note(inst: InstanceInfo) -> str:
         intent = intent_for(services.store, inst.instance_id)
-        return f"{intent.action} ({intent.source}) {_ago(now - intent.at)}" if intent else "-"
+        return f"{intent.action} ({intent.source}) {ago(now - intent.at)}" if intent else "-"
 
     return note
 

@@ -101,9 +101,10 @@ def submit(services: Services, plan: Plan) -> None:
     start_job(services, plan, record)
 
 
-def approval_for(services: Services, plan: Plan) -> None:
-    """The approval gate's slot: the rule that requires a second person for this plan, if any.
-    No rule applies yet; access control adds `approvals` here (Approve / Deny, then `start_job`)."""
+def approval_for(services: Services, plan: Plan, confirmed: AuditRecord | None) -> Reply | None:
+    """The approval gate, between Confirm and the job: the answer that asks a second person instead of
+    starting the job, or None when no rule requires one. No rule exists yet; the policy's `approvals`
+    plug in here (an approval request with Approve / Deny, whose Approve then calls `start_job`)."""
     return None
 
 
@@ -143,7 +144,9 @@ def confirm(req: ActionRequest) -> Reply:
     if plan is None:
         return Reply(EXPIRED, replace_original=True)
     services = req.services
-    approval_for(services, plan)
+    waiting = approval_for(services, plan, record)
+    if waiting is not None:
+        return waiting
     earlier = claim_plan(services.store, plan, f"confirmed by <@{req.actor.user_id}>")
     if earlier is not None:
         return Reply(f":information_source: This preview was already {earlier}; it runs once.")

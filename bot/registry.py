@@ -106,11 +106,11 @@ class Capability:
     """What one module offers, declared at import; a `Registry` makes it live."""
 
     name: str
-    entries: list[tuple[str, Any]] = field(default_factory=list)
+    entries: list[tuple[str, Any, Any]] = field(default_factory=list)  # (table, key, value)
 
-    def _add(self, table: str, spec: Any) -> Any:
-        self.entries.append((table, spec))
-        return spec
+    def _add(self, table: str, key: Any, value: Any) -> Any:
+        self.entries.append((table, key, value))
+        return value
 
     def subcommand(
         self,
@@ -124,24 +124,23 @@ class Capability:
         authorizes_targets: bool = False,
     ):
         def register(fn):
-            self._add(
-                "commands",
-                Subcommand(command, name, permission, usage, summary, fn, aliases, authorizes_targets),
-            )
+            spec = Subcommand(command, name, permission, usage, summary, fn, aliases, authorizes_targets)
+            for key in (name, *aliases):
+                self._add("commands", (command, key), spec)
             return fn
 
         return register
 
     def action(self, action_id: str, *, permission: str, authorizes_targets: bool = False):
         def register(fn):
-            self._add("actions", ActionSpec(action_id, fn, permission, authorizes_targets))
+            self._add("actions", action_id, ActionSpec(action_id, fn, permission, authorizes_targets))
             return fn
 
         return register
 
     def job(self, name: str, retries: int = 0, retry_delay: float = 0.0):
         def register(fn):
-            self._add("jobs", JobSpec(name, fn, retries, retry_delay))
+            self._add("jobs", name, JobSpec(name, fn, retries, retry_delay))
             return fn
 
         return register
@@ -150,7 +149,7 @@ class Capability:
         """A job the worker's scheduler enqueues on a crontab (`minute="*/5"`, `hour="9"` …)."""
 
         def register(fn):
-            self._add("jobs", JobSpec(name, fn, cron=cron or {"minute": "*"}))
+            self._add("jobs", name, JobSpec(name, fn, cron=cron or {"minute": "*"}))
             return fn
 
         return register
@@ -159,7 +158,7 @@ class Capability:
         """An HTTP endpoint; `max_body` overrides the global body limit (e.g. 256 KB for webhooks)."""
 
         def register(fn):
-            self._add("routes", RouteSpec(method.upper(), path, fn, max_body or 0))
+            self._add("routes", (method.upper(), path), RouteSpec(method.upper(), path, fn, max_body or 0))
             return fn
 
         return register
@@ -168,7 +167,7 @@ class Capability:
         """A long-running loop of `chatops worker`: fn(services, stop_event)."""
 
         def register(fn):
-            self._add("loops", LoopSpec(name, fn, enabled))
+            self._add("loops", name, LoopSpec(name, fn, enabled))
             return fn
 
         return register
@@ -177,7 +176,7 @@ class Capability:
         """A vendor adapter's factory: fn(services) -> adapter, built once per process on first use."""
 
         def register(fn):
-            self._add("adapters", (name, fn))
+            self._add("adapters", name, fn)
             return fn
 
         return register
@@ -186,24 +185,23 @@ class Capability:
         """An answer builder that may run inline or, past Slack's budget, in a job (handlers.ecs.lookup)."""
 
         def register(fn):
-            self._add("builders", (kind, fn))
+            self._add("builders", kind, fn)
             return fn
 
         return register
 
     def plan_kind(self, kind: Any) -> Any:
         """A kind of change for the pipeline (bot.pipeline.kinds.PlanKind); returns it."""
-        self._add("plan_kinds", (kind.name, kind))
-        return kind
+        return self._add("plan_kinds", kind.name, kind)
 
     def policy_section(self, name: str, model: type, default_factory: Callable[[], Any] | None = None):
         """A section of the policy file this capability owns (a pydantic model)."""
-        self._add("policy_sections", PolicySection(name, model, default_factory or model))
+        self._add("policy_sections", name, PolicySection(name, model, default_factory or model))
 
     def read_permissions(self, *permissions: str) -> None:
         """Permissions everyone holds unless the policy's `read_permissions` says otherwise."""
         for permission in permissions:
-            self._add("read_permissions", (permission, permission))
+            self._add("read_permissions", permission, permission)
 
 
 class Registry:
@@ -228,44 +226,25 @@ class Registry:
 
     def include(self, *capabilities: Capability) -> Registry:
         for cap in capabilities:
-            for table, spec in cap.entries:
-                self._put(table, spec, cap.name)
+            for table, key, value in cap.entries:
+                self._put(table, key, value, cap.name)
             self.included.append(cap.name)
         return self
 
-    def _claim(self, table: str, key: Any, owner: str) -> None:
-        earlier = self._owners.get((table, key))
-        if earlier is not None:
-            what = table.rstrip("s").replace("_", " ")
-            raise DuplicateRegistration(f"{what} {key!r} is registered twice (by {earlier} and by {owner})")
-        self._owners[(table, key)] = owner
-
-    def _put(self, table: str, spec: Any, owner: str) -> None:
+    def _put(self, table: str, key: Any, value: Any, owner: str) -> None:
+        if table != "read_permissions":  # the one table where saying it twice is harmless
+            earlier = self._owners.get((table, key))
+            if earlier is not None:
+                what = table.rstrip("s").replace("_", " ")
+                raise DuplicateRegistration(
+                    f"{what} {key!r} is registered twice (by {earlier} and by {owner})"
+                )
+            self._owners[(table, key)] = owner
         if table == "commands":
-            commands = self.commands.setdefault(spec.command, {})
-            for key in (spec.name, *spec.aliases):
-                self._claim(table, (spec.command, key), owner)
-                commands[key] = spec
-        elif table == "actions":
-            self._claim(table, spec.action_id, owner)
-            self.actions[spec.action_id] = spec
-        elif table == "jobs":
-            self._claim(table, spec.name, owner)
-            self.jobs[spec.name] = spec
-        elif table == "routes":
-            self._claim(table, (spec.method, spec.path), owner)
-            self.routes[(spec.method, spec.path)] = spec
-        elif table == "loops":
-            self._claim(table, spec.name, owner)
-            self.loops[spec.name] = spec
-        elif table == "policy_sections":
-            self._claim(table, spec.name, owner)
-            self.policy_sections[spec.name] = spec
-        else:  # name → value tables: adapters, builders, plan kinds, read permissions
-            name, value = spec
-            if table != "read_permissions":
-                self._claim(table, name, owner)
-            getattr(self, table)[name] = value
+            command, name = key
+            self.commands.setdefault(command, {})[name] = value
+        else:
+            getattr(self, table)[key] = value
 
     def subcommands_of(self, command: str) -> list[Subcommand]:
         seen: dict[str, Subcommand] = {}

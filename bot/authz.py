@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from bot import records
 from bot.errors import Forbidden
-from bot.policy import Policy, permission_matches
+from bot.policy import DEFAULT_READ_PERMISSIONS, Policy, permission_matches
 from bot.store import Store
 
-AUDIT_KEY = "audit"
+AUDIT_KEY = "audit"  # changes (and every refusal of one)
+READS_KEY = "audit:reads"  # reading: help, list, status, history, audit …
 AUDIT_MAX = 20_000
 
 
@@ -65,10 +66,17 @@ class AuditRecord:
 
 
 class Authorizer:
-    def __init__(self, policy: Policy, admins: tuple[str, ...], store: Store):
+    def __init__(
+        self,
+        policy: Policy,
+        admins: tuple[str, ...],
+        store: Store,
+        reads: Iterable[str] = DEFAULT_READ_PERMISSIONS,
+    ):
         self.policy = policy
         self.admins = frozenset(admins)
         self.store = store
+        self.reads = frozenset(reads)  # the permissions whose records are kept apart from changes
 
     def allowed(self, actor: Actor, permission: str) -> bool:
         if actor.user_id in self.admins:
@@ -122,7 +130,34 @@ class Authorizer:
         )
 
     def append(self, record: AuditRecord) -> None:
-        self.store.list_push(AUDIT_KEY, records.dump(record), max_len=AUDIT_MAX)
+        key = READS_KEY if record.what in self.reads else AUDIT_KEY
+        self.store.list_push(key, records.dump(record), max_len=AUDIT_MAX)
 
-    def recent(self, limit: int = 20) -> list[AuditRecord]:
-        return [records.load(AuditRecord, raw) for raw in self.store.list_range(AUDIT_KEY, 0, limit - 1)]
+    def recent(
+        self,
+        limit: int = 20,
+        reads: bool = False,
+        where: Callable[[AuditRecord], bool] | None = None,
+        scan: int = AUDIT_MAX,
+    ) -> list[AuditRecord]:
+        """The newest `limit` records (changes; with `reads`, reading too) that `where` accepts, from
+        at most `scan` of the newest records of each list."""
+        keys = (AUDIT_KEY, READS_KEY) if reads else (AUDIT_KEY,)
+        found: list[AuditRecord] = []
+        for key in keys:
+            page, start = 500, 0
+            kept = 0
+            while start < scan and kept < limit:
+                raws = self.store.list_range(key, start, min(start + page, scan) - 1)
+                for raw in raws:
+                    record = records.load_or_none(AuditRecord, raw)
+                    if record is not None and (where is None or where(record)):
+                        found.append(record)
+                        kept += 1
+                        if kept >= limit:
+                            break
+                if len(raws) < page:
+                    break
+                start += page
+        found.sort(key=lambda r: r.time, reverse=True)
+        return found[:limit]

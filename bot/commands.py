@@ -103,6 +103,27 @@ def _fail(exc: BaseException, what: str) -> Reply:
     return Reply(user_message(exc, correlation_id))
 
 
+def _record_rejection(services: Services, req: CommandRequest, permission: str, exc: UserError) -> None:
+    """A command that was allowed and then refused its arguments is audited as rejected (a refusal by
+    the policy was audited where it was decided)."""
+    if isinstance(exc, Forbidden):
+        return
+    if req.audit is not None:
+        services.authz.record_result(req.audit, "rejected", exc.message[:300])
+        return
+    services.authz.append(
+        AuditRecord(
+            who=req.actor.user_id,
+            channel=req.actor.channel_id,
+            what=permission,
+            targets=[],
+            decision="allow",
+            result="rejected",
+            detail=f"{req.command} {req.name} {req.args}".strip() + f": {exc.message}"[:300],
+        )
+    )
+
+
 def dispatch_command(services: Services, payload: dict[str, Any]) -> Reply:
     """Run a slash command payload (the form fields Slack sends) and return the answer to ack with."""
     command = str(payload.get("command") or "")
@@ -143,6 +164,7 @@ def dispatch_command(services: Services, payload: dict[str, Any]) -> Reply:
     except UserError as exc:
         if exc.usage is None and not isinstance(exc, Forbidden):
             exc.usage = spec.usage
+        _record_rejection(services, req, spec.permission, exc)
         return _fail(exc, f"{command} {spec.name}")
     except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a correlation id
         return _fail(exc, f"{command} {spec.name}")

@@ -14,7 +14,7 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config import Settings
 from bot.logs import register_secret
 from bot.metrics import Metrics
-from bot.policy import Policy, load_policy
+from bot.policy import DEFAULT_READ_PERMISSIONS, Policy, load_policy
 from bot.queue import TaskQueue
 from bot.registry import Registry
 from bot.store import Store, open_store
@@ -36,7 +36,8 @@ class Services:
         self.policy = policy if policy is not None else load_policy(settings.CHATOPS_CONFIG, self.registry)
         self.store = store if store is not None else open_store(settings.REDIS_URL, settings.CHATOPS_DATA_DIR)
         self.metrics = Metrics()
-        self.authz = Authorizer(self.policy, settings.CHATOPS_ADMINS, self.store)
+        reads = (*DEFAULT_READ_PERMISSIONS, *self.registry.read_permissions)
+        self.authz = Authorizer(self.policy, settings.CHATOPS_ADMINS, self.store, reads)
         self._adapters: dict[str, Any] = {}
         self._lock = threading.Lock()
         for name in (

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from bot.authz import Actor
 from bot.commands import CommandRequest, Reply
 from bot.ecs_model import ACTIONS
+from bot.errors import Forbidden
 from bot.pipeline.gates import propose
 from bot.pipeline.plans import Origin, Plan, targets_of
 from bot.registry import Capability
@@ -103,10 +104,14 @@ def build_preview(services: Services, actor: Actor, act: str, args: str, deadlin
     if power.matched == 0:
         missing = f" Not found: {', '.join(power.missing)}." if power.missing else ""
         return Reply(f"No instances match `{power.selector}` in {power.region}; nothing to {act}.{missing}")
-    services.authz.authorize(
+    record = services.authz.authorize(
         actor, plan.permission, plan.authz_targets(), detail=f"/ecs {act} {args}".strip()
     )
-    check_cap(power, services.policy.ecs.max_instances)
+    try:
+        check_cap(power, services.policy.ecs.max_instances)
+    except Forbidden as exc:
+        services.authz.record_result(record, "refused", exc.message[:300])
+        raise
     if not power.targets:
         return Reply(*nothing_to_do(power))
     if options.dry_run:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from bot import blocks, records
 from bot.commands import CommandRequest, Reply
-from bot.ecs_model import InstanceInfo
-from bot.errors import UserError
+from bot.ecs_model import InstanceInfo, LookupDeadline
+from bot.errors import ChatOpsError, UserError
 from bot.registry import Capability
 from bot.render import MINUTES, MINUTES_ZONE, SECONDS, local_time, row, tag_text, zone_name
 from handlers.events import keys
@@ -22,6 +22,7 @@ capability = Capability("handlers.events.history")
 USAGE = "/ecs history INSTANCE [DAYS]   (INSTANCE: an id like i-bp1… or a name; DAYS default 7)"
 DEFAULT_DAYS = 7
 MAX_LINES = 60
+LOOKUP_SECONDS = 2.0  # a name no event carried is looked up in ECS within Slack's answer time
 
 
 @dataclass(frozen=True)
@@ -71,24 +72,40 @@ def describe_entry(entry: HistoryEntry | dict, tz: dt.tzinfo) -> str:
     return row(when, what)
 
 
-def resolve(store, target: str) -> tuple[str, list[str]]:
-    """(instance id, other ids that carried this name) — the most recent instance with a name wins."""
+def resolve(services, target: str) -> tuple[str, list[str]]:
+    """(instance id, other ids that carried this name) — the most recent instance with a name wins; a
+    name no event carried yet is looked up in ECS (an instance with no events has a history too: none)."""
+    store = services.store
     if target.startswith("i-") or store.zrange_by_score(keys.history(target), float("-inf"), float("inf"), 1):
         return target, []
     ids = store.zrange_by_score(keys.name_index(target), float("-inf"), float("inf"))
-    if not ids:
-        raise UserError(
-            f"No ECS events were recorded for an instance named `{target}`. Names are matched exactly "
-            "(case-insensitive); ids look like `i-bp1…`.",
-            USAGE,
+    if ids:
+        return ids[-1], ids[:-1]
+    try:
+        found = services.adapter("ecs").describe_instances(
+            region=services.settings.ALIBABA_CLOUD_REGION_ID,
+            name=target,
+            deadline=services.clock.monotonic() + LOOKUP_SECONDS,
         )
+    except (ChatOpsError, LookupDeadline) as exc:
+        raise UserError(
+            f"No ECS events were recorded for an instance named `{target}`, and ECS could not be asked "
+            f"for it just now ({exc}). Ids (`i-bp1…`) work without asking ECS."
+        ) from None
+    exact = [i for i in found if i.name == target] or found
+    if not exact:
+        raise UserError(
+            f"There is no instance named `{target}` in {services.settings.ALIBABA_CLOUD_REGION_ID}, and no "
+            "ECS events were recorded for one. Names are matched exactly; ids look like `i-bp1…`."
+        )
+    ids = sorted(i.instance_id for i in exact)
     return ids[-1], ids[:-1]
 
 
 def history_reply(services, query: HistoryQuery) -> Reply:
     store = services.store
     tz = services.timezone
-    iid, others = resolve(store, query.target)
+    iid, others = resolve(services, query.target)
     since = time.time() - query.days * 86400
     entries = [
         e
@@ -100,12 +117,19 @@ def history_reply(services, query: HistoryQuery) -> Reply:
     ]
     facts = records.load_or_none(InstanceInfo, store.get(remembered_key(iid)))
     name = (facts.name if facts else None) or next((e.n for e in reversed(entries) if e.n), None)
+    if name is None and not query.target.startswith("i-"):
+        name = query.target
     title = f"*{name}* (`{iid}`)" if name else f"`{iid}`"
     span = "the last day" if query.days == 1 else f"the last {query.days} days"
     if not entries:
         return Reply(
-            f"No ECS events recorded for {iid} in {span}.",
-            [blocks.section(f":mag: No ECS events recorded for {title} in {span}.")],
+            f"No ECS events recorded for {name or iid} in {span}.",
+            [
+                blocks.section(f":mag: No ECS events recorded for {title} in {span}."),
+                blocks.context(
+                    "Events appear here as ECS sends them (start, stop, interruptions, maintenance)."
+                ),
+            ],
         )
     states = [e for e in entries if e.s]
     now_line = ""

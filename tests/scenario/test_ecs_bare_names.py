@@ -35,3 +35,12 @@ def test_an_almost_right_term_or_sub_command_suggests_the_nearest(bot):
     assert "Did you mean `name:web-*`?" in slash(bot, "/ecs", "list nmae:web-*").json()["text"]
     assert "Did you mean `/ecs list`?" in slash(bot, "/ecs", "lsit tag:env=dev").json()["text"]
     assert "Did you mean" not in slash(bot, "/ecs", "frobnicate").json()["text"]
+
+
+def test_history_of_an_instance_without_events_is_a_neutral_answer(bot):
+    iid = _by_name(bot, "prod-web-03")
+    answer = slash(bot, "/ecs", "history prod-web-03").json()
+    assert answer["text"] == "No ECS events recorded for prod-web-03 in the last 7 days."
+    assert f"*prod-web-03* (`{iid}`)" in str(answer["blocks"]) and "Usage" not in str(answer)
+    missing = slash(bot, "/ecs", "history prod-web-99").json()
+    assert "There is no instance named `prod-web-99`" in missing["text"]

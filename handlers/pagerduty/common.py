@@ -26,6 +26,11 @@ def message_key(incident_id: str) -> str:
     return f"pagerduty:message:{incident_id}"
 
 
+def number_key(number: int | str) -> str:
+    """The incident number a card shows (#12) → its incident id."""
+    return f"pagerduty:number:{number}"
+
+
 def planned_key(incident_key: str) -> str:
     return f"pagerduty:planned:{incident_key}"
 

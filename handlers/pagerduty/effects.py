@@ -29,6 +29,7 @@ from handlers.pagerduty.common import (
     channel_for,
     client,
     message_key,
+    number_key,
     planned_key,
 )
 from handlers.pagerduty.events import WebhookEvent, normalize_incident
@@ -148,6 +149,8 @@ def _post_card(services, event: WebhookEvent) -> str:
         occurred_at=event.occurred_at,
     )
     services.store.set(message_key(str(incident["id"])), records.dump(record), MESSAGE_TTL)
+    if incident.get("number"):  # so `/incident ack 12` finds the incident the card shows as #12
+        services.store.set(number_key(incident["number"]), str(incident["id"]), MESSAGE_TTL)
     if event.event_type != "incident.triggered":
         _thread_reply(services, event, record)
     return "posted"

@@ -19,7 +19,7 @@ from bot.queue import current_attempt
 from bot.registry import Capability
 from bot.render import plural
 from handlers.pagerduty import messages, parsing
-from handlers.pagerduty.common import ACTOR_TTL, OnBehalf, acting_as, actor_key, client
+from handlers.pagerduty.common import ACTOR_TTL, OnBehalf, acting_as, actor_key, client, number_key
 from handlers.pagerduty.events import normalize_incident
 
 capability = Capability("handlers.pagerduty.incidents")
@@ -148,6 +148,19 @@ def update_incident(
     verb = _VERB[status][1]
     try:
         pd = client(services)
+        if incident_id.startswith("#"):  # the number a card shows
+            found = _by_number(services, pd, incident_id[1:])
+            if found is None:
+                _finish(
+                    services,
+                    response_url,
+                    audit,
+                    "error",
+                    f":x: No open incident {incident_id} is known here; give its id (`Q1ABC23DEF`, "
+                    "from `/incident list`) or the number on its card.",
+                )
+                return
+            incident_id = found
         current = pd.get_incident(incident_id)
         label = messages.incident_label(normalize_incident(current))
         if current.get("status") == "resolved":
@@ -220,6 +233,18 @@ def create_incident(
         "ok",
         f":white_check_mark: Opened {link} “{inc.get('title')}” (`{inc.get('id')}`); its card follows in the channel.",
     )
+
+
+def _by_number(services, pd, number: str) -> str | None:
+    """The id of the incident whose card shows #number: remembered when its card was posted, else
+    found among the open incidents."""
+    known = services.store.get(number_key(number))
+    if known:
+        return known
+    for incident in pd.list_incidents(statuses=["triggered", "acknowledged"], limit=100):
+        if str(incident.get("incident_number") or incident.get("number") or "") == number:
+            return str(incident["id"])
+    return None
 
 
 def _will_retry(exc: ChatOpsError) -> bool:

@@ -10,8 +10,8 @@ from bot.errors import UserError
 
 LIST_USAGE = "/incident list [open|triggered|acknowledged|resolved|all]"
 NEW_USAGE = "/incident new TITLE [--service SERVICE_ID] [--urgency high|low]"
-ACK_USAGE = "/incident ack INCIDENT_ID"
-RESOLVE_USAGE = "/incident resolve INCIDENT_ID"
+ACK_USAGE = "/incident ack INCIDENT   (its id, e.g. Q1ABC23DEF, or the #number on its card)"
+RESOLVE_USAGE = "/incident resolve INCIDENT   (its id, e.g. Q1ABC23DEF, or the #number on its card)"
 ONCALL_USAGE = "/oncall [ESCALATION POLICY or SCHEDULE NAME]"
 
 LIST_STATUSES = {
@@ -78,11 +78,18 @@ def parse_new(args: str) -> NewIncident:
 
 
 def parse_incident_id(args: str, usage: str) -> str:
-    value = args.strip().lstrip("#")
+    """An incident id (`Q1ABC23DEF`) or the number its card shows (`#12` or `12`, returned as `#12`)."""
+    value = args.strip()
     if not value:
         raise UserError(
-            "Which incident? Give its PagerDuty id (shown as `Q…`/`P…` in `/incident list`).", usage
+            "Which incident? Give its PagerDuty id (`Q1ABC23DEF`) or the number on its card (`#12`).", usage
         )
+    number = value.removeprefix("#")
+    if number.isdigit() and 0 < int(number) < 10**9:
+        return f"#{int(number)}"
     if " " in value or not _ID.match(value.upper()):
-        raise UserError(f"`{args.strip()}` is not a PagerDuty incident id.", usage)
+        raise UserError(
+            f"`{value}` is not a PagerDuty incident id (`Q1ABC23DEF`) or an incident number (`#12`).",
+            usage,
+        )
     return value.upper()

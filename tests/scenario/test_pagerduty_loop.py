@@ -220,6 +220,30 @@ def test_commands_permissions_and_acting_without_a_pagerduty_account(make_bot, r
     assert "Database Escalation" in everyone and "Europe/Berlin" in everyone
 
 
+def test_the_number_on_a_card_works_wherever_an_incident_id_does(make_bot, redis_url, tmp_path):
+    bot = make_bot(
+        redis_url=redis_url,
+        emulators=["slack", "pagerduty"],
+        env={"CALENDAR_ICS_URLS": write_calendar(tmp_path / "empty.ics")},
+    )
+    pd, slack = bot.emulator("pagerduty"), bot.emulator("slack")
+    slash(bot, "/incident", "new Disk full on batch-07", user="U_BOB")
+    [card] = wait_for(lambda: cards(slack), message="the card")
+    [incident] = pd.incident_by_title("Disk full on batch-07")
+    assert f"#{incident['number']}" in card.text + str(card.blocks)
+    slash(bot, "/incident", f"ack {incident['number']}", user="U_BOB")
+    wait_for(
+        lambda: pd.incidents[incident["id"]]["status"] == "acknowledged", message="acknowledged by number"
+    )
+    slash(bot, "/incident", f"resolve #{incident['number']}", user="U_BOB")
+    wait_for(lambda: pd.incidents[incident["id"]]["status"] == "resolved", message="resolved by #number")
+    slash(bot, "/incident", "ack #99999", user="U_BOB")
+    unknown = wait_for(lambda: [t for t in ephemerals(slack, "U_BOB") if "#99999" in t and ":x:" in t])
+    assert "No open incident #99999" in unknown[0] and "`Q1ABC23DEF`" in unknown[0]
+    refused = slash(bot, "/incident", "resolve what?", user="U_BOB").json()["text"]
+    assert "incident id (`Q1ABC23DEF`) or an incident number (`#12`)" in refused
+
+
 def test_legacy_v2_webhooks_drive_the_same_card(make_bot, redis_url, tmp_path):
     bot = make_bot(
         redis_url=redis_url,

@@ -13,7 +13,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from bot import blocks, records
-from bot.render import clock_span
+from bot.render import clock_span, plural
 from handlers.events.render import Notice
 from handlers.events.stored import DigestLine
 
@@ -100,8 +100,8 @@ class DigestView:
             if final
             else ":zap: *ECS events — burst in progress*"
         )
-        summary = f"{self.count:,} events on {len(self.instances):,} instances · {span}"
-        text = f"ECS events digest {self.digest_id}: {self.count} events on {len(self.instances)} instances"
+        summary = f"{plural(self.count, 'event')} on {plural(len(self.instances), 'instance')} · {span}"
+        text = f"ECS events digest {self.digest_id}: {plural(self.count, 'event')} on {plural(len(self.instances), 'instance')}"
         out = [blocks.section(f"{head}\n{summary}"), blocks.context(counts or "no events")]
         if final and not self.needs_file():
             title = f"*All {self.count} events*"
@@ -122,5 +122,5 @@ class DigestView:
 
     def file_text(self, entries: list[str]) -> str:
         lines = [read_line(raw).p for raw in entries]
-        header = f"# ECS events digest {self.digest_id}: {len(lines)} events, oldest first\n"
+        header = f"# ECS events digest {self.digest_id}: {plural(len(lines), 'event')}, oldest first\n"
         return header + "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ from bot.commands import CommandRequest, Reply
 from bot.ecs_model import InstanceInfo, LookupDeadline
 from bot.errors import ChatOpsError, UserError
 from bot.registry import Capability
-from bot.render import MINUTES, MINUTES_ZONE, SECONDS, local_time, row, tag_text, zone_name
+from bot.render import MINUTES, MINUTES_ZONE, SECONDS, local_time, plural, row, tag_text, zone_name
 from handlers.events import keys
 from handlers.events.instances import remembered_key
 from handlers.events.stored import HistoryEntry
@@ -144,7 +144,7 @@ def history_reply(services, query: HistoryQuery) -> Reply:
     lines = [describe_entry(e, tz) for e in entries]
     shown = lines[-MAX_LINES:]
     more = f"… {len(lines) - len(shown)} earlier events not shown\n" if len(lines) > len(shown) else ""
-    context = [f"{len(entries)} events in {span} · times in {zone_name(tz)}"]
+    context = [f"{plural(len(entries), 'event')} in {span} · times in {zone_name(tz)}"]
     if facts and facts.tags:
         context.append(tag_text(facts.tags, 10))
     if others:
@@ -152,7 +152,7 @@ def history_reply(services, query: HistoryQuery) -> Reply:
     out = [blocks.section(f":scroll: *History of* {title}" + (f"\n{now_line}" if now_line else ""))]
     out.append(blocks.section(blocks.code(more + "\n".join(shown))))
     out.append(blocks.context(*context))
-    return Reply(f"History of {name or iid}: {len(entries)} events in {span}", out)
+    return Reply(f"History of {name or iid}: {plural(len(entries), 'event')} in {span}", out)
 
 
 @capability.subcommand(

@@ -18,6 +18,7 @@ from dataclasses import replace
 from bot import records
 from bot.errors import StoreUnavailable, UpstreamError
 from bot.registry import Capability
+from bot.render import plural
 from bot.store import HSet, ZAdd
 from handlers.events import keys
 from handlers.events.batch_store import Commit, EventStore, fifo_drop_through, fifo_peek, fifo_push_op
@@ -216,7 +217,7 @@ class Notifier:
                     channel,
                     digest.file_name(channel),
                     digest.file_text(entries),
-                    title=f"ECS events: {digest.count} events",
+                    title=f"ECS events: {plural(digest.count, 'event')}",
                     comment=f"Every ECS event of the burst (digest {digest.digest_id}), oldest first.",
                 )
                 self.m_calls.labels("digest-file", "ok").inc()

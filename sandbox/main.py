@@ -19,6 +19,14 @@ No credentials, no network. You are alice (admin) in #ops. Try:  /ecs help   (ty
 def run_sandbox(script: str | None = None, data_dir: str | None = None) -> int:
     from bot.logs import configure_logging
 
+    lines: list[str] = []
+    if script is not None:
+        try:
+            lines = (sys.stdin.read() if script == "-" else Path(script).read_text()).splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            print(f"chatops: cannot read the script {script}: {reason}", file=sys.stderr)
+            return 2
     log_dir = Path(data_dir or tempfile.mkdtemp(prefix="chatops-sandbox-logs-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = open(log_dir / "sandbox.log", "a")  # noqa: SIM115 - stays open for the whole run
@@ -27,7 +35,6 @@ def run_sandbox(script: str | None = None, data_dir: str | None = None) -> int:
     with BotStack(data_dir=data_dir) as bot:
         console = Console(bot, sys.stdout)
         if script is not None:
-            lines = (sys.stdin.read() if script == "-" else Path(script).read_text()).splitlines()
             failed = run_script(console, lines)
             console.say(f"\n{len(lines)} line(s), {failed} failed step(s)")
             return 1 if failed else 0

@@ -7,19 +7,15 @@ answer, through response_url, or through the Web API) is shown as text with numb
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import secrets
 import shlex
+import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any, TextIO
-from urllib.parse import urlencode
 
 from sandbox import credentials
+from sandbox.console_slack import click_body, signed_post, slash_body
 from sandbox.render import mrkdwn, render_blocks
 
 HELP = """\
@@ -73,13 +69,18 @@ class Console:
         self.names = {uid: u["name"] for uid, u in credentials.USERS.items()}
         self.names.update(credentials.CHANNELS)
         self.names["UBOT"] = "chatops"
+        # Output and the bookkeeping of what was shown are shared with the live output thread
+        # (sandbox/console_live.py), which shows what arrives while nobody types.
+        self.lock = threading.RLock()
+        self.step_lock = threading.Lock()  # held while a typed line runs
 
     # output ----------------------------------------------------------------------------------------
     def say(self, text: str = "", from_bot: bool = False) -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
-        if from_bot:
-            self.shown_text.append(text)
+        with self.lock:
+            self.out.write(text + "\n")
+            self.out.flush()
+            if from_bot:
+                self.shown_text.append(text)
 
     def _number(self, ctx: dict) -> Any:
         def assign(block: dict, element: dict) -> int:
@@ -114,6 +115,13 @@ class Console:
         return "#" + self.names.get(channel or "", channel or "?")
 
     def show_new_effects(self) -> int:
+        with self.lock:
+            return self._show_new_effects()
+
+    def has_new_effects(self) -> bool:
+        return self.slack.last_seq > self.seen_seq
+
+    def _show_new_effects(self) -> int:
         effects = self.slack.effects_since(self.seen_seq)
         for e in effects:
             self.seen_seq = max(self.seen_seq, e.seq)
@@ -135,51 +143,12 @@ class Console:
         return len(effects)
 
     # Slack-shaped requests -------------------------------------------------------------------------
-    def _post(self, body: str) -> tuple[int, str, str]:
-        ts = str(int(time.time()))
-        sig = (
-            "v0="
-            + hmac.new(
-                credentials.SLACK_SIGNING_SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256
-            ).hexdigest()
-        )
-        req = urllib.request.Request(
-            self.bot.web_url + "/slack/events",
-            data=body.encode(),
-            method="POST",
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Slack-Request-Timestamp": ts,
-                "X-Slack-Signature": sig,
-            },
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, resp.headers.get("Content-Type", ""), resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode()
-
     def slash(self, command: str, text: str) -> bool:
         response_url = self.slack.new_response_url(self.channel, self.user)
-        body = urlencode(
-            {
-                "token": "legacy-verification-token",
-                "team_id": credentials.SLACK_TEAM_ID,
-                "team_domain": "sandbox",
-                "channel_id": self.channel,
-                "channel_name": credentials.CHANNELS.get(self.channel, self.channel),
-                "user_id": self.user,
-                "user_name": self.names.get(self.user, self.user),
-                "command": command,
-                "text": text,
-                "api_app_id": "A0SANDBOX",
-                "is_enterprise_install": "false",
-                "response_url": response_url,
-                "trigger_id": secrets.token_hex(8),
-            }
+        body = slash_body(
+            command, text, self.channel, self.user, self.names.get(self.user, self.user), response_url
         )
-        status, ctype, payload = self._post(body)
-        return self._show_answer(status, ctype, payload)
+        return self._show_answer(*signed_post(self.bot.web_url, body))
 
     def _show_answer(self, status: int, ctype: str, payload: str) -> bool:
         if status >= 400:
@@ -219,41 +188,19 @@ class Console:
         response_url = self.slack.new_response_url(
             channel, self.user, None if button.ephemeral else button.message_ts
         )
-        payload = {
-            "type": "block_actions",
-            "user": {
-                "id": self.user,
-                "username": self.names.get(self.user),
-                "name": self.names.get(self.user),
-                "team_id": credentials.SLACK_TEAM_ID,
-            },
-            "api_app_id": "A0SANDBOX",
-            "token": "legacy-verification-token",
-            "container": {
-                "type": "message",
-                "message_ts": button.message_ts,
-                "channel_id": channel,
-                "is_ephemeral": button.ephemeral,
-            },
-            "trigger_id": secrets.token_hex(8),
-            "team": {"id": credentials.SLACK_TEAM_ID, "domain": "sandbox"},
-            "channel": {"id": channel, "name": credentials.CHANNELS.get(channel, channel)},
-            "message": button.message,
-            "response_url": response_url,
-            "actions": [
-                {
-                    "action_id": el.get("action_id"),
-                    "block_id": button.block.get("block_id", "b"),
-                    "type": "button",
-                    "value": el.get("value", ""),
-                    "text": el.get("text"),
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
+        body = click_body(
+            element=el,
+            block=button.block,
+            message=button.message,
+            message_ts=button.message_ts,
+            ephemeral=button.ephemeral,
+            channel=channel,
+            user=self.user,
+            user_name=self.names.get(self.user),
+            response_url=response_url,
+        )
         self.say(f"({self.names.get(self.user)} clicked [{number}] {el.get('text', {}).get('text', '')})")
-        status, ctype, body = self._post(urlencode({"payload": json.dumps(payload)}))
-        return self._show_answer(status, ctype, body)
+        return self._show_answer(*signed_post(self.bot.web_url, body))
 
     # waiting ---------------------------------------------------------------------------------------
     def settle(self, max_wait: float = 5.0, quiet: float = 0.4) -> None:

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from sandbox.console import HELP, Console, run_script
+from sandbox.console_live import interactive
 from sandbox.stack import BotStack
 
 BANNER = """\
@@ -38,20 +39,4 @@ def run_sandbox(script: str | None = None, data_dir: str | None = None) -> int:
             failed = run_script(console, lines)
             console.say(f"\n{len(lines)} line(s), {failed} failed step(s)")
             return 1 if failed else 0
-        sys.stdout.write(BANNER + f"(logs: {log_dir / 'sandbox.log'})\n")
-        return _interactive(console)
-
-
-def _interactive(console: Console) -> int:
-    while True:
-        try:
-            line = input("chatops> ")
-        except (EOFError, KeyboardInterrupt):
-            print()
-            return 0
-        if line.strip().lower() in ("quit", "exit"):
-            return 0
-        if line.strip() == "?":
-            print(HELP)
-            continue
-        console.execute(line)
+        return interactive(console, BANNER + f"(logs: {log_dir / 'sandbox.log'})", HELP)

@@ -11,17 +11,20 @@ import json
 import shlex
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from sandbox import credentials
+from sandbox.console_buttons import CLICK_USAGE, ButtonBoard
 from sandbox.console_slack import click_body, signed_post, slash_body
 from sandbox.render import mrkdwn, render_blocks
 
 HELP = """\
 Console commands (everything else that starts with / goes to the bot as a slash command):
   /ecs help                 a slash command, signed and POSTed to /slack/events as Slack does
-  click N                   press button [N] of a message shown above
+  click N                   press button [N] of the last message shown with buttons
+  click N of M              press button [N] of an older message: "(message M)" follows its buttons
+                            (buttons are numbered per message from [1]; [N] *Label is the suggested
+                            button, Slack's green one; [N] !Label a dangerous one, Slack's red one)
   as USER                   act as another user: alice (admin), bob (operator), carol (read-only)
   in CHANNEL                post from another channel: ops, dev, alerts
   wait [SECONDS]            let background jobs finish (default up to 60 s) and show what they posted
@@ -45,16 +48,6 @@ def console_command(name: str, usage: str):
     return register
 
 
-@dataclass
-class _Button:
-    element: dict
-    block: dict
-    channel: str | None
-    message_ts: str | None
-    ephemeral: bool
-    message: dict
-
-
 class Console:
     def __init__(self, bot, out: TextIO, user: str = "U_ALICE", channel: str = "C_OPS"):
         self.bot = bot
@@ -62,8 +55,7 @@ class Console:
         self.out = out
         self.user = user
         self.channel = channel
-        self.buttons: dict[int, _Button] = {}
-        self._next_button = 1
+        self.buttons = ButtonBoard()
         self.seen_seq = self.slack.last_seq
         self.shown_text: list[str] = []
         self.names = {uid: u["name"] for uid, u in credentials.USERS.items()}
@@ -82,31 +74,19 @@ class Console:
             if from_bot:
                 self.shown_text.append(text)
 
-    def _number(self, ctx: dict) -> Any:
-        def assign(block: dict, element: dict) -> int:
-            n = self._next_button
-            self._next_button += 1
-            self.buttons[n] = _Button(
-                element, block, ctx["channel"], ctx["ts"], ctx["ephemeral"], ctx["message"]
-            )
-            return n
-
-        return assign
-
     def show_message(
         self, label: str, text: str, blocks: list[dict], channel: str | None, ts: str | None, ephemeral: bool
     ) -> None:
-        ctx = {
-            "channel": channel,
-            "ts": ts,
-            "ephemeral": ephemeral,
-            "message": {"ts": ts, "text": text, "blocks": blocks},
-        }
+        pending = self.buttons.start(channel, ts, ephemeral, {"ts": ts, "text": text, "blocks": blocks})
         lines = (
-            render_blocks(blocks, self._number(ctx), self.names)
+            render_blocks(blocks, pending.add, self.names)
             if blocks
             else mrkdwn(text, self.names).splitlines()
         )
+        number = self.buttons.finish(pending)
+        if number is not None:  # name the message after its last row of buttons: `click N of M` reaches it
+            last = max(i for i, line in enumerate(lines) if f"[{len(pending.buttons)}] " in line)
+            lines[last] += f"   (message {number})"
         self.say(label, from_bot=True)
         for line in lines or [""]:
             self.say("    " + line, from_bot=True)
@@ -135,6 +115,7 @@ class Console:
             elif e.kind == "ephemeral":
                 label = f"[{where}] chatops (only you):"
             elif e.kind == "delete":
+                self.buttons.retire((e.channel, e.ts) if e.channel and e.ts else None)
                 self.say(f"[{where}] (a message was deleted)")
                 continue
             else:
@@ -178,11 +159,11 @@ class Console:
         self.settle()
         return ok
 
-    def click(self, number: int) -> bool:
-        button = self.buttons.get(number)
-        if button is None:
-            self.say(f"(there is no button [{number}] — buttons are numbered in the messages above)")
-            return False
+    def click(self, which: str) -> bool:
+        """`which` is `N` (button N of the message shown last with buttons) or `N of M`."""
+        button = self.buttons.find(which)
+        if isinstance(button, str):
+            return self._bad(button)
         el = button.element
         channel = button.channel or self.channel
         response_url = self.slack.new_response_url(
@@ -199,7 +180,10 @@ class Console:
             user_name=self.names.get(self.user),
             response_url=response_url,
         )
-        self.say(f"({self.names.get(self.user)} clicked [{number}] {el.get('text', {}).get('text', '')})")
+        label = el.get("text", {}).get("text", "")
+        self.say(
+            f"({self.names.get(self.user)} clicked [{button.number}] {label} of message {button.message_number})"
+        )
         return self._show_answer(*signed_post(self.bot.web_url, body))
 
     # waiting ---------------------------------------------------------------------------------------
@@ -250,7 +234,7 @@ class Console:
             return True
         if word == "click":
             self._expect_from = len(self.shown_text)
-            return rest.strip().isdigit() and self.click(int(rest.strip())) or self._bad("usage: click N")
+            return self.click(rest) if rest.strip() else self._bad(CLICK_USAGE)
         if word == "as":
             return self._switch_user(rest.strip())
         if word == "in":

@@ -34,3 +34,32 @@ def test_a_failing_step_makes_the_script_exit_non_zero(tmp_path):
     assert proc.returncode == 1
     assert "there is no button [99]" in proc.stdout
     assert "2 failed step(s)" in proc.stdout
+
+
+def test_buttons_are_numbered_per_message_and_click_means_the_latest(tmp_path):
+    proc = _run(
+        "\n".join(
+            [
+                "/ecs stop name:dev-web-01",
+                "/ecs stop name:dev-web-19",
+                "click 1",  # Confirm of the second preview, the one just above
+                'expect "Stopped 1 of 1" 60',
+                "/ecs status name:dev-web-19",
+                "expect Stopped 10",
+                "/ecs status name:dev-web-01",
+                "expect Running 10",
+                "click 2 of 1",  # the first preview stays reachable: its Cancel
+                "expect Cancelled 10",
+                "click 3 of 1",
+                "help",
+            ]
+        ),
+        tmp_path,
+    )
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr  # only `click 3 of 1` fails
+    assert "1 failed step(s)" in out and "there is no button [3] in message 1" in out
+    assert out.count("[1] !Confirm: stop 1   [2] Cancel") == 2
+    assert "(alice clicked [1] Confirm: stop 1 of message 2)" in out
+    assert "(alice clicked [2] Cancel of message 1)" in out
+    assert "click N of M" in out and "*Label is the suggested" in out and "!Label a dangerous" in out

@@ -251,10 +251,7 @@ class Console:
             text = " ".join(parts[:-1]) if len(parts) > 1 and _is_number(parts[-1]) else " ".join(parts)
             return self.expect(text, timeout)
         if word == "messages":
-            channel = self._channel_id(rest.strip()) if rest.strip() else self.channel
-            for m in self.slack.channel_messages(channel or ""):
-                self.show_message(f"[{self._chan(channel)}] {m.ts}:", m.text, m.blocks, channel, m.ts, False)
-            return True
+            return self._messages(rest.strip())
         if word == "users":
             for uid, u in credentials.USERS.items():
                 role = (
@@ -286,6 +283,17 @@ class Console:
             if name in (cid, cname):
                 return cid
         return None
+
+    def _messages(self, name: str) -> bool:
+        channel = self._channel_id(name) if name else self.channel
+        if channel is None:
+            return self._bad(f"unknown channel {name!r}; known: " + ", ".join(credentials.CHANNELS.values()))
+        shown = self.slack.channel_messages(channel)
+        if not shown:
+            self.say(f"({self._chan(channel)} is empty: no messages yet)")
+        for m in shown:
+            self.show_message(f"[{self._chan(channel)}] {m.ts}:", m.text, m.blocks, channel, m.ts, False)
+        return True
 
     def _switch_channel(self, name: str) -> bool:
         cid = self._channel_id(name)

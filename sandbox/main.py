@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from sandbox.console import HELP, Console, run_script
@@ -33,6 +35,9 @@ def run_sandbox(script: str | None = None, data_dir: str | None = None) -> int:
     log_file = open(log_dir / "sandbox.log", "a")  # noqa: SIM115 - stays open for the whole run
     configure_logging("INFO", stream=log_file)
     logging.getLogger("huey").setLevel(logging.WARNING)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM leaves like Ctrl-C does: through BotStack.stop(), which removes the temporary files.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     with BotStack(data_dir=data_dir) as bot:
         console = Console(bot, sys.stdout)
         if script is not None:

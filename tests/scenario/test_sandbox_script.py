@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 ENV = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
 
@@ -63,3 +64,31 @@ def test_buttons_are_numbered_per_message_and_click_means_the_latest(tmp_path):
     assert "(alice clicked [1] Confirm: stop 1 of message 2)" in out
     assert "(alice clicked [2] Cancel of message 1)" in out
     assert "click N of M" in out and "*Label is the suggested" in out and "!Label a dangerous" in out
+
+
+def test_an_empty_channel_says_it_is_empty_and_an_unknown_one_fails(tmp_path):
+    proc = _run("messages alerts\nmessages nowhere\n", tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "(#alerts is empty: no messages yet)" in proc.stdout
+    assert "unknown channel 'nowhere'" in proc.stdout and "1 failed step(s)" in proc.stdout
+
+
+def _leftovers(tmp: Path) -> list[str]:
+    return sorted(p.name for p in tmp.iterdir() if p.name.startswith("chatops-"))
+
+
+def test_quitting_leaves_no_temporary_directories_behind(tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**ENV, "TMPDIR": str(tmp)}
+    args = [sys.executable, "-m", "bot.cli", "sandbox", "--data-dir", str(tmp_path / "data")]
+    script = subprocess.run(
+        [*args, "--script", "-"], input="/ecs help\n", capture_output=True, text=True, timeout=120, env=env
+    )
+    assert script.returncode == 0, script.stdout + script.stderr
+    assert _leftovers(tmp) == []
+    typed = subprocess.run(
+        args, input="/ecs help\nquit\n", capture_output=True, text=True, timeout=120, env=env
+    )
+    assert typed.returncode == 0 and "bootstrap admin" in typed.stdout, typed.stdout + typed.stderr
+    assert _leftovers(tmp) == []

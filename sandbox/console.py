@@ -33,7 +33,9 @@ Console commands (everything else that starts with / goes to the bot as a slash 
   users                     who is who in this workspace
   help                      this text
   quit                      leave (Ctrl-D works too)
-A script (--script FILE or -) is the same lines, one per line; '#' starts a comment.
+What the bot posts, edits or answers later (a job's report, an ECS event, an incident) shows up by itself.
+A script (--script FILE or -) is the same lines, one per line; '#' starts a comment; what arrives between
+two steps is printed before the next step's line.
 """
 
 # Console commands contributed by emulators: name → (usage line, fn(console, rest) -> bool).
@@ -72,7 +74,7 @@ class Console:
             self.out.write(text + "\n")
             self.out.flush()
             if from_bot:
-                self.shown_text.append(text)
+                self.shown_text.extend(text.split("\n"))
 
     def show_message(
         self, label: str, text: str, blocks: list[dict], channel: str | None, ts: str | None, ephemeral: bool
@@ -87,26 +89,31 @@ class Console:
         if number is not None:  # name the message after its last row of buttons: `click N of M` reaches it
             last = max(i for i, line in enumerate(lines) if f"[{len(pending.buttons)}] " in line)
             lines[last] += f"   (message {number})"
-        self.say(label, from_bot=True)
-        for line in lines or [""]:
-            self.say("    " + line, from_bot=True)
+        self.say("\n".join([label, *("    " + line for line in lines or [""])]), from_bot=True)  # one write
 
     def _chan(self, channel: str | None) -> str:
         return "#" + self.names.get(channel or "", channel or "?")
 
     def show_new_effects(self) -> int:
+        """Show what the bot did since the last look; how many effects that was."""
         with self.lock:
-            return self._show_new_effects()
+            effects = self.take_new_effects()
+            self.show_effects(effects)
+            return len(effects)
 
     def has_new_effects(self) -> bool:
         return self.slack.last_seq > self.seen_seq
 
-    def _show_new_effects(self) -> int:
-        effects = self.slack.effects_since(self.seen_seq)
+    def take_new_effects(self) -> list[Any]:
+        """The effects not looked at yet that this console's user can see (marks them looked at)."""
+        with self.lock:
+            effects = self.slack.effects_since(self.seen_seq)
+            if effects:
+                self.seen_seq = max(self.seen_seq, *(e.seq for e in effects))
+            return [e for e in effects if not (e.kind == "ephemeral" and e.user != self.user)]
+
+    def show_effects(self, effects: list[Any]) -> None:
         for e in effects:
-            self.seen_seq = max(self.seen_seq, e.seq)
-            if e.kind == "ephemeral" and e.user != self.user:
-                continue
             where = self._chan(e.channel)
             if e.kind == "post":
                 label = f"[{where}] chatops" + (" (in thread)" if e.thread_ts else "") + ":"
@@ -121,7 +128,6 @@ class Console:
             else:
                 label = f"[{where}] chatops shared a file:"
             self.show_message(label, e.text, e.blocks, e.channel, e.ts, e.kind == "ephemeral")
-        return len(effects)
 
     # Slack-shaped requests -------------------------------------------------------------------------
     def slash(self, command: str, text: str) -> bool:
@@ -319,6 +325,7 @@ def run_script(console: Console, lines: list[str]) -> int:
         line = raw.rstrip("\n")
         if not line.strip() or line.strip().startswith("#"):
             continue
+        console.show_new_effects()  # what arrived after the previous step settled belongs to it
         console.say(f"> {line}")
         if not console.execute(line):
             failed += 1

@@ -43,12 +43,13 @@ class LiveOutput:
                 continue
             try:
                 with console.lock:
-                    fresh_line = self.plain_prompt and self.prompting
+                    effects = console.take_new_effects()
+                    fresh_line = bool(effects) and self.plain_prompt and self.prompting
                     if fresh_line:
                         console.out.write("\n")
-                    shown = console.show_new_effects()
+                    console.show_effects(effects)
                     if fresh_line:
-                        console.out.write(PROMPT if shown else "")
+                        console.out.write(PROMPT)
                         console.out.flush()
             finally:
                 console.step_lock.release()

@@ -78,16 +78,27 @@ def interactive(console, banner: str, help_text: str) -> int:
             live.stop()
 
 
+def _read_line(console, read: Callable[[str], str], live: LiveOutput) -> str:
+    if not live.plain_prompt:
+        return read(PROMPT)
+    with console.lock:  # the prompt and the flag change together: background output sees both or neither
+        console.out.write(PROMPT)
+        console.out.flush()
+        live.prompting = True
+    try:
+        return read("")
+    finally:
+        with console.lock:
+            live.prompting = False
+
+
 def _loop(console, read: Callable[[str], str], live: LiveOutput, help_text: str) -> int:
     while True:
-        live.prompting = True
         try:
-            line = read(PROMPT)
+            line = _read_line(console, read, live)
         except (EOFError, KeyboardInterrupt):
             console.say()
             return 0
-        finally:
-            live.prompting = False
         if line.strip().lower() in ("quit", "exit"):
             return 0
         with console.step_lock:

@@ -92,3 +92,26 @@ def test_quitting_leaves_no_temporary_directories_behind(tmp_path):
     )
     assert typed.returncode == 0 and "bootstrap admin" in typed.stdout, typed.stdout + typed.stderr
     assert _leftovers(tmp) == []
+
+
+def test_sigterm_leaves_no_temporary_directories_behind(tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "sandbox", "--data-dir", str(tmp_path / "data")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**ENV, "TMPDIR": str(tmp)},
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith(b"ChatOps sandbox")  # the banner: everything is up
+        assert len(_leftovers(tmp)) == 2
+        proc.terminate()
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert _leftovers(tmp) == []

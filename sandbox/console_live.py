@@ -3,12 +3,13 @@
 A thread watches the Slack emulator's timeline and prints each new effect above the prompt while
 nobody's command is running (a running command shows its own effects, in order, after its line).
 On a terminal the prompt is prompt_toolkit's, under `patch_stdout`, so background output never garbles
-the line being typed; otherwise (stdin or stdout not a terminal) it is plain `input()`, and background
+the line being typed; otherwise (stdin or stdout not a terminal) it is plain lines from stdin, and background
 output starts on a fresh line and repeats the prompt after it.
 """
 
 from __future__ import annotations
 
+import queue
 import sys
 import threading
 from collections.abc import Callable
@@ -23,7 +24,7 @@ class LiveOutput:
     def __init__(self, console, interval: float = 0.1, plain_prompt: bool = False):
         self.console = console
         self.interval = interval
-        self.plain_prompt = plain_prompt  # re-print the prompt after background output (plain input)
+        self.plain_prompt = plain_prompt  # re-print the prompt after background output (plain lines)
         self.prompting = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console-live", daemon=True)
@@ -56,14 +57,39 @@ class LiveOutput:
 
 
 def _reader() -> tuple[Callable[[str], str], AbstractContextManager, bool]:
-    """(read a line, the context that keeps other output above the prompt, is it plain input())."""
+    """(read a line, the context that keeps other output above the prompt, is it plain lines)."""
     if sys.stdin.isatty() and sys.stdout.isatty():
         from prompt_toolkit import PromptSession
         from prompt_toolkit.patch_stdout import patch_stdout
 
         session: PromptSession[str] = PromptSession()
         return session.prompt, patch_stdout(raw=True), False
-    return input, nullcontext(), True
+    return _plain_reader(), nullcontext(), True
+
+
+def _plain_reader() -> Callable[[str], str]:
+    """Lines of stdin read by a thread, so the main thread never blocks in a read: a signal (SIGTERM,
+    SIGINT) that the kernel hands to another thread still reaches its Python handler within 0.2 s."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in sys.stdin:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=pump, name="console-stdin", daemon=True).start()
+
+    def read(prompt: str) -> str:
+        while True:
+            try:
+                line = lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise EOFError
+            return line
+
+    return read
 
 
 def interactive(console, banner: str, help_text: str) -> int:

@@ -14,10 +14,11 @@ from bot.errors import ConfigError
 
 
 def _settings():
-    from bot.config import load_settings
+    """The settings of `chatops web` and `chatops worker`: both refuse the same missing values."""
+    from bot.config import check_required, load_settings
     from bot.logs import configure_logging
 
-    settings = load_settings()
+    settings = check_required(load_settings())
     configure_logging(settings.CHATOPS_LOG_LEVEL)
     return settings
 

@@ -124,6 +124,22 @@ class Settings(BaseSettings):
         return ZoneInfo(self.CHATOPS_TIMEZONE)
 
 
+# What every process that talks to Slack needs; `chatops web` and `chatops worker` both check it at start
+# (before they open a store or a queue), with the same one-line errors.
+REQUIRED_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("SLACK_SIGNING_SECRET", "to verify what Slack sends"),
+    ("SLACK_BOT_TOKEN", "to answer"),
+)
+
+
+def check_required(settings: Settings) -> Settings:
+    """Raise ConfigError (one line naming the variable) when a required setting is empty."""
+    for name, why in REQUIRED_SETTINGS:
+        if not settings.secret(name):
+            raise ConfigError(f"invalid setting {name}: required {why}")
+    return settings
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Read the settings from `environ` (default: os.environ). Raises ConfigError naming the variable."""
     env = dict(os.environ if environ is None else environ)

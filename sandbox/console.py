@@ -7,25 +7,24 @@ answer, through response_url, or through the Web API) is shown as text with numb
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import secrets
 import shlex
+import threading
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from typing import Any, TextIO
-from urllib.parse import urlencode
 
 from sandbox import credentials
+from sandbox.console_buttons import CLICK_USAGE, ButtonBoard
+from sandbox.console_slack import click_body, signed_post, slash_body
 from sandbox.render import mrkdwn, render_blocks
 
 HELP = """\
 Console commands (everything else that starts with / goes to the bot as a slash command):
   /ecs help                 a slash command, signed and POSTed to /slack/events as Slack does
-  click N                   press button [N] of a message shown above
+  click N                   press button [N] of the last message shown with buttons
+  click N of M              press button [N] of an older message: "(message M)" follows its buttons
+                            (buttons are numbered per message from [1]; [N] *Label is the suggested
+                            button, Slack's green one; [N] !Label a dangerous one, Slack's red one)
   as USER                   act as another user: alice (admin), bob (operator), carol (read-only)
   in CHANNEL                post from another channel: ops, dev, alerts
   wait [SECONDS]            let background jobs finish (default up to 60 s) and show what they posted
@@ -34,7 +33,9 @@ Console commands (everything else that starts with / goes to the bot as a slash 
   users                     who is who in this workspace
   help                      this text
   quit                      leave (Ctrl-D works too)
-A script (--script FILE or -) is the same lines, one per line; '#' starts a comment.
+What the bot posts, edits or answers later (a job's report, an ECS event, an incident) shows up by itself.
+A script (--script FILE or -) is the same lines, one per line; '#' starts a comment; what arrives between
+two steps is printed before the next step's line.
 """
 
 # Console commands contributed by emulators: name → (usage line, fn(console, rest) -> bool).
@@ -49,16 +50,6 @@ def console_command(name: str, usage: str):
     return register
 
 
-@dataclass
-class _Button:
-    element: dict
-    block: dict
-    channel: str | None
-    message_ts: str | None
-    ephemeral: bool
-    message: dict
-
-
 class Console:
     def __init__(self, bot, out: TextIO, user: str = "U_ALICE", channel: str = "C_OPS"):
         self.bot = bot
@@ -66,59 +57,63 @@ class Console:
         self.out = out
         self.user = user
         self.channel = channel
-        self.buttons: dict[int, _Button] = {}
-        self._next_button = 1
+        self.buttons = ButtonBoard()
         self.seen_seq = self.slack.last_seq
         self.shown_text: list[str] = []
         self.names = {uid: u["name"] for uid, u in credentials.USERS.items()}
         self.names.update(credentials.CHANNELS)
         self.names["UBOT"] = "chatops"
+        # Output and the bookkeeping of what was shown are shared with the live output thread
+        # (sandbox/console_live.py), which shows what arrives while nobody types.
+        self.lock = threading.RLock()
+        self.step_lock = threading.Lock()  # held while a typed line runs
 
     # output ----------------------------------------------------------------------------------------
     def say(self, text: str = "", from_bot: bool = False) -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
-        if from_bot:
-            self.shown_text.append(text)
-
-    def _number(self, ctx: dict) -> Any:
-        def assign(block: dict, element: dict) -> int:
-            n = self._next_button
-            self._next_button += 1
-            self.buttons[n] = _Button(
-                element, block, ctx["channel"], ctx["ts"], ctx["ephemeral"], ctx["message"]
-            )
-            return n
-
-        return assign
+        with self.lock:
+            self.out.write(text + "\n")
+            self.out.flush()
+            if from_bot:
+                self.shown_text.extend(text.split("\n"))
 
     def show_message(
         self, label: str, text: str, blocks: list[dict], channel: str | None, ts: str | None, ephemeral: bool
     ) -> None:
-        ctx = {
-            "channel": channel,
-            "ts": ts,
-            "ephemeral": ephemeral,
-            "message": {"ts": ts, "text": text, "blocks": blocks},
-        }
+        pending = self.buttons.start(channel, ts, ephemeral, {"ts": ts, "text": text, "blocks": blocks})
         lines = (
-            render_blocks(blocks, self._number(ctx), self.names)
+            render_blocks(blocks, pending.add, self.names)
             if blocks
             else mrkdwn(text, self.names).splitlines()
         )
-        self.say(label, from_bot=True)
-        for line in lines or [""]:
-            self.say("    " + line, from_bot=True)
+        number = self.buttons.finish(pending)
+        if number is not None:  # name the message after its last row of buttons: `click N of M` reaches it
+            last = max(i for i, line in enumerate(lines) if f"[{len(pending.buttons)}] " in line)
+            lines[last] += f"   (message {number})"
+        self.say("\n".join([label, *("    " + line for line in lines or [""])]), from_bot=True)  # one write
 
     def _chan(self, channel: str | None) -> str:
         return "#" + self.names.get(channel or "", channel or "?")
 
     def show_new_effects(self) -> int:
-        effects = self.slack.effects_since(self.seen_seq)
+        """Show what the bot did since the last look; how many effects that was."""
+        with self.lock:
+            effects = self.take_new_effects()
+            self.show_effects(effects)
+            return len(effects)
+
+    def has_new_effects(self) -> bool:
+        return self.slack.last_seq > self.seen_seq
+
+    def take_new_effects(self) -> list[Any]:
+        """The effects not looked at yet that this console's user can see (marks them looked at)."""
+        with self.lock:
+            effects = self.slack.effects_since(self.seen_seq)
+            if effects:
+                self.seen_seq = max(self.seen_seq, *(e.seq for e in effects))
+            return [e for e in effects if not (e.kind == "ephemeral" and e.user != self.user)]
+
+    def show_effects(self, effects: list[Any]) -> None:
         for e in effects:
-            self.seen_seq = max(self.seen_seq, e.seq)
-            if e.kind == "ephemeral" and e.user != self.user:
-                continue
             where = self._chan(e.channel)
             if e.kind == "post":
                 label = f"[{where}] chatops" + (" (in thread)" if e.thread_ts else "") + ":"
@@ -127,59 +122,20 @@ class Console:
             elif e.kind == "ephemeral":
                 label = f"[{where}] chatops (only you):"
             elif e.kind == "delete":
+                self.buttons.retire((e.channel, e.ts) if e.channel and e.ts else None)
                 self.say(f"[{where}] (a message was deleted)")
                 continue
             else:
                 label = f"[{where}] chatops shared a file:"
             self.show_message(label, e.text, e.blocks, e.channel, e.ts, e.kind == "ephemeral")
-        return len(effects)
 
     # Slack-shaped requests -------------------------------------------------------------------------
-    def _post(self, body: str) -> tuple[int, str, str]:
-        ts = str(int(time.time()))
-        sig = (
-            "v0="
-            + hmac.new(
-                credentials.SLACK_SIGNING_SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256
-            ).hexdigest()
-        )
-        req = urllib.request.Request(
-            self.bot.web_url + "/slack/events",
-            data=body.encode(),
-            method="POST",
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Slack-Request-Timestamp": ts,
-                "X-Slack-Signature": sig,
-            },
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, resp.headers.get("Content-Type", ""), resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode()
-
     def slash(self, command: str, text: str) -> bool:
         response_url = self.slack.new_response_url(self.channel, self.user)
-        body = urlencode(
-            {
-                "token": "legacy-verification-token",
-                "team_id": credentials.SLACK_TEAM_ID,
-                "team_domain": "sandbox",
-                "channel_id": self.channel,
-                "channel_name": credentials.CHANNELS.get(self.channel, self.channel),
-                "user_id": self.user,
-                "user_name": self.names.get(self.user, self.user),
-                "command": command,
-                "text": text,
-                "api_app_id": "A0SANDBOX",
-                "is_enterprise_install": "false",
-                "response_url": response_url,
-                "trigger_id": secrets.token_hex(8),
-            }
+        body = slash_body(
+            command, text, self.channel, self.user, self.names.get(self.user, self.user), response_url
         )
-        status, ctype, payload = self._post(body)
-        return self._show_answer(status, ctype, payload)
+        return self._show_answer(*signed_post(self.bot.web_url, body))
 
     def _show_answer(self, status: int, ctype: str, payload: str) -> bool:
         if status >= 400:
@@ -209,51 +165,32 @@ class Console:
         self.settle()
         return ok
 
-    def click(self, number: int) -> bool:
-        button = self.buttons.get(number)
-        if button is None:
-            self.say(f"(there is no button [{number}] — buttons are numbered in the messages above)")
-            return False
+    def click(self, which: str) -> bool:
+        """`which` is `N` (button N of the message shown last with buttons) or `N of M`."""
+        button = self.buttons.find(which)
+        if isinstance(button, str):
+            return self._bad(button)
         el = button.element
         channel = button.channel or self.channel
         response_url = self.slack.new_response_url(
             channel, self.user, None if button.ephemeral else button.message_ts
         )
-        payload = {
-            "type": "block_actions",
-            "user": {
-                "id": self.user,
-                "username": self.names.get(self.user),
-                "name": self.names.get(self.user),
-                "team_id": credentials.SLACK_TEAM_ID,
-            },
-            "api_app_id": "A0SANDBOX",
-            "token": "legacy-verification-token",
-            "container": {
-                "type": "message",
-                "message_ts": button.message_ts,
-                "channel_id": channel,
-                "is_ephemeral": button.ephemeral,
-            },
-            "trigger_id": secrets.token_hex(8),
-            "team": {"id": credentials.SLACK_TEAM_ID, "domain": "sandbox"},
-            "channel": {"id": channel, "name": credentials.CHANNELS.get(channel, channel)},
-            "message": button.message,
-            "response_url": response_url,
-            "actions": [
-                {
-                    "action_id": el.get("action_id"),
-                    "block_id": button.block.get("block_id", "b"),
-                    "type": "button",
-                    "value": el.get("value", ""),
-                    "text": el.get("text"),
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
-        self.say(f"({self.names.get(self.user)} clicked [{number}] {el.get('text', {}).get('text', '')})")
-        status, ctype, body = self._post(urlencode({"payload": json.dumps(payload)}))
-        return self._show_answer(status, ctype, body)
+        body = click_body(
+            element=el,
+            block=button.block,
+            message=button.message,
+            message_ts=button.message_ts,
+            ephemeral=button.ephemeral,
+            channel=channel,
+            user=self.user,
+            user_name=self.names.get(self.user),
+            response_url=response_url,
+        )
+        label = el.get("text", {}).get("text", "")
+        self.say(
+            f"({self.names.get(self.user)} clicked [{button.number}] {label} of message {button.message_number})"
+        )
+        return self._show_answer(*signed_post(self.bot.web_url, body))
 
     # waiting ---------------------------------------------------------------------------------------
     def settle(self, max_wait: float = 5.0, quiet: float = 0.4) -> None:
@@ -303,7 +240,7 @@ class Console:
             return True
         if word == "click":
             self._expect_from = len(self.shown_text)
-            return rest.strip().isdigit() and self.click(int(rest.strip())) or self._bad("usage: click N")
+            return self.click(rest) if rest.strip() else self._bad(CLICK_USAGE)
         if word == "as":
             return self._switch_user(rest.strip())
         if word == "in":
@@ -320,10 +257,7 @@ class Console:
             text = " ".join(parts[:-1]) if len(parts) > 1 and _is_number(parts[-1]) else " ".join(parts)
             return self.expect(text, timeout)
         if word == "messages":
-            channel = self._channel_id(rest.strip()) if rest.strip() else self.channel
-            for m in self.slack.channel_messages(channel or ""):
-                self.show_message(f"[{self._chan(channel)}] {m.ts}:", m.text, m.blocks, channel, m.ts, False)
-            return True
+            return self._messages(rest.strip())
         if word == "users":
             for uid, u in credentials.USERS.items():
                 role = (
@@ -356,6 +290,17 @@ class Console:
                 return cid
         return None
 
+    def _messages(self, name: str) -> bool:
+        channel = self._channel_id(name) if name else self.channel
+        if channel is None:
+            return self._bad(f"unknown channel {name!r}; known: " + ", ".join(credentials.CHANNELS.values()))
+        shown = self.slack.channel_messages(channel)
+        if not shown:
+            self.say(f"({self._chan(channel)} is empty: no messages yet)")
+        for m in shown:
+            self.show_message(f"[{self._chan(channel)}] {m.ts}:", m.text, m.blocks, channel, m.ts, False)
+        return True
+
     def _switch_channel(self, name: str) -> bool:
         cid = self._channel_id(name)
         if cid is None:
@@ -380,6 +325,7 @@ def run_script(console: Console, lines: list[str]) -> int:
         line = raw.rstrip("\n")
         if not line.strip() or line.strip().startswith("#"):
             continue
+        console.show_new_effects()  # what arrived after the previous step settled belongs to it
         console.say(f"> {line}")
         if not console.execute(line):
             failed += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import shutil
 import socket
 import ssl
 import tempfile
@@ -125,13 +126,16 @@ class Emulator:
         self._calls_lock = threading.Lock()
         self._server: _Server | None = None
         self.ca_file: Path | None = None
+        self._tls_dir: str | None = None
 
     # lifecycle -------------------------------------------------------------------------------------
     def start(self) -> Emulator:
         server = _Server(("127.0.0.1", self._port), _Handler)
         server.emulator = self
         if self.tls:
-            cert, key = make_self_signed_cert()
+            # The certificate and key live in a directory of their own, removed again by stop().
+            self._tls_dir = tempfile.mkdtemp(prefix="chatops-tls-")
+            cert, key = make_self_signed_cert(self._tls_dir)
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(cert, key)
             server.socket = ctx.wrap_socket(server.socket, server_side=True)
@@ -150,6 +154,9 @@ class Emulator:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._tls_dir is not None:
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
+            self._tls_dir = None
 
     @property
     def port(self) -> int:

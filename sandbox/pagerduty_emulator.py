@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import secrets
+import shutil
 import tempfile
 import threading
 import uuid
@@ -77,6 +78,7 @@ class PagerDutyEmulator(Emulator):
         self.incidents: dict[str, dict[str, Any]] = {}
         self.notes: dict[str, list[dict[str, Any]]] = {}
         self.calendar_file: Path | None = None
+        self._calendar_dirs: list[Path] = []
         self.webhooks = WebhookSender(
             lambda: getattr(self.stack, "bot_url", None),
             webhook_secrets or [credentials.PAGERDUTY_WEBHOOK_SECRET],
@@ -147,6 +149,7 @@ class PagerDutyEmulator(Emulator):
 
         delay = self.planned_work_delay if delay_seconds is None else delay_seconds
         directory = Path(tempfile.mkdtemp(prefix="chatops-calendar-"))
+        self._calendar_dirs.append(directory)  # removed by stop()
         path = directory / "planned-work.ics"
         path.write_text(sample_calendar(_now() + dt.timedelta(seconds=delay)))
         self.calendar_file = path
@@ -160,6 +163,14 @@ class PagerDutyEmulator(Emulator):
 
     def before_stop(self) -> None:
         self.webhooks.stop()
+
+    def stop(self) -> None:
+        super().stop()
+        for directory in self._calendar_dirs:
+            if self.calendar_file is not None and self.calendar_file.parent == directory:
+                self.calendar_file = None  # a later start() writes a fresh one
+            shutil.rmtree(directory, ignore_errors=True)
+        self._calendar_dirs.clear()
 
     # helpers for tests -------------------------------------------------------------------------------
     def incident_by_title(self, title: str) -> list[dict[str, Any]]:

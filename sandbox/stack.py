@@ -141,7 +141,11 @@ class BotStack:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> BotStack:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:  # e.g. Ctrl-C or SIGTERM during start-up: stop what did start
+            self.stop()
+            raise
 
     def __exit__(self, *exc) -> None:
         self.stop()

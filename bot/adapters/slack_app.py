@@ -18,7 +18,8 @@ from slack_bolt import App, BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.commands import Reply, dispatch_action, dispatch_command
-from bot.errors import ChatOpsError, ConfigError, new_correlation_id
+from bot.config import check_required
+from bot.errors import ChatOpsError, new_correlation_id
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -80,12 +81,7 @@ class SlackGateway:
     def __init__(self, services: Services):
         self.services = services
         settings = services.settings
-        for name, why in (
-            ("SLACK_SIGNING_SECRET", "to verify what Slack sends"),
-            ("SLACK_BOT_TOKEN", "to answer"),
-        ):
-            if not settings.secret(name):
-                raise ConfigError(f"invalid setting {name}: required {why}")
+        check_required(settings)  # the same check `chatops worker` runs at start
         self.verifier = SignatureVerifier(settings.secret("SLACK_SIGNING_SECRET"))
         self.app = App(
             client=services.slack_client,

@@ -271,7 +271,7 @@ def test_sandbox_script_planned_work_becomes_one_incident_acknowledged_then_reso
             "expect rolling restart of the web tier 60",
             "click 1",
             "expect acknowledged the incident 30",
-            "click 3",
+            "click 1",  # the edited card's only button: Resolve
             "expect resolved the incident 30",
             "/incident list all",
             "expect #1 60",

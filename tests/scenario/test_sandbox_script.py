@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 ENV = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
 
@@ -34,3 +35,83 @@ def test_a_failing_step_makes_the_script_exit_non_zero(tmp_path):
     assert proc.returncode == 1
     assert "there is no button [99]" in proc.stdout
     assert "2 failed step(s)" in proc.stdout
+
+
+def test_buttons_are_numbered_per_message_and_click_means_the_latest(tmp_path):
+    proc = _run(
+        "\n".join(
+            [
+                "/ecs stop name:dev-web-01",
+                "/ecs stop name:dev-web-19",
+                "click 1",  # Confirm of the second preview, the one just above
+                'expect "Stopped 1 of 1" 60',
+                "/ecs status name:dev-web-19",
+                "expect Stopped 10",
+                "/ecs status name:dev-web-01",
+                "expect Running 10",
+                "click 2 of 1",  # the first preview stays reachable: its Cancel
+                "expect Cancelled 10",
+                "click 3 of 1",
+                "help",
+            ]
+        ),
+        tmp_path,
+    )
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr  # only `click 3 of 1` fails
+    assert "1 failed step(s)" in out and "there is no button [3] in message 1" in out
+    assert out.count("[1] !Confirm: stop 1   [2] Cancel") == 2
+    assert "(alice clicked [1] Confirm: stop 1 of message 2)" in out
+    assert "(alice clicked [2] Cancel of message 1)" in out
+    assert "click N of M" in out and "*Label is the suggested" in out and "!Label a dangerous" in out
+
+
+def test_an_empty_channel_says_it_is_empty_and_an_unknown_one_fails(tmp_path):
+    proc = _run("messages alerts\nmessages nowhere\n", tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "(#alerts is empty: no messages yet)" in proc.stdout
+    assert "unknown channel 'nowhere'" in proc.stdout and "1 failed step(s)" in proc.stdout
+
+
+def _leftovers(tmp: Path) -> list[str]:
+    return sorted(p.name for p in tmp.iterdir() if p.name.startswith("chatops-"))
+
+
+def test_quitting_leaves_no_temporary_directories_behind(tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**ENV, "TMPDIR": str(tmp)}
+    args = [sys.executable, "-m", "bot.cli", "sandbox", "--data-dir", str(tmp_path / "data")]
+    script = subprocess.run(
+        [*args, "--script", "-"], input="/ecs help\n", capture_output=True, text=True, timeout=120, env=env
+    )
+    assert script.returncode == 0, script.stdout + script.stderr
+    assert _leftovers(tmp) == []
+    typed = subprocess.run(
+        args, input="/ecs help\nquit\n", capture_output=True, text=True, timeout=120, env=env
+    )
+    assert typed.returncode == 0 and "bootstrap admin" in typed.stdout, typed.stdout + typed.stderr
+    assert _leftovers(tmp) == []
+
+
+def test_sigterm_leaves_no_temporary_directories_behind(tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "sandbox", "--data-dir", str(tmp_path / "data")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**ENV, "TMPDIR": str(tmp)},
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith(b"ChatOps sandbox")  # the banner: everything is up
+        assert len(_leftovers(tmp)) == 2
+        proc.terminate()
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert _leftovers(tmp) == []

@@ -50,15 +50,30 @@ def cmd_emulators(args) -> int:
     from sandbox.stack import EmulatorStack, sandbox_env
 
     stack = EmulatorStack().start()
+    stack.bot_url = args.bot_url.rstrip("/")  # where the PagerDuty emulator delivers its webhooks
     print(json.dumps(stack.urls()), flush=True)
     # For `chatops web` / `chatops worker` in other shells: the environment that points them here.
     env = sandbox_env(stack, Path(args.data_dir))
     print("# the bot's environment for these emulators:", file=sys.stderr)
     for name, value in sorted(env.items()):
         print(f"export {name}={shlex.quote(value)}", file=sys.stderr, flush=True)
+    print(
+        f"# PagerDuty webhooks go to {stack.bot_url}/pagerduty/webhook (start `chatops web --port "
+        f"{_port_of(stack.bot_url)}` there, or pass --bot-url)\n"
+        '# what the bot posted, e.g. in #ops: curl -s -H "Authorization: Bearer $SLACK_BOT_TOKEN" '
+        '"${SLACK_API_URL}conversations.history?channel=C_OPS"',
+        file=sys.stderr,
+        flush=True,
+    )
     _wait_for_signal()
     stack.stop()
     return 0
+
+
+def _port_of(url: str) -> int:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).port or 80
 
 
 def cmd_sandbox(args) -> int:
@@ -102,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("emulators", help="the emulators alone; prints their base URLs as JSON")
     p.add_argument("--data-dir", default="./.chatops", help="CHATOPS_DATA_DIR in the printed environment")
+    p.add_argument(
+        "--bot-url",
+        default="http://127.0.0.1:8080",
+        help="the separately started `chatops web` the PagerDuty emulator sends webhooks to",
+    )
     p.set_defaults(fn=cmd_emulators)
 
     p = sub.add_parser("bench", help="run a benchmark (NAME or 'all'); the last line is JSON")

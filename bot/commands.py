@@ -132,7 +132,11 @@ def dispatch_command(services: Services, payload: dict[str, Any]) -> Reply:
     registry = services.registry
     table = registry.commands.get(command)
     if not table:
-        return Reply(f":warning: `{command}` is not a command this bot knows.")
+        known = ", ".join(f"`{c}`" for c in sorted(registry.commands))
+        return Reply(
+            f":warning: `{command}` is not a command this bot knows. Its commands: {known} "
+            "(each has `help`, e.g. `/ecs help`)."
+        )
     first, _, rest = text.partition(" ")
     spec = table.get(first.lower())
     if spec is None and DEFAULT in table:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot import records
-from bot.store import Store
+from bot.store import Set, Store
 
 DEFAULT_TTL = 6 * 3600
 
@@ -40,9 +40,36 @@ def record_intents(
     ttl: float = DEFAULT_TTL,
 ) -> None:
     payload = records.dump(Intent(action, source, actor, time.time()))
-    for instance_id in instance_ids:
-        store.set(_key(instance_id), payload, ttl)
+    store.commit([Set(_key(i), payload, ttl) for i in instance_ids])  # one round trip for a whole batch
 
 
 def intent_for(store: Store, instance_id: str) -> Intent | None:
     return records.load_or_none(Intent, store.get(_key(instance_id)))
+
+
+def intents_for(store: Store, instance_ids: list[str]) -> dict[str, Intent]:
+    """The intents of many instances in one read (those without one are left out)."""
+    found = store.get_many([_key(i) for i in instance_ids])
+    out = {}
+    for iid, raw in zip(instance_ids, found, strict=True):
+        intent = records.load_or_none(Intent, raw)
+        if intent is not None:
+            out[iid] = intent
+    return out
+
+
+_LEADS_TO = {
+    "stop": ("Stopping", "Stopped"),
+    "start": ("Starting", "Running"),
+    "reboot": ("Stopping", "Starting", "Running"),
+}
+
+
+def caused_by(intent: Intent | None, state: str | None, at: float) -> str | None:
+    """Who asked for a state change the bot requested (`<@U…>`, `schedule office-hours`, `auto-restart`),
+    when `intent` explains `state` reached at `at`; None otherwise."""
+    if intent is None or state not in _LEADS_TO.get(intent.action, ()) or at < intent.at - 60:
+        return None
+    if intent.source == "command" and intent.actor:
+        return f"{intent.action} by <@{intent.actor}>"
+    return f"{intent.action} by {intent.source}" + (f" {intent.actor}" if intent.actor else "")

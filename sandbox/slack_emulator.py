@@ -269,6 +269,39 @@ class SlackEmulator(Emulator):
             )
         return {"ok": True, "message_ts": ts}
 
+    def api_conversations_history(self, args):
+        """Newest first, `limit` (default 100, at most 999) per page, `cursor` for the next page."""
+        channel = str(args.get("channel") or "")
+        if channel not in self.channels and channel not in self.messages:
+            return {"ok": False, "error": "channel_not_found"}
+        try:
+            limit = max(1, min(999, int(args.get("limit") or 100)))
+            start = int(str(args.get("cursor") or "0").removeprefix("next:") or 0)
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            found = [m for m in self.messages.get(channel, {}).values() if not m.deleted]
+        found.sort(key=lambda m: float(m.ts), reverse=True)
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        return {
+            "ok": True,
+            "messages": [
+                {
+                    "type": "message",
+                    "user": m.user,
+                    "text": m.text,
+                    "ts": m.ts,
+                    "blocks": m.blocks,
+                    **({"thread_ts": m.thread_ts} if m.thread_ts else {}),
+                    **({"edited": {"user": m.user, "ts": m.ts}} if m.edits else {}),
+                }
+                for m in page
+            ],
+            "has_more": more,
+            "response_metadata": {"next_cursor": f"next:{start + limit}" if more else ""},
+        }
+
     def api_conversations_info(self, args):
         channel = str(args.get("channel") or "")
         name = self.channels.get(channel)

@@ -67,6 +67,8 @@ def describe_entry(entry: HistoryEntry | dict, tz: dt.tzinfo) -> str:
             what += ", not before " + local_time(entry.nb, tz, MINUTES)
     else:
         what = name
+    if entry.by:
+        what += f"  ({entry.by})"
     if entry.restart:
         what += f"  (auto-restart {entry.restart})"
     return row(when, what)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from bot import records
 from bot.adapters.mns import QueueMessage
 from bot.ecs_model import InstanceInfo
+from bot.intents import caused_by, intents_for
 from bot.store import Delete, Expire, HSet, HSetIfNewer, ListPush, Op, Set, ZAdd, ZRemBelow
 from dedupe import ClaimStatus
 from handlers.events import keys
@@ -163,6 +164,8 @@ class Processor:
         lookup = self.directory.lookup(wanted, self.store.get_many)
         fresh = {f.instance_id: f for f in lookup.fresh}
         last = self._last_states([iid for iid in wanted])
+        changed = [ev.instance_id for _, ev, _ in acting if ev.instance_id and ev.is_state_change]
+        intents = intents_for(self.store, list(dict.fromkeys(changed))) if changed else {}
         # interruptions first (minutes count), then in event-time order
         acting.sort(key=lambda t: (not t[1].is_interruption, _epoch(t[1], t[0])))
         for m, ev, token in acting:
@@ -173,7 +176,7 @@ class Processor:
                 result.left += 1
                 continue
             try:
-                ops = self._effects(m, ev, facts, last)
+                ops = self._effects(m, ev, facts, last, intents)
             except Exception:  # noqa: BLE001 - one bad event must not stop the batch; it is redelivered
                 log.exception("event handling failed", extra={"event": ev.event_id, "name": ev.name})
                 self.store.release_many([(ev.event_id, token)])
@@ -196,7 +199,9 @@ class Processor:
                     continue
         return out
 
-    def _effects(self, m: QueueMessage, ev: EcsEvent, facts: InstanceInfo | None, last) -> list[Op]:
+    def _effects(
+        self, m: QueueMessage, ev: EcsEvent, facts: InstanceInfo | None, last, intents=None
+    ) -> list[Op]:
         tz = self.tz
         at = _epoch(ev, m)
         self.m_lag.observe(max(0.0, time.time() - at))
@@ -206,6 +211,9 @@ class Processor:
         old = None
         extra: dict = {}
         if ev.is_state_change:
+            by = caused_by((intents or {}).get(iid or ""), ev.state, at)
+            if by:
+                extra["by"] = by
             prev = last.get(iid) if iid else None
             old = prev[1] if prev and prev[0] <= at else None
             if iid and (prev is None or prev[0] <= at):

@@ -21,6 +21,7 @@ class HistoryEntry(Record):
     nb: float | None = None  # system event: not before (epoch seconds)
     restart: str | None = None  # auto-restart outcome
     outcome: str | None = None  # preemptible interruption outcome
+    by: str | None = None  # who asked the bot for this change ("stop by <@U…>", "start by schedule …")
 
 
 class DigestLine(Record):

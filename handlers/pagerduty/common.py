@@ -86,7 +86,11 @@ def acting_as(services: Services, slack_user_id: str) -> ActingAs:
     """The PagerDuty user whose e-mail matches the Slack user's, else PAGERDUTY_FROM_EMAIL."""
     fallback = services.settings.PAGERDUTY_FROM_EMAIL or ""
     if not fallback:
-        raise UserError("PagerDuty is not set up on this bot (PAGERDUTY_FROM_EMAIL is missing).")
+        log.warning("PAGERDUTY_FROM_EMAIL is not set: PagerDuty changes from Slack are refused")
+        raise UserError(
+            "PagerDuty is not set up on this bot yet: ask an admin to give it the e-mail of a PagerDuty "
+            "user to act as."
+        )
     cache = f"pagerduty:user-for:{slack_user_id}"
     cached = services.store.get(cache)
     if cached is not None:

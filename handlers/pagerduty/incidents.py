@@ -61,7 +61,7 @@ def list_incidents(req: CommandRequest) -> Reply:
     "new",
     permission="incident.new",
     usage=parsing.NEW_USAGE,
-    summary="Open an incident (default service: PAGERDUTY_SERVICE_ID).",
+    summary="Open an incident (on the bot's default PagerDuty service unless --service names one).",
 )
 def new_incident(req: CommandRequest) -> Reply:
     spec = parsing.parse_new(req.args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack import SlackMessenger, make_web_client
 from bot.errors import UpstreamError
@@ -104,3 +105,18 @@ def test_users_info_and_views(slack):
     client = make_web_client(credentials.SLACK_BOT_TOKEN, slack.base_url + "/api/")
     assert client.views_publish(user_id="U_BOB", view={"type": "home", "blocks": []})["ok"]
     assert client.conversations_info(channel="C_OPS")["channel"]["name"] == "ops"
+
+
+def test_conversations_history_shows_what_the_bot_posted_newest_first_in_pages(slack):
+    m = _messenger(slack)
+    for n in range(3):
+        m.post("C_OPS", f"message {n}")
+    client = make_web_client(credentials.SLACK_BOT_TOKEN, slack.base_url + "/api/")
+    first = client.conversations_history(channel="C_OPS", limit=2)
+    assert [x["text"] for x in first["messages"]] == ["message 2", "message 1"] and first["has_more"]
+    cursor = first["response_metadata"]["next_cursor"]
+    rest = client.conversations_history(channel="C_OPS", limit=2, cursor=cursor)
+    assert [x["text"] for x in rest["messages"]] == ["message 0"] and not rest["has_more"]
+    with pytest.raises(SlackApiError) as info:
+        client.conversations_history(channel="C_NOPE")
+    assert info.value.response["error"] == "channel_not_found"

@@ -80,6 +80,7 @@ def test_done_when_in_the_sandbox_stop_by_command_interruption_and_history(tmp_p
             'expect "removed from SLB vserver group `rsp-sandbox-web` (port 80)" 30',
             "/ecs history prod-web-03",
             'expect "Stopping → Stopped" 5',
+            'expect "(stop by @alice)" 5',
         ]
     )
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +116,28 @@ def test_sigterm_leaves_no_temporary_directories_behind(tmp_path):
             proc.kill()
             proc.wait(10)
     assert _leftovers(tmp) == []
+
+
+ROOT = Path(__file__).resolve().parents[2]
+WALK = ROOT / "sandbox" / "data" / "readme_walk.script"
+
+
+def test_the_readme_walk_passes_and_covers_every_example_of_the_readme(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("## Running it for real", 1)[0]
+    typed = [
+        ln.split("chatops> ", 1)[1].split("  #")[0].strip() for ln in quick.splitlines() if "chatops> " in ln
+    ]
+    more = quick.split("More to try:", 1)[1].split("\n\n", 1)[0]
+    tried = [t for t in re.findall(r"`([^`]+)`", more) if t.startswith(("/", "inject"))]
+    walk = [ln.strip() for ln in WALK.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert typed and tried and not [c for c in typed + tried if c not in walk]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "sandbox", "--script", str(WALK), "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=ENV,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "0 failed step(s)" in proc.stdout and all(f"> {line}" in proc.stdout for line in walk)

@@ -19,11 +19,13 @@ id, bugs with a correlation id that is also logged). No stack trace reaches Slac
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.authz import Actor, AuditRecord
 from bot.errors import ChatOpsError, Forbidden, UserError, new_correlation_id, user_message
@@ -76,6 +78,16 @@ class CommandRequest:
 
     def authorize(self, permission: str, targets: Iterable[Any] = (), detail: str | None = None):
         return self.services.authz.authorize(self.actor, permission, targets, detail)
+
+    def viewer_zone(self) -> dt.tzinfo:
+        """The caller's time zone (their Slack profile's) for answers only they see; else the team's."""
+        name = self.services.slack.user_timezone(self.actor.user_id) if self.actor.user_id else None
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                pass
+        return self.services.timezone
 
 
 @dataclass

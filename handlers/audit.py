@@ -17,7 +17,7 @@ from bot.authz import AuditRecord
 from bot.commands import CommandRequest, Reply
 from bot.errors import ChatOpsError, UserError
 from bot.registry import Capability
-from bot.render import SECONDS, local_time, plural, row
+from bot.render import SECONDS, local_time, plural, row, zone_name
 
 capability = Capability("handlers.audit")
 
@@ -111,7 +111,7 @@ def audit_line(r: AuditRecord, tz: dt.tzinfo) -> str:
 )
 def audit(req: CommandRequest) -> Reply:
     services = req.services
-    tz = services.timezone
+    tz = req.viewer_zone()
     query = parse_query(req.args, services.clock.time(), tz)
     found = services.authz.recent(query.count, reads=query.reads, where=query.accepts)
     what = "audit records" if query.reads else "changes"
@@ -134,8 +134,10 @@ def audit(req: CommandRequest) -> Reply:
         note = f"…and {len(lines) - len(shown)} more not shown"
         note += _attach(req, lines, head)
         body.append(blocks.context(note))
+    notes = [f"Times in {zone_name(tz)}."]
     if not query.reads:
-        body.append(blocks.context("Reading (help, list, status, …) is left out; `--all` shows it too."))
+        notes.append("Reading (help, list, status, …) is left out; `--all` shows it too.")
+    body.append(blocks.context(*notes))
     return Reply(head, body)
 
 

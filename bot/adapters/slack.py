@@ -7,6 +7,7 @@ errors a bounded number of times; every call has a timeout.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from bot.registry import Capability
 capability = Capability("bot.adapters.slack")
 
 log = logging.getLogger(__name__)
+ZONE_CACHE_SECONDS = 600
 
 
 def make_web_client(token: str, base_url: str, timeout: int = 10, rate_limit_retries: int = 5) -> WebClient:
@@ -70,6 +72,7 @@ class SlackMessenger:
 
     def __init__(self, client: WebClient):
         self.client = client
+        self._zones: dict[str, tuple[str | None, float]] = {}  # user id → (zone, until)
 
     def post(
         self, channel: str, text: str, blocks: list[dict] | None = None, thread_ts: str | None = None
@@ -129,11 +132,18 @@ class SlackMessenger:
         return ((resp.get("user") or {}).get("profile") or {}).get("email")
 
     def user_timezone(self, user_id: str) -> str | None:
+        """The IANA zone of the user's Slack profile (remembered for ZONE_CACHE_SECONDS), else None."""
+        now = time.monotonic()
+        cached = self._zones.get(user_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
         try:
             resp = self.client.users_info(user=user_id)
         except SlackApiError:
             return None
-        return (resp.get("user") or {}).get("tz")
+        zone = (resp.get("user") or {}).get("tz")
+        self._zones[user_id] = (zone, now + ZONE_CACHE_SECONDS)
+        return zone
 
 
 @capability.adapter("slack")

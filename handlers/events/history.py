@@ -104,9 +104,9 @@ def resolve(services, target: str) -> tuple[str, list[str]]:
     return ids[-1], ids[:-1]
 
 
-def history_reply(services, query: HistoryQuery) -> Reply:
+def history_reply(services, query: HistoryQuery, tz: dt.tzinfo | None = None) -> Reply:
     store = services.store
-    tz = services.timezone
+    tz = tz or services.timezone
     iid, others = resolve(services, query.target)
     since = time.time() - query.days * 86400
     entries = [
@@ -166,7 +166,7 @@ def history_reply(services, query: HistoryQuery) -> Reply:
 )
 def history(req: CommandRequest) -> Reply:
     query = parse_history_args(req.args, req.services.policy.events.history_days)
-    return history_reply(req.services, query)
+    return history_reply(req.services, query, req.viewer_zone())
 
 
 @capability.periodic("events.history-retention", minute="17")

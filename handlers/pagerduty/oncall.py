@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import blocks
 from bot.commands import DEFAULT, CommandRequest, Reply
@@ -49,7 +48,7 @@ def oncall(req: CommandRequest) -> Reply:
         )
     else:
         found = pd.oncalls()
-    tz = _caller_zone(req)
+    tz = req.viewer_zone()
     lines = render_oncalls(found, tz)
     if not lines:
         return Reply(f"{title}: nobody.")
@@ -74,16 +73,6 @@ def _identity(entry: dict[str, Any]) -> tuple:
         (entry.get("user") or {}).get("id"),
         (entry.get("schedule") or {}).get("id"),
     )
-
-
-def _caller_zone(req: CommandRequest) -> dt.tzinfo:
-    name = req.services.slack.user_timezone(req.actor.user_id)
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return req.services.timezone
 
 
 def render_oncalls(entries: list[dict[str, Any]], tz: dt.tzinfo) -> list[str]:

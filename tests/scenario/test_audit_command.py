@@ -72,3 +72,9 @@ def test_a_long_answer_is_cut_at_a_record_and_attaches_every_record(bot):
     assert f"…and {60 - len(shown)} more not shown — all 60 are attached" in str(answer["blocks"])
     files = wait_for(lambda: list(bot.emulator("slack").files.values()), 10, message="the upload")
     assert files[0]["content"].decode().count("\n") == 60
+
+
+def test_times_are_in_the_viewers_zone_and_say_which(bot):
+    bot.services.authz.append(AuditRecord("U_BOB", "C_OPS", "ecs.stop", ["i-bp1aaaa1111"], "allow", "ok"))
+    assert "Times in Asia/Shanghai" in str(audit(bot, user="U_BOB")["blocks"])  # bob's Slack profile
+    assert "Times in America/New_York" in str(audit(bot, user="U_CAROL")["blocks"])

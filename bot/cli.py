@@ -41,6 +41,9 @@ def cmd_worker(args) -> int:
     from bot.worker import Worker
 
     services = Services(_settings())
+    if args.metrics_port is not None:
+        port = services.metrics.serve(args.metrics_port, args.metrics_host)
+        print(json.dumps({"metrics": f"http://{args.metrics_host}:{port}/metrics"}), flush=True)
     Worker(services, workers=args.threads).run_forever()
     services.close()
     return 0
@@ -108,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="background jobs, periodic work and the MNS consumer")
     p.add_argument("--threads", type=int, default=4, help="job threads (default 4)")
+    p.add_argument(
+        "--metrics-port", type=int, help="serve the worker's Prometheus metrics on this port (0: a free one)"
+    )
+    p.add_argument("--metrics-host", default="127.0.0.1", help="the address for --metrics-port")
     p.set_defaults(fn=cmd_worker)
 
     p = sub.add_parser("sandbox", help="emulators + web + worker in one process, with a console")

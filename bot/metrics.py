@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
@@ -50,3 +50,9 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> int:
+        """Serve `GET /metrics` of this registry in the background (a process without the web app,
+        e.g. `chatops worker --metrics-port`). Returns the port (a free one for 0)."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return server.server_port

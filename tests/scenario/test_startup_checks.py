@@ -43,3 +43,34 @@ def test_sandbox_with_a_missing_script_prints_one_line_and_exits_2(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(missing) in lines[0] and "No such file" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_the_worker_serves_its_metrics_when_asked(tmp_path):
+    import json
+    import os
+    import urllib.request
+
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(
+        SLACK_SIGNING_SECRET="s",
+        SLACK_BOT_TOKEN="xoxb-1",
+        CHATOPS_DATA_DIR=str(tmp_path),
+        CHATOPS_LOG_LEVEL="ERROR",
+    )
+    env.pop("REDIS_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "worker", "--threads", "1", "--metrics-port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        url = json.loads(proc.stdout.readline())["metrics"]
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            text = resp.read().decode()
+        assert resp.status == 200 and "# HELP chatops_jobs_total" in text
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -67,13 +67,14 @@ class Selector:
         """True when nothing narrows the instances down (region alone does not)."""
         return not (self.ids or self.tags or self.name or self.status)
 
-    def terms(self) -> list[str]:
+    def terms(self, quote=lambda value: value) -> list[str]:
+        """The terms, one token each (`quote` applied to the free-text parts)."""
         out = []
         if self.ids:
             out.append(",".join(self.ids))
-        out += [f"tag:{k}" if v is None else f"tag:{k}={v}" for k, v in self.tags]
+        out += [f"tag:{quote(k)}" + ("" if v is None else f"={quote(v)}") for k, v in self.tags]
         if self.name is not None:
-            out.append(f"name:{self.name}")
+            out.append(f"name:{quote(self.name)}")
         if self.status is not None:
             out.append(f"status:{self.status.lower()}")
         if self.region is not None:
@@ -81,11 +82,21 @@ class Selector:
         return out
 
     def text(self) -> str:
-        """Canonical text; `parse_selector(s.text()) == s`."""
-        return " ".join(shlex.quote(t) for t in self.terms())
+        """Canonical text, as a person would type it (`name:"web 01"`); `parse_selector(s.text()) == s`."""
+        return " ".join(self.terms(_quoted))
 
     def tag_filter(self) -> dict[str, str | None]:
         return dict(self.tags)
+
+
+_PLAIN = re.compile(r"^[^\s\"'\\]*$")
+
+
+def _quoted(value: str) -> str:
+    """A value as typed: bare when it can be, else in double quotes (with \\ and \" escaped)."""
+    if value and _PLAIN.match(value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @dataclass(frozen=True)

@@ -151,3 +151,9 @@ def test_power_arguments_are_checked(action, text, fragment):
 
 def test_smart_quotes_from_slack_clients_work():
     assert parse_selector("name:\u201cweb 01\u201d").name == "web 01"
+
+
+def test_the_canonical_text_reads_as_typed_without_stray_quotes():
+    assert parse_selector('name:"web 01" tag:env=dev').text() == 'tag:env=dev name:"web 01"'
+    assert parse_selector("tag:team='core ops'").text() == 'tag:team="core ops"'
+    assert parse_selector("tag:env=dev name:web-*").text() == "tag:env=dev name:web-*"

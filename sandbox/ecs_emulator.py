@@ -327,6 +327,13 @@ class EcsEmulator(AcsEmulator):
                 return False
         return True
 
+    def api_DescribeRegions(self, q: dict[str, str]) -> dict:
+        with self._lock:
+            regions = sorted({i["RegionId"] for i in self.instances.values()} | set(_REGION_PREFIX))
+        return {
+            "Regions": {"Region": [{"RegionId": r, "LocalName": r, "Status": "available"} for r in regions]}
+        }
+
     def api_DescribeInstances(self, q: dict[str, str]) -> dict:
         region = require(q, "RegionId")
         self._advance()

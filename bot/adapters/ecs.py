@@ -101,6 +101,7 @@ class EcsAdapter:
         self.concurrency = max(1, concurrency)
         self.metrics = metrics
         self.retry = retry or RetryPolicy()
+        self._regions: tuple[list[str], float] | None = None
         self.positive_check_max = positive_check_max
         self.poll_initial, self.poll_factor, self.poll_max = poll_initial, poll_factor, poll_max
         self.wait_timeout = wait_timeout
@@ -169,6 +170,15 @@ class EcsAdapter:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # listing --------------------------------------------------------------------------------------
+    def regions(self) -> list[str]:
+        """The regions this account can use (DescribeRegions), remembered for an hour."""
+        now = time.monotonic()
+        if self._regions is None or self._regions[1] < now:
+            body = self._call("DescribeRegions", "describe_regions", ecs_models.DescribeRegionsRequest())
+            found = body.regions.region if body.regions and body.regions.region else []
+            self._regions = (sorted(r.region_id for r in found if r.region_id), now + 3600)
+        return self._regions[0]
+
     def describe_instances(
         self,
         region: str | None = None,

@@ -7,6 +7,7 @@ same answer without a deadline and delivers it through the command's response_ur
 
 from __future__ import annotations
 
+import difflib
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 from bot.authz import Actor
 from bot.commands import CommandRequest, Reply
 from bot.ecs_model import InstanceInfo, LookupDeadline
-from bot.errors import ChatOpsError, new_correlation_id, user_message
+from bot.errors import ChatOpsError, UserError, new_correlation_id, user_message
 from bot.registry import Capability
 from handlers.ecs.plan import sort_instances
 from handlers.ecs.selectors import Selector
@@ -36,8 +37,20 @@ def default_region(services: Services, selector: Selector) -> str:
 
 
 def resolve(services: Services, selector: Selector, deadline: float | None) -> list[InstanceInfo]:
-    """Every instance the selector means, sorted by name."""
-    found = services.adapter("ecs").describe_instances(
+    """Every instance the selector means, sorted by name. A region the account does not have is
+    refused by name (ECS would answer with an empty list or an endpoint error)."""
+    ecs = services.adapter("ecs")
+    if selector.region:
+        known = ecs.regions()
+        if known and selector.region not in known:
+            close = difflib.get_close_matches(selector.region, known, n=1)
+            hint = f" Did you mean `region:{close[0]}`?" if close else ""
+            raise UserError(
+                f"`{selector.region}` is not a region of this account.{hint} Its regions: "
+                + ", ".join(f"`{r}`" for r in known)
+                + "."
+            )
+    found = ecs.describe_instances(
         region=default_region(services, selector),
         instance_ids=selector.ids or None,
         tags=selector.tag_filter() or None,

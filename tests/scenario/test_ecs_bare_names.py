@@ -44,3 +44,12 @@ def test_history_of_an_instance_without_events_is_a_neutral_answer(bot):
     assert f"*prod-web-03* (`{iid}`)" in str(answer["blocks"]) and "Usage" not in str(answer)
     missing = slash(bot, "/ecs", "history prod-web-99").json()
     assert "There is no instance named `prod-web-99`" in missing["text"]
+
+
+def test_an_unknown_region_is_named_as_such(bot):
+    answer = slash(bot, "/ecs", "list region:mars-1").json()["text"]
+    assert "`mars-1` is not a region of this account" in answer and "`cn-hangzhou`" in answer
+    near = slash(bot, "/ecs", "status region:cn-hangzou").json()["text"]
+    assert "Did you mean `region:cn-hangzhou`?" in near
+    shanghai = slash(bot, "/ecs", "list region:cn-shanghai").json()
+    assert shanghai["text"].startswith("6 instances")

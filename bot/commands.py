@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.authz import Actor, AuditRecord
 from bot.errors import ChatOpsError, Forbidden, UserError, new_correlation_id, user_message
 from bot.registry import DEFAULT, PLAN_PERMISSION
+from bot.render import escape
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -146,7 +147,7 @@ def dispatch_command(services: Services, payload: dict[str, Any]) -> Reply:
     if not table:
         known = ", ".join(f"`{c}`" for c in sorted(registry.commands))
         return Reply(
-            f":warning: `{command}` is not a command this bot knows. Its commands: {known} "
+            f":warning: `{escape(command)}` is not a command this bot knows. Its commands: {known} "
             "(each has `help`, e.g. `/ecs help`)."
         )
     first, _, rest = text.partition(" ")
@@ -160,7 +161,9 @@ def dispatch_command(services: Services, payload: dict[str, Any]) -> Reply:
         close = difflib.get_close_matches(first.lower(), names, n=1, cutoff=0.6)
         hint = f" Did you mean `{command} {close[0]}`?" if close else ""
         known = ", ".join(f"`{n}`" for n in names)
-        return Reply(f":warning: Unknown sub-command `{first}`.{hint} Try `{command} help` (known: {known}).")
+        return Reply(
+            f":warning: Unknown sub-command `{escape(first)}`.{hint} Try `{command} help` (known: {known})."
+        )
     req = CommandRequest(
         services=services,
         actor=actor,

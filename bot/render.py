@@ -144,3 +144,9 @@ def row(*cells: str) -> str:
 def plural(n: int, word: str, many: str | None = None) -> str:
     """`1 instance`, `3 instances` (`many` for irregular plurals)."""
     return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"
+
+
+def escape(text: object) -> str:
+    """Text that did not come from the bot, made inert for Slack's mrkdwn: `&`, `<` and `>` escaped,
+    so a typed `<!channel>` or `<@U…>` is shown, never acted on."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

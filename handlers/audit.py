@@ -17,7 +17,7 @@ from bot.authz import AuditRecord
 from bot.commands import CommandRequest, Reply
 from bot.errors import ChatOpsError, UserError
 from bot.registry import Capability
-from bot.render import SECONDS, local_time, plural, row, zone_name
+from bot.render import SECONDS, escape, local_time, plural, row, zone_name
 
 capability = Capability("handlers.audit")
 
@@ -71,9 +71,9 @@ def parse_query(args: str, now: float, tz: dt.tzinfo) -> AuditQuery:
         elif sep and key == "since":
             fields["since"] = _since(value, now, tz)
         elif sep and key in ("user", "action", "instance"):
-            raise UserError(f"`{word}`: {key}: needs a value like the usage shows.", USAGE)
+            raise UserError(f"`{escape(word)}`: {key}: needs a value like the usage shows.", USAGE)
         else:
-            raise UserError(f"`{word}` is not a count or a filter.", USAGE)
+            raise UserError(f"`{escape(word)}` is not a count or a filter.", USAGE)
     return AuditQuery(**fields)
 
 
@@ -85,7 +85,7 @@ def _since(value: str, now: float, tz: dt.tzinfo) -> float:
         day = dt.date.fromisoformat(value)
     except ValueError:
         raise UserError(
-            f"`since:{value}` is not a time: use 30m, 2h, 7d or a date (2026-12-01).", USAGE
+            f"`since:{escape(value)}` is not a time: use 30m, 2h, 7d or a date (2026-12-01).", USAGE
         ) from None
     return dt.datetime.combine(day, dt.time(), tzinfo=tz).timestamp()
 

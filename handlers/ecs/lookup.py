@@ -17,6 +17,7 @@ from bot.commands import CommandRequest, Reply
 from bot.ecs_model import InstanceInfo, LookupDeadline
 from bot.errors import ChatOpsError, UserError, new_correlation_id, user_message
 from bot.registry import Capability
+from bot.render import escape
 from handlers.ecs.plan import sort_instances
 from handlers.ecs.selectors import Selector
 
@@ -46,7 +47,7 @@ def resolve(services: Services, selector: Selector, deadline: float | None) -> l
             close = difflib.get_close_matches(selector.region, known, n=1)
             hint = f" Did you mean `region:{close[0]}`?" if close else ""
             raise UserError(
-                f"`{selector.region}` is not a region of this account.{hint} Its regions: "
+                f"`{escape(selector.region)}` is not a region of this account.{hint} Its regions: "
                 + ", ".join(f"`{r}`" for r in known)
                 + "."
             )

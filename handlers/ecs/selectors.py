@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from bot.ecs_model import STATUSES, STOPPED_MODES, normalize_status
 from bot.errors import UserError
+from bot.render import escape
 
 GRAMMAR = (
     "SELECTOR is one or more of (all must match):\n"
@@ -47,7 +48,11 @@ _BARE_NAME = re.compile(r"^[A-Za-z0-9][\w.\-]{0,127}$")  # what ECS allows in a 
 
 
 class SelectorError(UserError):
-    """A malformed selector or option; the answer shows the grammar."""
+    """A malformed selector or option; the answer shows the grammar. Its message quotes what was typed,
+    so it is escaped whole (the bot's own words in it carry no mrkdwn links or mentions)."""
+
+    def __init__(self, message: str, usage: str | None = None):
+        super().__init__(escape(message), usage)
 
 
 def power_usage(action: str) -> str:

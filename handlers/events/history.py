@@ -12,7 +12,7 @@ from bot.commands import CommandRequest, Reply
 from bot.ecs_model import InstanceInfo, LookupDeadline
 from bot.errors import ChatOpsError, UserError
 from bot.registry import Capability
-from bot.render import MINUTES, MINUTES_ZONE, SECONDS, local_time, plural, row, tag_text, zone_name
+from bot.render import MINUTES, MINUTES_ZONE, SECONDS, escape, local_time, plural, row, tag_text, zone_name
 from handlers.events import keys
 from handlers.events.instances import remembered_key
 from handlers.events.stored import HistoryEntry
@@ -91,13 +91,13 @@ def resolve(services, target: str) -> tuple[str, list[str]]:
         )
     except (ChatOpsError, LookupDeadline) as exc:
         raise UserError(
-            f"No ECS events were recorded for an instance named `{target}`, and ECS could not be asked "
+            f"No ECS events were recorded for an instance named `{escape(target)}`, and ECS could not be asked "
             f"for it just now ({exc}). Ids (`i-bp1…`) work without asking ECS."
         ) from None
     exact = [i for i in found if i.name == target] or found
     if not exact:
         raise UserError(
-            f"There is no instance named `{target}` in {services.settings.ALIBABA_CLOUD_REGION_ID}, and no "
+            f"There is no instance named `{escape(target)}` in {services.settings.ALIBABA_CLOUD_REGION_ID}, and no "
             "ECS events were recorded for one. Names are matched exactly; ids look like `i-bp1…`."
         )
     ids = sorted(i.instance_id for i in exact)

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from bot import blocks
-from bot.render import CLOCK_ZONE, local_time, parse_time, time_span
+from bot.render import CLOCK_ZONE, escape, local_time, parse_time, time_span
 
 if TYPE_CHECKING:
     from handlers.pagerduty.common import OnBehalf
@@ -64,22 +64,22 @@ def incident_card(
     label = incident_label(incident)
     title = str(incident.get("title") or "(no title)")
     link = incident.get("html_url")
-    heading = f"<{link}|{label} {_escape(title)}>" if link else f"{label} {_escape(title)}"
+    heading = f"<{link}|{label} {escape(title)}>" if link else f"{label} {escape(title)}"
     fields = [
         f"*Status*\n{icon} {status.capitalize()}",
         f"*Urgency*\n{(incident.get('urgency') or 'n/a').capitalize()}",
-        f"*Service*\n{_escape(incident.get('service') or incident.get('service_id') or 'n/a')}",
-        f"*Assigned to*\n{_escape(', '.join(incident.get('assignees') or []) or 'nobody')}",
+        f"*Service*\n{escape(incident.get('service') or incident.get('service_id') or 'n/a')}",
+        f"*Assigned to*\n{escape(', '.join(incident.get('assignees') or []) or 'nobody')}",
     ]
     if incident.get("priority"):
-        fields.append(f"*Priority*\n{_escape(incident['priority'])}")
+        fields.append(f"*Priority*\n{escape(incident['priority'])}")
     if incident.get("escalation_policy"):
-        fields.append(f"*Escalation policy*\n{_escape(incident['escalation_policy'])}")
+        fields.append(f"*Escalation policy*\n{escape(incident['escalation_policy'])}")
     out = [blocks.section(f"{icon} *{heading}*", fields)]
     if planned:
         window = format_window(planned.start, planned.end, tz, planned.all_day)
         source = planned.calendar_name or "calendar"
-        out.append(blocks.context(f":calendar: Planned work {window} (from {_escape(source)})"))
+        out.append(blocks.context(f":calendar: Planned work {window} (from {escape(source)})"))
     if latest:
         out.append(blocks.context(latest))
     buttons = []
@@ -103,15 +103,15 @@ def activity_text(
     on_behalf: OnBehalf | None = None,
 ) -> str:
     """The thread reply saying who did what."""
-    who = f"*{_escape(agent)}*" if agent else "PagerDuty (automation)"
+    who = f"*{escape(agent)}*" if agent else "PagerDuty (automation)"
     what = _ACTIVITY.get(event_type, event_type.removeprefix("incident.").replace("_", " "))
     text = f"{who} {what}"
     if event_type == "incident.reassigned" and incident.get("assignees"):
-        text += " to " + _escape(", ".join(incident["assignees"]))
+        text += " to " + escape(", ".join(incident["assignees"]))
     if event_type == "incident.priority_updated" and incident.get("priority"):
-        text += f" to {_escape(incident['priority'])}"
+        text += f" to {escape(incident['priority'])}"
     if event_type == "incident.annotated" and note:
-        text += ":\n> " + _escape(note).replace("\n", "\n> ")
+        text += ":\n> " + escape(note).replace("\n", "\n> ")
     else:
         text += "."
     if on_behalf:
@@ -130,22 +130,18 @@ def latest_line(event_type: str, agent: str | None, occurred_at: str, tz: dt.tzi
     what = _ACTIVITY.get(event_type, event_type)
     when = parse_time(occurred_at)
     stamp = f" at {local_time(when, tz, CLOCK_ZONE)}" if when else ""
-    return f"Latest: {_escape(who)} {what}{stamp}"
+    return f"Latest: {escape(who)} {what}{stamp}"
 
 
 def list_line(incident: dict[str, Any]) -> str:
     status = str(incident.get("status") or "")
     icon = _STATUS_ICON.get(status, "")
     label = incident_label(incident)
-    title = _escape(str(incident.get("title") or ""))
+    title = escape(str(incident.get("title") or ""))
     link = incident.get("html_url")
     head = f"<{link}|{label}>" if link else label
     who = ", ".join(incident.get("assignees") or []) or "nobody"
     return (
         f"{icon} {head} {title} — {status}, {incident.get('urgency') or '?'} urgency · "
-        f"{_escape(incident.get('service') or '')} · {_escape(who)} · `{incident.get('id')}`"
+        f"{escape(incident.get('service') or '')} · {escape(who)} · `{incident.get('id')}`"
     )
-
-
-def _escape(text: object) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -7,6 +7,7 @@ import shlex
 from dataclasses import dataclass
 
 from bot.errors import UserError
+from bot.render import escape
 
 LIST_USAGE = "/incident list [open|triggered|acknowledged|resolved|all]"
 NEW_USAGE = "/incident new TITLE [--service SERVICE_ID] [--urgency high|low]"
@@ -89,7 +90,7 @@ def parse_incident_id(args: str, usage: str) -> str:
         return f"#{int(number)}"
     if " " in value or not _ID.match(value.upper()):
         raise UserError(
-            f"`{value}` is not a PagerDuty incident id (`Q1ABC23DEF`) or an incident number (`#12`).",
+            f"`{escape(value)}` is not a PagerDuty incident id (`Q1ABC23DEF`) or an incident number (`#12`).",
             usage,
         )
     return value.upper()

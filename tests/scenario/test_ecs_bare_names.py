@@ -53,3 +53,15 @@ def test_an_unknown_region_is_named_as_such(bot):
     assert "Did you mean `region:cn-hangzhou`?" in near
     shanghai = slash(bot, "/ecs", "list region:cn-shanghai").json()
     assert shanghai["text"].startswith("6 instances")
+
+
+def test_what_was_typed_is_shown_inert_in_answers(bot):
+    for command, text in [
+        ("/ecs", "list <!channel>=x"),
+        ("/ecs", "<!here>"),
+        ("/ecs", "audit <!channel>"),
+        ("/incident", "ack <!everyone>"),
+        ("/ecs", "history <@U_ALICE>x"),
+    ]:
+        answer = slash(bot, command, text).json()["text"]
+        assert "<!" not in answer and "<@U_ALICE>x" not in answer and "&lt;" in answer, answer

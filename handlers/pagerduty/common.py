@@ -62,7 +62,8 @@ def client(services: Services, interactive: bool = False) -> PagerDuty:
     try:
         return services.adapter("pagerduty-interactive" if interactive else "pagerduty")
     except ConfigError as exc:
-        raise UserError(f"PagerDuty is not set up on this bot ({exc}).") from None
+        log.warning("PagerDuty is not configured", extra={"error": str(exc)})
+        raise UserError("PagerDuty is not set up on this bot yet: ask an admin to connect it.") from None
 
 
 def channel_for(services: Services, incident: dict[str, Any], planned: PlannedWindow | None) -> str | None:

@@ -17,7 +17,7 @@ from bot.commands import ActionRequest, CommandRequest, Reply
 from bot.errors import ChatOpsError, Conflict, UserError
 from bot.queue import current_attempt
 from bot.registry import Capability
-from bot.render import plural
+from bot.render import escape, plural
 from handlers.pagerduty import messages, parsing
 from handlers.pagerduty.common import ACTOR_TTL, OnBehalf, acting_as, actor_key, client, number_key
 from handlers.pagerduty.events import normalize_incident
@@ -79,7 +79,9 @@ def new_incident(req: CommandRequest) -> Reply:
         incident_key=f"chatops-new-{uuid.uuid4().hex}",
         audit=records.to_dict(req.audit) if req.audit else None,
     )
-    return Reply(f":hourglass_flowing_sand: Opening “{spec.title}” on service `{service_id}`…")
+    return Reply(
+        f":hourglass_flowing_sand: Opening “{escape(spec.title)}” on service `{escape(service_id)}`…"
+    )
 
 
 @capability.subcommand(
@@ -231,7 +233,7 @@ def create_incident(
         response_url,
         audit,
         "ok",
-        f":white_check_mark: Opened {link} “{inc.get('title')}” (`{inc.get('id')}`); its card follows in the channel.",
+        f":white_check_mark: Opened {link} “{escape(inc.get('title'))}” (`{inc.get('id')}`); its card follows in the channel.",
     )
 
 

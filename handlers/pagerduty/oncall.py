@@ -10,7 +10,7 @@ from bot import blocks
 from bot.commands import DEFAULT, CommandRequest, Reply
 from bot.errors import UserError
 from bot.registry import Capability
-from bot.render import DAY_TIME_ZONE, local_time, parse_time, zone_name
+from bot.render import DAY_TIME_ZONE, escape, local_time, parse_time, zone_name
 from handlers.pagerduty.common import client
 from handlers.pagerduty.parsing import ONCALL_USAGE
 
@@ -34,7 +34,7 @@ def oncall(req: CommandRequest) -> Reply:
         policies = _best(pd.find_escalation_policies(query), query)
         schedules = _best(pd.find_schedules(query), query)
         if not policies and not schedules:
-            raise UserError(f"No escalation policy or schedule matches “{query}”.", ONCALL_USAGE)
+            raise UserError(f"No escalation policy or schedule matches “{escape(query)}”.", ONCALL_USAGE)
         entries: dict[tuple, dict[str, Any]] = {}
         if policies:
             for e in pd.oncalls(escalation_policy_ids=[p["id"] for p in policies]):

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+MAX_TIMESTAMP_DIGITS = 12  # seconds since the epoch, with room to spare
+MAX_SIGNATURE_CHARS = 128  # "v0=" and 64 hex digits
+
+
 class BadRequest(Exception):
     """The body is signed but not something Slack sends."""
 
@@ -104,9 +108,17 @@ class SlackGateway:
             return _json(400, {"error": "body is not UTF-8"})
         timestamp = lower.get("x-slack-request-timestamp", "").strip()
         signature = lower.get("x-slack-signature", "").strip()
-        if not (timestamp.isdigit() and signature) or not self.verifier.is_valid(
-            body=text, timestamp=timestamp, signature=signature
-        ):
+        # Checked before the verifier sees them: a timestamp of 400 digits or a signature that is not
+        # ASCII must be a 401 like any other bad signature, never an exception.
+        well_formed = (
+            timestamp.isascii()
+            and timestamp.isdigit()
+            and len(timestamp) <= MAX_TIMESTAMP_DIGITS
+            and signature.isascii()
+            and signature.startswith("v0=")
+            and len(signature) <= MAX_SIGNATURE_CHARS
+        )
+        if not well_formed or not self.verifier.is_valid(body=text, timestamp=timestamp, signature=signature):
             return _json(401, {"error": "invalid request"})
         try:
             parse_slack_body(text, lower.get("content-type", ""))

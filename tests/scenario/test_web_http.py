@@ -177,3 +177,39 @@ def test_healthz_is_503_when_redis_is_down(make_bot):
     # a command while the store is down gets an answer, not a 500 or a trace
     resp = slash(bot, "/ecs", "help")
     assert resp.status in (200, 503) and "Traceback" not in resp.text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Slack-Request-Timestamp": "9" * 400, "X-Slack-Signature": "v0=" + "0" * 64},
+        {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=é" + "0" * 63},
+    ],
+)
+def test_malformed_signature_headers_are_401_without_a_trace(bot, caplog, headers):
+    import logging
+
+    body = _slash_body().encode()
+    with caplog.at_level(logging.WARNING):
+        resp = http(
+            "POST",
+            bot.web_url + "/slack/events",
+            body,
+            {"Content-Type": "application/x-www-form-urlencoded", **headers},
+        )
+    assert resp.status == 401
+    assert not [r for r in caplog.records if r.exc_info], "no stack trace for a bad header"
+
+
+def test_a_lying_content_length_is_answered_413_at_once(bot):
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(bot.web_url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + b"1" + b"0" * 30 + b"\r\n\r\n{}"
+        )
+        answer = sock.recv(200)  # a deadline, not a speed check: the socket times out after 10 s
+    assert answer.startswith(b"HTTP/1.") and b" 413 " in answer.split(b"\r\n")[0]

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_COMMAND_CHARS = 4096
+
 
 @dataclass
 class Reply:
@@ -140,7 +142,13 @@ def _record_rejection(services: Services, req: CommandRequest, permission: str, 
 def dispatch_command(services: Services, payload: dict[str, Any]) -> Reply:
     """Run a slash command payload (the form fields Slack sends) and return the answer to ack with."""
     command = str(payload.get("command") or "")
-    text = " ".join(str(payload.get("text") or "").split())
+    raw = str(payload.get("text") or "")
+    if len(raw) > MAX_COMMAND_CHARS:  # never sent on to a vendor API (ECS answers 414, and so on)
+        return Reply(
+            f":warning: That is {len(raw):,} characters; a command takes at most {MAX_COMMAND_CHARS:,}. "
+            f"Try `{escape(command[:40])} help`."
+        )
+    text = " ".join(raw.split())
     actor = Actor(str(payload.get("user_id") or ""), payload.get("channel_id"), payload.get("user_name"))
     registry = services.registry
     table = registry.commands.get(command)

@@ -116,9 +116,12 @@ def resolve_button(req: ActionRequest) -> Reply:
 
 
 def _button(req: ActionRequest, permission: str, status: str) -> Reply:
-    incident_id = req.value.strip()
-    if not incident_id:
-        return Reply(":warning: This button does not name an incident.")
+    try:  # as strict as the slash command: a button's value is input like any other
+        incident_id = parsing.parse_incident_id(req.value[:64], "")
+    except UserError:
+        return Reply(":warning: This button does not name a PagerDuty incident; nothing was changed.")
+    if incident_id.startswith("#") or len(req.value) > 64:
+        return Reply(":warning: This button does not name a PagerDuty incident; nothing was changed.")
     audit = req.authorize(permission, [incident_id], detail=f"button on incident {incident_id}")
     return _request(req.services, incident_id, status, req.actor.user_id, req.response_url, audit)
 

@@ -65,3 +65,12 @@ def test_what_was_typed_is_shown_inert_in_answers(bot):
     ]:
         answer = slash(bot, command, text).json()["text"]
         assert "<!" not in answer and "<@U_ALICE>x" not in answer and "&lt;" in answer, answer
+
+
+def test_oversized_arguments_are_refused_before_any_vendor_call(bot):
+    ecs = bot.emulator("ecs")
+    before = len(ecs.calls_named("DescribeInstances"))
+    answer = slash(bot, "/ecs", "list name:" + "a" * 100_000).json()["text"]
+    assert "a command takes at most 4,096" in answer and "Usage" not in answer
+    assert len(ecs.calls_named("DescribeInstances")) == before
+    assert "at most 4,096" in slash(bot, "/oncall", "x" * 100_000).json()["text"]

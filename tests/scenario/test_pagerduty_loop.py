@@ -244,6 +244,22 @@ def test_the_number_on_a_card_works_wherever_an_incident_id_does(make_bot, redis
     assert "incident id (`Q1ABC23DEF`) or an incident number (`#12`)" in refused
 
 
+def test_a_button_value_that_is_no_incident_id_changes_nothing_and_says_so(make_bot, redis_url, tmp_path):
+    bot = make_bot(
+        redis_url=redis_url,
+        emulators=["slack", "pagerduty"],
+        env={"CALENDAR_ICS_URLS": write_calendar(tmp_path / "empty.ics")},
+    )
+    pd, slack = bot.emulator("pagerduty"), bot.emulator("slack")
+    for value in ("../services/PSVC001", "Q" * 100_000, "#1"):
+        button = {"action_id": "pagerduty.acknowledge", "value": value}
+        assert click(bot, button, user="U_BOB").status == 200
+    answers = wait_for(lambda: [t for t in ephemerals(slack, "U_BOB") if "nothing was changed" in t] or None)
+    wait_for(lambda: len([t for t in ephemerals(slack, "U_BOB") if "nothing was changed" in t]) == 3)
+    assert all("does not name a PagerDuty incident" in t for t in answers)
+    assert pd.calls_named("PUT /incidents/{id}") == []
+
+
 def test_legacy_v2_webhooks_drive_the_same_card(make_bot, redis_url, tmp_path):
     bot = make_bot(
         redis_url=redis_url,

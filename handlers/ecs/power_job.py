@@ -57,6 +57,8 @@ def execute_plan(
             before_power(pending)
 
         def batch_done(batch_results: list[InstanceResult]) -> None:
+            if resume:  # a target found there already was most likely sent by the attempt that died
+                batch_results = [_ours_before(r) for r in batch_results]
             results.update((r.instance_id, r) for r in batch_results)
             if on_results is not None:
                 on_results(list(results.values()))
@@ -91,6 +93,21 @@ def power_plan(plan: Plan) -> PowerPlan:
 
 def _results(run: JobRun) -> dict[str, InstanceResult]:
     return {i: InstanceResult.from_dict(r) for i, r in (run.state.get("results") or {}).items()}
+
+
+def _ours_before(result: InstanceResult) -> InstanceResult:
+    """On a resumed job, a target that is already in (or on its way to) the target state was running at
+    preview and was sent by the attempt that died before recording it: it counts as this job's."""
+    if result.outcome != ALREADY_THERE:
+        return result
+    return InstanceResult(
+        result.instance_id,
+        ACCEPTED,
+        "200",
+        "sent by this job before its worker stopped",
+        result.previous_status,
+        result.current_status,
+    )
 
 
 class _PowerProgress:

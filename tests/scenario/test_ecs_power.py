@@ -308,3 +308,27 @@ def test_a_long_preview_counts_targets_per_env_and_attaches_every_target(bot):
     listed = files[0]["content"].decode().splitlines()[1:]
     assert sorted(line.split("\t")[0] for line in listed) == sorted(running)
     assert not ecs.calls_named("StopInstances")
+
+
+def test_a_resumed_stop_counts_what_its_first_attempt_stopped_as_its_own(bot):
+    ecs = bot.emulator("ecs")
+    dev, running = dev_instances(ecs)
+    answer = preview(bot, "stop tag:env=dev")
+    plan_id = find_button(answer["blocks"], CONFIRM)["value"]
+    saved = load_plan(bot.services.store, plan_id, time.time())
+    plan = power_plan(saved)
+    # The first attempt stopped five and died before it recorded anything.
+    bot.services.adapter("ecs").power("stop", plan.target_ids[:5], region=plan.region)
+    wait_for(lambda: set(ecs.statuses(plan.target_ids[:5]).values()) == {"Stopped"}, 20)
+    state = JobRecord(
+        plan=saved, status="running", phase="sending", acting=True, confirmed_by="U_ALICE", attempts=1
+    )
+    save_job(bot.services.store, state)
+    mark_active(bot.services.store, plan_id, time.time() - 600)
+    resume_stale_jobs(bot.services)
+    already = len(dev) - len(running)
+    head = (
+        f"Stopped {len(running)} of {len(running)} — {len(running)} done, {already} already Stopped, 0 failed"
+    )
+    wait_for(lambda: channel_message(bot, head), 30, message="the report")
+    assert set(ecs.statuses(dev).values()) == {"Stopped"}

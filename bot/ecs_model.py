@@ -85,6 +85,7 @@ class InstanceInfo:
     zone: Text = ""
     spot_strategy: Text = "NoSpot"
     os_type: Text = ""
+    start_time: Text = ""  # when it last started, as ECS says it (UTC, to the minute: 2026-12-01T10:04Z)
 
     def as_dict(self) -> dict:
         return {
@@ -98,6 +99,7 @@ class InstanceInfo:
             "zone": self.zone,
             "spot_strategy": self.spot_strategy,
             "os_type": self.os_type,
+            "start_time": self.start_time,
         }
 
     @classmethod

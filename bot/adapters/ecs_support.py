@@ -132,6 +132,7 @@ def instance_info(i) -> InstanceInfo:
         zone=i.zone_id or "",
         spot_strategy=i.spot_strategy or "NoSpot",
         os_type=i.ostype or "",
+        start_time=i.start_time or "",
     )
 
 

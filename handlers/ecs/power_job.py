@@ -13,6 +13,7 @@ twice); a reboot whose outcome was not recorded is reported as interrupted rathe
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from bot import blocks
@@ -38,19 +39,15 @@ def execute_plan(
     on_results: Callable[[list[InstanceResult]], None] | None = None,
     on_wait: Callable[[int | None, int], None] | None = None,
     wait_timeout: float | None = None,
+    sent_at: float | None = None,
 ) -> list[InstanceResult]:
     """Power the plan's targets and wait for the target state; one settled result per instance
-    (targets, then those already there at preview)."""
+    (targets, then those already there at preview). `sent_at`: when a resumed job's first attempt
+    began sending (epoch seconds)."""
     results: dict[str, InstanceResult] = dict(previous or {})
     pending = [i for i in plan.target_ids if i not in results]
     if resume and plan.action == "reboot":
-        for iid in pending:
-            results[iid] = InstanceResult(
-                iid,
-                FAILED,
-                "Interrupted",
-                "the worker stopped before ECS confirmed this reboot; not sent again to avoid rebooting twice",
-            )
+        results.update(_unrecorded_reboots(adapter, plan, pending, sent_at))
         pending = []
     if pending:
         if before_power is not None:
@@ -95,6 +92,31 @@ def _results(run: JobRun) -> dict[str, InstanceResult]:
     return {i: InstanceResult.from_dict(r) for i, r in (run.state.get("results") or {}).items()}
 
 
+def _unrecorded_reboots(adapter, plan: PowerPlan, ids: list[str], sent_at: float | None) -> dict:
+    """A reboot the attempt that died may have sent: never sent again. An instance that ECS shows
+    running with a start time at or after the minute the reboot was sent was rebooted; the rest are
+    reported interrupted."""
+    if not ids:
+        return {}
+    since = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(sent_at)) if sent_at else None
+    found = {i.instance_id: i for i in adapter.describe_instances(region=plan.region, instance_ids=ids)}
+    out = {}
+    for iid in ids:
+        info = found.get(iid)
+        if since and info and info.status == "Running" and info.start_time and info.start_time >= since:
+            out[iid] = InstanceResult(
+                iid, ACCEPTED, "200", "rebooted: ECS shows it started again after the reboot was sent"
+            )
+        else:
+            out[iid] = InstanceResult(
+                iid,
+                FAILED,
+                "Interrupted",
+                "the worker stopped before ECS confirmed this reboot; not sent again to avoid rebooting twice",
+            )
+    return out
+
+
 def _ours_before(result: InstanceResult) -> InstanceResult:
     """On a resumed job, a target that is already in (or on its way to) the target state was running at
     preview and was sent by the attempt that died before recording it: it counts as this job's."""
@@ -125,6 +147,7 @@ class _PowerProgress:
         self._phase = phase
 
     def before_power(self, ids: list[str]) -> None:
+        self.run.state.setdefault("sent_at", self.run.services.clock.time())
         self.run.acting("sending")  # from here on, a crash may leave calls whose outcome is unknown
         origin = self.run.plan.origin
         source = "command" if origin.is_user else origin.kind
@@ -167,6 +190,7 @@ class PowerKind(PlanKind):
             on_results=shown.on_results,
             on_wait=shown.on_wait,
             wait_timeout=float(run.services.policy.ecs.wait_timeout_seconds),
+            sent_at=run.state.get("sent_at"),
         )
         run.state["results"] = {r.instance_id: r.as_dict() for r in final}
 

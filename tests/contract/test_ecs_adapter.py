@@ -5,6 +5,7 @@ waiting, and the wire format the emulator holds the SDK to."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from alibabacloud_ecs20140526 import models as ecs_models
@@ -20,6 +21,7 @@ from handlers.ecs.power_job import execute_plan
 from handlers.ecs.selectors import PowerOptions, parse_selector
 from sandbox import credentials
 from sandbox.ecs_emulator import EcsEmulator
+from tests.support import wait_for
 
 FAST_RETRY = RetryPolicy(attempts=4, base_seconds=0.01, cap_seconds=0.05)
 
@@ -285,3 +287,27 @@ def test_a_resumed_reboot_is_not_sent_twice(ecs):
     assert not ecs.calls_named("RebootInstances")
     assert final[ids[0]].outcome == DONE
     assert {(final[i].outcome, final[i].code) for i in ids[1:]} == {(FAILED, "Interrupted")}
+
+
+def test_a_resumed_reboot_reports_what_ecs_shows_was_rebooted(ecs):
+    ids = ecs.seed_fleet(3, extra_tags={"grp": "rb"}, status="Running")
+    ecs.transition_seconds = 0.1
+    adapter, plan = plan_for(ecs, "reboot", "tag:grp=rb")
+    sent_at = time.time() - 1
+    adapter.power("reboot", [ids[1]], region=plan.region)  # sent by the attempt that died, not recorded
+    wait_for(
+        lambda: (
+            ecs.statuses([ids[1]])[ids[1]] == "Running"
+            and ecs.instances[ids[1]]["StartTime"] != "2026-01-15T08:01Z"
+        ),
+        10,
+    )
+    previous = {ids[0]: InstanceResult(ids[0], ACCEPTED, "200", "success", "Running", "Stopping")}
+    ecs.reset_calls()
+    final = {
+        r.instance_id: r
+        for r in execute_plan(adapter, plan, previous=previous, resume=True, wait_timeout=5, sent_at=sent_at)
+    }
+    assert not ecs.calls_named("RebootInstances")
+    assert final[ids[1]].outcome == DONE  # it started again after the reboot was sent
+    assert (final[ids[2]].outcome, final[ids[2]].code) == (FAILED, "Interrupted")

@@ -20,6 +20,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.commands import Reply, dispatch_action, dispatch_command
 from bot.config import check_required
 from bot.errors import ChatOpsError, new_correlation_id
+from bot.store import ClaimStatus
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+EVENT_DEDUPE_SECONDS = 3600  # Slack retries for minutes, not hours
 MAX_TIMESTAMP_DIGITS = 12  # seconds since the epoch, with room to spare
 MAX_SIGNATURE_CHARS = 128  # "v0=" and 64 hex digits
 
@@ -121,9 +123,28 @@ class SlackGateway:
         if not well_formed or not self.verifier.is_valid(body=text, timestamp=timestamp, signature=signature):
             return _json(401, {"error": "invalid request"})
         try:
-            parse_slack_body(text, lower.get("content-type", ""))
+            data = parse_slack_body(text, lower.get("content-type", ""))
         except BadRequest as exc:
             return _json(400, {"error": str(exc)})
+        event_id = data.get("event_id") if data.get("type") == "event_callback" else None
+        if not isinstance(event_id, str) or not event_id:
+            return self._dispatch(text, lower)
+        # Slack sends an Events API delivery again (X-Slack-Retry-Num) when its answer was slow or lost:
+        # its effect happens once per event_id.
+        events = self.services.deduper("slack-event", pending_ttl=60.0, done_ttl=EVENT_DEDUPE_SECONDS)
+        claim = events.claim(event_id[:128])
+        if claim.status is not ClaimStatus.CLAIMED:
+            self.services.metrics.dedupe_hits.labels("slack-event", claim.status.value).inc()
+            return _json(200, {"ok": True, "duplicate": True})
+        try:
+            answer = self._dispatch(text, lower)
+        except BaseException:
+            events.release(event_id[:128], str(claim.token))
+            raise
+        events.confirm(event_id[:128], str(claim.token))
+        return answer
+
+    def _dispatch(self, text: str, lower: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         resp = self.app.dispatch(BoltRequest(body=text, headers={k: [v] for k, v in lower.items()}))
         out_headers = {k: (v[0] if isinstance(v, list) else v) for k, v in resp.headers.items()}
         out_headers.pop("content-length", None)

@@ -213,3 +213,31 @@ def test_a_lying_content_length_is_answered_413_at_once(bot):
         )
         answer = sock.recv(200)  # a deadline, not a speed check: the socket times out after 10 s
     assert answer.startswith(b"HTTP/1.") and b" 413 " in answer.split(b"\r\n")[0]
+
+
+def test_slack_retries_of_one_event_have_one_effect(bot):
+    event = {
+        "type": "event_callback",
+        "team_id": "T0SANDBOX",
+        "api_app_id": "A0SANDBOX",
+        "event_id": "Ev0RETRY01",
+        "event_time": int(time.time()),
+        "event": {
+            "type": "app_mention",
+            "user": "U_CAROL",
+            "text": "<@UBOT> hi",
+            "channel": "C_OPS",
+            "ts": "1.000100",
+        },
+    }
+    body = json.dumps(event)
+    statuses = []
+    for retry in (None, "1", "2", "3"):
+        headers = {"Content-Type": "application/json", **slack_signature(body)}
+        if retry:
+            headers |= {"X-Slack-Retry-Num": retry, "X-Slack-Retry-Reason": "http_timeout"}
+        statuses.append(http("POST", bot.web_url + "/slack/events", body.encode(), headers).status)
+    assert statuses == [200, 200, 200, 200]
+    slack = bot.emulator("slack")
+    replies = [m for m in slack.channel_messages("C_OPS") if "Try `/ecs help`" in m.text]
+    assert len(replies) == 1

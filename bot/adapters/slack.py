@@ -10,6 +10,7 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -27,6 +28,7 @@ capability = Capability("bot.adapters.slack")
 
 log = logging.getLogger(__name__)
 ZONE_CACHE_SECONDS = 600
+RESPONSE_URL_HOSTS = frozenset({"hooks.slack.com"})  # where Slack's response_url values point
 
 
 def make_web_client(token: str, base_url: str, timeout: int = 10, rate_limit_retries: int = 5) -> WebClient:
@@ -98,7 +100,11 @@ class SlackMessenger:
             raise _upstream(exc) from exc
 
     def respond(self, response_url: str, payload: dict[str, Any]) -> None:
-        """POST to a response_url (ephemeral answers, replacing the message a button sat on)."""
+        """POST to a response_url (ephemeral answers, replacing the message a button sat on). Only to
+        Slack's own response URL host, or to the host of the Web API the bot is pointed at (the
+        sandbox's emulator): a signed payload must not make the bot POST anywhere else."""
+        if not self.response_url_allowed(response_url):
+            raise UpstreamError("Slack", "the response_url is not Slack's; nothing was sent", code="bad_url")
         resp = WebhookClient(response_url, timeout=10).send_dict(payload)
         if resp.status_code >= 400:
             raise UpstreamError(
@@ -107,6 +113,13 @@ class SlackMessenger:
                 code=str(resp.status_code),
                 retryable=_retryable_status(resp.status_code),
             )
+
+    def response_url_allowed(self, url: str) -> bool:
+        parts = urlsplit(url)
+        if parts.scheme == "https" and parts.hostname in RESPONSE_URL_HOSTS and not parts.port:
+            return True
+        api = urlsplit(self.client.base_url)
+        return bool(parts.netloc) and (parts.scheme, parts.netloc) == (api.scheme, api.netloc)
 
     def upload_text(
         self, channel: str, filename: str, content: str, title: str | None = None, comment: str | None = None

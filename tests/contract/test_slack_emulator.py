@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from slack_sdk.errors import SlackApiError
 
-from bot.adapters.slack import SlackMessenger, make_web_client
+from bot.adapters.slack import RESPONSE_URL_HOSTS, SlackMessenger, make_web_client
 from bot.errors import UpstreamError
 from sandbox import credentials
 from sandbox.slack_emulator import SlackEmulator, max_rate_per_second
@@ -120,3 +120,17 @@ def test_conversations_history_shows_what_the_bot_posted_newest_first_in_pages(s
     with pytest.raises(SlackApiError) as info:
         client.conversations_history(channel="C_NOPE")
     assert info.value.response["error"] == "channel_not_found"
+
+
+def test_response_urls_go_only_to_slack_or_the_api_host_the_bot_uses(slack):
+    m = _messenger(slack)
+    m.respond(slack.new_response_url("C_OPS", "U_BOB"), {"text": "ok", "response_type": "ephemeral"})
+    assert slack.timeline[-1].text == "ok"
+    with pytest.raises(UpstreamError) as info:
+        m.respond("http://127.0.0.1:9/internal", {"text": "leak"})
+    assert info.value.code == "bad_url" and slack.timeline[-1].text == "ok"
+    host = next(iter(RESPONSE_URL_HOSTS))  # Slack's response URL host (only compared, never called)
+    assert m.response_url_allowed(f"https://{host}/actions/T0/1/abc")
+    assert not m.response_url_allowed(f"http://{host}/actions/T0/1/abc")
+    assert not m.response_url_allowed(f"https://{host}.evil.test/actions")
+    assert not m.response_url_allowed(f"https://{host}:8443/actions")

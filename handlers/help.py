@@ -40,7 +40,7 @@ def render_help(req: CommandRequest) -> Reply:
         notes.append(f"{plural(hidden, 'more sub-command')} {verb} a role you do not have; ask an admin.")
     if req.command == "/ecs":
         notes.append(
-            "Selectors: `i-…` ids (comma-separated), `tag:key=value`, `tag:key`, `name:web-*`, `status:running`, `region:cn-hangzhou`."
+            "Selectors: a name (`prod-web-03`), `i-…` ids (comma-separated), `tag:key=value`, `tag:key`, `name:web-*`, `status:running`, `region:cn-hangzhou`."
         )
     if notes:
         body.append(blocks.context(*notes))

@@ -116,14 +116,23 @@ def resolve_button(req: ActionRequest) -> Reply:
 
 
 def _button(req: ActionRequest, permission: str, status: str) -> Reply:
-    try:  # as strict as the slash command: a button's value is input like any other
-        incident_id = parsing.parse_incident_id(req.value[:64], "")
-    except UserError:
-        return Reply(":warning: This button does not name a PagerDuty incident; nothing was changed.")
-    if incident_id.startswith("#") or len(req.value) > 64:
+    incident_id = _button_incident(req.value)
+    if incident_id is None:
         return Reply(":warning: This button does not name a PagerDuty incident; nothing was changed.")
     audit = req.authorize(permission, [incident_id], detail=f"button on incident {incident_id}")
     return _request(req.services, incident_id, status, req.actor.user_id, req.response_url, audit)
+
+
+def _button_incident(value: str) -> str | None:
+    """The incident id a card's button carries, checked as strictly as the slash command's argument
+    (a button's value is input like any other); cards carry ids, never numbers."""
+    if len(value) > 64:
+        return None
+    try:
+        incident_id = parsing.parse_incident_id(value, "")
+    except UserError:
+        return None
+    return None if incident_id.startswith("#") else incident_id
 
 
 def _request(services, incident_id, status, user_id, response_url, audit: AuditRecord | None) -> Reply:

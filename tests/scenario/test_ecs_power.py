@@ -186,13 +186,18 @@ def test_list_shows_the_head_and_attaches_the_full_list(bot):
     assert "Stopped" in status["text"] and "LAST ACTION" in str(status["blocks"])
 
 
-def test_a_job_whose_worker_died_is_resumed_and_reported(bot):
-    ecs = bot.emulator("ecs")
-    dev, running = dev_instances(ecs)
+def previewed_stop(bot):
+    """`/ecs stop tag:env=dev` previewed (not confirmed): the plan id, the saved plan, the power plan."""
     answer = preview(bot, "stop tag:env=dev")
     plan_id = find_button(answer["blocks"], CONFIRM)["value"]
     saved = load_plan(bot.services.store, plan_id, time.time())
-    plan = power_plan(saved)
+    return plan_id, saved, power_plan(saved)
+
+
+def test_a_job_whose_worker_died_is_resumed_and_reported(bot):
+    ecs = bot.emulator("ecs")
+    dev, running = dev_instances(ecs)
+    plan_id, saved, plan = previewed_stop(bot)
     # The crashed worker had stopped the first half and recorded it, then died without a word.
     adapter = bot.services.adapter("ecs")
     done_before = adapter.power("stop", plan.target_ids[:5], region=plan.region)
@@ -313,10 +318,7 @@ def test_a_long_preview_counts_targets_per_env_and_attaches_every_target(bot):
 def test_a_resumed_stop_counts_what_its_first_attempt_stopped_as_its_own(bot):
     ecs = bot.emulator("ecs")
     dev, running = dev_instances(ecs)
-    answer = preview(bot, "stop tag:env=dev")
-    plan_id = find_button(answer["blocks"], CONFIRM)["value"]
-    saved = load_plan(bot.services.store, plan_id, time.time())
-    plan = power_plan(saved)
+    plan_id, saved, plan = previewed_stop(bot)
     # The first attempt stopped five and died before it recorded anything.
     bot.services.adapter("ecs").power("stop", plan.target_ids[:5], region=plan.region)
     wait_for(lambda: set(ecs.statuses(plan.target_ids[:5]).values()) == {"Stopped"}, 20)

@@ -220,12 +220,17 @@ def test_commands_permissions_and_acting_without_a_pagerduty_account(make_bot, r
     assert "Database Escalation" in everyone and "Europe/Berlin" in everyone
 
 
-def test_the_number_on_a_card_works_wherever_an_incident_id_does(make_bot, redis_url, tmp_path):
-    bot = make_bot(
+def pd_bot(make_bot, redis_url, tmp_path):
+    """The bot with Slack and PagerDuty, and a calendar with nothing planned."""
+    return make_bot(
         redis_url=redis_url,
         emulators=["slack", "pagerduty"],
         env={"CALENDAR_ICS_URLS": write_calendar(tmp_path / "empty.ics")},
     )
+
+
+def test_the_number_on_a_card_works_wherever_an_incident_id_does(make_bot, redis_url, tmp_path):
+    bot = pd_bot(make_bot, redis_url, tmp_path)
     pd, slack = bot.emulator("pagerduty"), bot.emulator("slack")
     slash(bot, "/incident", "new Disk full on batch-07", user="U_BOB")
     [card] = wait_for(lambda: cards(slack), message="the card")
@@ -245,11 +250,7 @@ def test_the_number_on_a_card_works_wherever_an_incident_id_does(make_bot, redis
 
 
 def test_a_button_value_that_is_no_incident_id_changes_nothing_and_says_so(make_bot, redis_url, tmp_path):
-    bot = make_bot(
-        redis_url=redis_url,
-        emulators=["slack", "pagerduty"],
-        env={"CALENDAR_ICS_URLS": write_calendar(tmp_path / "empty.ics")},
-    )
+    bot = pd_bot(make_bot, redis_url, tmp_path)
     pd, slack = bot.emulator("pagerduty"), bot.emulator("slack")
     for value in ("../services/PSVC001", "Q" * 100_000, "#1"):
         button = {"action_id": "pagerduty.acknowledge", "value": value}

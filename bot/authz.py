@@ -8,19 +8,15 @@ before a lookup ("does the caller hold this permission at all?"); it audits only
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bot import records
+from bot.audit import AUDIT_KEY, AUDIT_MAX, READS_KEY, AuditLog, AuditRecord
 from bot.errors import Forbidden
 from bot.policy import DEFAULT_READ_PERMISSIONS, Policy, permission_matches
 from bot.store import Store
 
-AUDIT_KEY = "audit"  # changes (and every refusal of one)
-READS_KEY = "audit:reads"  # reading: help, list, status, history, audit …
-AUDIT_MAX = 20_000
+__all__ = ["AUDIT_KEY", "READS_KEY", "Actor", "AuditRecord", "Authorizer", "Target", "as_targets"]
 
 
 @dataclass(frozen=True)
@@ -51,20 +47,6 @@ def as_targets(targets: Iterable[Target | str | object]) -> list[Target]:
     return out
 
 
-@dataclass
-class AuditRecord:
-    who: str
-    channel: str | None
-    what: str
-    targets: list[str]
-    decision: str  # "allow" | "deny"
-    result: str | None = None
-    detail: str | None = None
-    time: float = field(default_factory=time.time)
-    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    origin: str | None = None  # None: the Slack user `who`; else e.g. "schedule office-hours"
-
-
 class Authorizer:
     def __init__(
         self,
@@ -77,6 +59,7 @@ class Authorizer:
         self.admins = frozenset(admins)
         self.store = store
         self.reads = frozenset(reads)  # the permissions whose records are kept apart from changes
+        self.log = AuditLog(store, self.reads)
 
     def allowed(self, actor: Actor, permission: str) -> bool:
         if actor.user_id in self.admins:
@@ -114,50 +97,14 @@ class Authorizer:
             )
         return record
 
-    def record_result(self, record: AuditRecord, result: str, detail: str | None = None) -> None:
-        self.append(
-            AuditRecord(
-                who=record.who,
-                channel=record.channel,
-                what=record.what,
-                targets=record.targets,
-                decision=record.decision,
-                result=result,
-                detail=detail,
-                id=record.id,
-                origin=record.origin,
-            )
-        )
-
+    # the audit trail (bot.audit) ------------------------------------------------------------------
     def append(self, record: AuditRecord) -> None:
-        key = READS_KEY if record.what in self.reads else AUDIT_KEY
-        self.store.list_push(key, records.dump(record), max_len=AUDIT_MAX)
+        self.log.append(record)
+
+    def record_result(self, record: AuditRecord, result: str, detail: str | None = None, **more) -> None:
+        self.log.record_result(record, result, detail, **more)
 
     def recent(
-        self,
-        limit: int = 20,
-        reads: bool = False,
-        where: Callable[[AuditRecord], bool] | None = None,
-        scan: int = AUDIT_MAX,
+        self, limit: int = 20, reads: bool = False, where=None, scan: int = AUDIT_MAX
     ) -> list[AuditRecord]:
-        """The newest `limit` records (changes; with `reads`, reading too) that `where` accepts, from
-        at most `scan` of the newest records of each list."""
-        keys = (AUDIT_KEY, READS_KEY) if reads else (AUDIT_KEY,)
-        found: list[AuditRecord] = []
-        for key in keys:
-            page, start = 500, 0
-            kept = 0
-            while start < scan and kept < limit:
-                raws = self.store.list_range(key, start, min(start + page, scan) - 1)
-                for raw in raws:
-                    record = records.load_or_none(AuditRecord, raw)
-                    if record is not None and (where is None or where(record)):
-                        found.append(record)
-                        kept += 1
-                        if kept >= limit:
-                            break
-                if len(raws) < page:
-                    break
-                start += page
-        found.sort(key=lambda r: r.time, reverse=True)
-        return found[:limit]
+        return self.log.recent(limit, reads=reads, where=where, scan=scan)

@@ -1,4 +1,4 @@
-"""The selector grammar (handlers.ecs.selectors): property tests over the whole input space, plus the
+"""The selector grammar (bot.selectors): property tests over the whole input space, plus the
 refusals an on-call engineer will actually type."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.ecs_model import STATUSES
+from bot.selectors import _tag_sort
 from handlers.ecs.selectors import (
     GRAMMAR,
     POWER_OPTIONS,
     PowerOptions,
     Selector,
     SelectorError,
-    _tag_sort,
     parse_power_args,
     parse_selector,
 )

@@ -198,6 +198,12 @@ class Capability:
         """A section of the policy file this capability owns (a pydantic model)."""
         self._add("policy_sections", name, PolicySection(name, model, default_factory or model))
 
+    def permissions(self, *permissions: str) -> None:
+        """Permissions this capability checks other than through a command or a button (`approve`;
+        families such as `ecs.run.template.*`), so the policy may grant them."""
+        for permission in permissions:
+            self._add("extra_permissions", permission, permission)
+
     def read_permissions(self, *permissions: str) -> None:
         """Permissions everyone holds unless the policy's `read_permissions` says otherwise."""
         for permission in permissions:
@@ -216,6 +222,7 @@ class Registry:
         self.plan_kinds: dict[str, Any] = {}
         self.policy_sections: dict[str, PolicySection] = {}
         self.read_permissions: dict[str, str] = {}
+        self.extra_permissions: dict[str, str] = {}
         self._owners: dict[tuple[str, Any], str] = {}
         self.included: list[str] = []
 
@@ -232,7 +239,7 @@ class Registry:
         return self
 
     def _put(self, table: str, key: Any, value: Any, owner: str) -> None:
-        if table != "read_permissions":  # the one table where saying it twice is harmless
+        if table not in ("read_permissions", "extra_permissions"):  # saying these twice is harmless
             earlier = self._owners.get((table, key))
             if earlier is not None:
                 what = table.rstrip("s").replace("_", " ")
@@ -245,6 +252,12 @@ class Registry:
             self.commands.setdefault(command, {})[name] = value
         else:
             getattr(self, table)[key] = value
+
+    def known_permissions(self) -> set[str]:
+        """Every permission something checks: the commands', the buttons', the declared ones."""
+        known = {spec.permission for table in self.commands.values() for spec in table.values()}
+        known |= {spec.permission for spec in self.actions.values() if spec.permission != PLAN_PERMISSION}
+        return known | set(self.read_permissions) | set(self.extra_permissions)
 
     def subcommands_of(self, command: str) -> list[Subcommand]:
         seen: dict[str, Subcommand] = {}

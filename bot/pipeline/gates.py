@@ -4,8 +4,8 @@
     submit()    a plan from a schedule, a runbook or an event, where no person is asked: audited with
                 its origin, then the job
     Confirm     re-authorizes with the plan's permission and targets, works once, expires with the
-                policy's confirmation TTL; then the approval gate (the slot `approval_for` fills), then
-                the durable job
+                policy's confirmation TTL; then the approval gate (bot.pipeline.approvals: where a
+                rule applies, a second person must approve), then the durable job
     Cancel      authorized like Confirm; works once
 
 Both are refused to anyone but the requester unless the policy's `confirmation.others_may_confirm` is
@@ -21,9 +21,10 @@ from bot import blocks
 from bot.authz import AuditRecord
 from bot.commands import ActionRequest, Reply
 from bot.errors import ChatOpsError, Forbidden
+from bot.pipeline.approvals import request_approval
 from bot.pipeline.jobs import start_job
 from bot.pipeline.kinds import Attachment
-from bot.pipeline.plans import Plan, claim_plan, discard_plan, load_plan, save_plan
+from bot.pipeline.plans import Plan, claim_plan, discard_plan, load_plan, save_plan, used_key
 from bot.registry import PLAN_PERMISSION, Capability
 
 if TYPE_CHECKING:
@@ -101,13 +102,6 @@ def submit(services: Services, plan: Plan) -> None:
     start_job(services, plan, record)
 
 
-def approval_for(services: Services, plan: Plan, confirmed: AuditRecord | None) -> Reply | None:
-    """The approval gate, between Confirm and the job: the answer that asks a second person instead of
-    starting the job, or None when no rule requires one. No rule exists yet; the policy's `approvals`
-    plug in here (an approval request with Approve / Deny, whose Approve then calls `start_job`)."""
-    return None
-
-
 def _audit_refusal(req: ActionRequest, plan: Plan, detail: str) -> None:
     req.services.authz.append(
         AuditRecord(
@@ -144,13 +138,16 @@ def confirm(req: ActionRequest) -> Reply:
     if plan is None:
         return Reply(EXPIRED, replace_original=True)
     services = req.services
-    waiting = approval_for(services, plan, record)
+    waiting = request_approval(services, plan, record)
     if waiting is not None:
         return waiting
-    earlier = claim_plan(services.store, plan, f"confirmed by <@{req.actor.user_id}>")
-    if earlier is not None:
+    verdict = f"confirmed by <@{req.actor.user_id}>"
+    if (
+        start_job(services, plan, record, confirmed_by=req.actor.user_id, claim=(used_key(plan.id), verdict))
+        is None
+    ):
+        earlier = services.store.get(used_key(plan.id)) or "used"
         return Reply(f":information_source: This preview was already {earlier}; it runs once.")
-    start_job(services, plan, record, confirmed_by=req.actor.user_id)
     discard_plan(services.store, plan.id)
     kind = services.registry.plan_kind(plan.kind)
     return Reply(kind.confirmed_text(plan, req.actor.user_id), replace_original=True)

@@ -26,6 +26,7 @@ from bot.pipeline.kinds import Report
 from bot.pipeline.plans import Plan
 from bot.pipeline.progress import ProgressMessage
 from bot.registry import Capability
+from bot.store.ops import Guard, Set, ZAdd
 
 if TYPE_CHECKING:
     from bot.pipeline.kinds import PlanKind
@@ -41,6 +42,7 @@ LEASE_TTL = 30.0
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER = 60.0
 MAX_ATTEMPTS = 3
+CLAIM_TTL = 7 * 86400
 
 
 class JobRecord(BaseModel):
@@ -57,6 +59,7 @@ class JobRecord(BaseModel):
     progress_ts: str | None = None
     audit: dict[str, Any] | None = None
     confirmed_by: str | None = None
+    approved_by: str | None = None  # the second person, where an approval rule applied
     attempts: int = 0
     error: str | None = None
     created_at: float = 0.0
@@ -95,18 +98,35 @@ def stale_jobs(store, older_than: float, now: float) -> list[str]:
 
 
 def start_job(
-    services: Services, plan: Plan, audit: AuditRecord | None, confirmed_by: str | None = None
-) -> JobRecord:
-    """Make the plan's job durable and hand it to a worker. The job exists once this returns."""
+    services: Services,
+    plan: Plan,
+    audit: AuditRecord | None,
+    confirmed_by: str | None = None,
+    approved_by: str | None = None,
+    claim: tuple[str, str] | None = None,
+) -> JobRecord | None:
+    """Make the plan's job durable and hand it to a worker. The job exists once this returns.
+
+    With `claim` (a key and a verdict such as "confirmed by <@U…>"), the job is created only if the key
+    is still unset, in one transaction with setting it: a double click or a replayed payload starts
+    nothing twice, and a crash cannot leave a claim without its job. None when the claim was lost."""
     now = services.clock.time()
     record = JobRecord(
         plan=plan,
         audit=records.to_dict(audit) if audit else None,
         confirmed_by=confirmed_by,
+        approved_by=approved_by,
         created_at=now,
     )
-    save_job(services.store, record)
-    mark_active(services.store, plan.id, now)
+    writes: list = [Set(_key(plan.id), records.dump(record), JOB_TTL), ZAdd(ACTIVE, plan.id, now)]
+    guards: list[Guard] = []
+    if claim is not None:
+        key, verdict = claim
+        writes.insert(0, Set(key, verdict, CLAIM_TTL))
+        guards.append(Guard(key, None))
+    if not services.store.commit(writes, guards):
+        return None
+    # Should the process stop right here, the job is active with no lease: `pipeline.resume` enqueues it.
     services.queue.enqueue(RUN_JOB, job_id=plan.id)
     return record
 

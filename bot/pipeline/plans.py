@@ -43,11 +43,15 @@ class Origin(Record):
 
 
 class PlanTarget(Record):
+    """A target as it was resolved: what scopes and approval rules look at when the plan is decided."""
+
     id: str
     tags: dict[str, str] = Field(default_factory=dict)
+    name: str = ""
+    region: str = ""
 
     def as_target(self) -> Target:
-        return Target(self.id, dict(self.tags))
+        return Target(self.id, dict(self.tags), self.name, self.region)
 
 
 class Plan(Record):
@@ -82,7 +86,15 @@ class Plan(Record):
 
 def targets_of(items: Any) -> tuple[PlanTarget, ...]:
     """Plan targets from anything with `instance_id` and `tags` (e.g. InstanceInfo)."""
-    return tuple(PlanTarget(id=i.instance_id, tags=dict(i.tags or {})) for i in items)
+    return tuple(
+        PlanTarget(
+            id=i.instance_id,
+            tags=dict(i.tags or {}),
+            name=getattr(i, "name", "") or "",
+            region=getattr(i, "region", "") or "",
+        )
+        for i in items
+    )
 
 
 def _key(plan_id: str) -> str:
@@ -106,10 +118,15 @@ def load_plan(store: Store, plan_id: str, now: float) -> Plan | None:
     return plan if plan.expires_at > now else None
 
 
+def used_key(plan_id: str) -> str:
+    """Set once when the plan is decided: confirmed, cancelled or sent for approval."""
+    return _key(plan_id) + ":used"
+
+
 def claim_plan(store: Store, plan: Plan, verdict: str) -> str | None:
     """Mark the plan used ("confirmed by <@U…>" / "cancelled by <@U…>"). None when this call won,
     otherwise the earlier verdict."""
-    key = _key(plan.id) + ":used"
+    key = used_key(plan.id)
     if store.set_nx(key, verdict, USED_TTL):
         return None
     return store.get(key) or "used"

@@ -142,7 +142,10 @@ class _PowerProgress:
 
     def show(self, phase: str, reached: int | None = None, waiting: int = 0) -> None:
         results = list(_results(self.run).values())
-        text, body = progress(self.plan, results, phase, reached, self.run.record.confirmed_by, waiting)
+        record = self.run.record
+        text, body = progress(
+            self.plan, results, phase, reached, record.confirmed_by, waiting, record.approved_by
+        )
         self.run.progress(text, body, force=phase != self._phase)
         self._phase = phase
 
@@ -206,7 +209,9 @@ class PowerKind(PlanKind):
             ]
             run.state["results"] = {r.instance_id: r.as_dict() for r in final}
         requested_by = run.plan.origin.mention()
-        text, body, attachment = report(plan, final, seconds, run.record.confirmed_by, requested_by)
+        text, body, attachment = report(
+            plan, final, seconds, run.record.confirmed_by, requested_by, run.record.approved_by
+        )
         if failure:
             text = f"{failure} — {text}"
             body = [blocks.section(f":x: *{failure}*"), *body]

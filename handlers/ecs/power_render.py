@@ -131,6 +131,7 @@ def progress(
     reached: int | None = None,
     confirmed_by: str | None = None,
     waiting: int = 0,
+    approved_by: str | None = None,
 ) -> tuple[str, list[dict]]:
     """`phase`: "queued" | "resuming" | "sending" | "waiting". The words match the phase (sent, there,
     failed) and every count is out of the plan's targets: `reached` of `waiting` are there, and the
@@ -155,8 +156,10 @@ def progress(
         else:
             there = min(sent, max(0, reached - len(plan.already)))  # those already there are not targets
             line += f"{there} of {sent} {plan.target_status}"
-    context = f"`/ecs {plan.action} {plan.selector}` in {plan.region}" + (
-        f" · confirmed by <@{confirmed_by}>" if confirmed_by else ""
+    context = (
+        f"`/ecs {plan.action} {plan.selector}` in {plan.region}"
+        + (f" · confirmed by <@{confirmed_by}>" if confirmed_by else "")
+        + (f", approved by <@{approved_by}>" if approved_by else "")
     )
     return line, [blocks.section(f":hourglass_flowing_sand: {line}"), blocks.context(context)]
 
@@ -177,6 +180,7 @@ def report(
     seconds: float,
     confirmed_by: str | None = None,
     requested_by: str | None = None,
+    approved_by: str | None = None,
 ) -> tuple[str, list[dict], str | None]:
     """The final report: (text, blocks, full per-instance report as text when it does not fit, else None)."""
     names = {i.instance_id: i.name for i in (*plan.targets, *plan.already, *plan.busy)}
@@ -209,6 +213,8 @@ def report(
     context = f"`/ecs {plan.action} {plan.selector}` in {plan.region} · requested by {requested_by}"
     if confirmed_by:
         context += f", confirmed by <@{confirmed_by}>"
+    if approved_by:
+        context += f", approved by <@{approved_by}>"
     options = _options_line(plan)
     body.append(blocks.context(context + (f" · {options}" if options else "")))
     return head, blocks.limit_blocks(body), attachment

@@ -74,6 +74,10 @@ def test_done_when_in_the_sandbox_stop_by_command_interruption_and_history(tmp_p
         [
             "/ecs stop name:prod-web-03",
             "click 1",
+            'expect "Approval needed" 10',  # prod: the sandbox's two-person rule
+            "as bob",
+            "click 1",
+            "as alice",
             'expect "Stopping → *Stopped*" 40',
             'expect "Auto-restart skipped: stopped on purpose by @alice" 10',
             "inject interruption prod-web-39",

@@ -5,6 +5,7 @@ import pytest
 from bot.authz import Actor, Authorizer
 from bot.errors import ConfigError, Forbidden
 from bot.policy import Policy, load_policy, permission_matches
+from bot.registry import Registry
 from bot.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -13,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_shipped_example_and_sandbox_policies_are_valid():
     example = load_policy(ROOT / "policy.example.yaml")
     assert "operators" in example.roles and example.calendars
-    sandbox = load_policy(ROOT / "sandbox" / "data" / "policy.yaml")
-    assert "U_BOB" in sandbox.roles["operators"].members
+    sandbox = load_policy(ROOT / "sandbox" / "data" / "policy.yaml", Registry.discover())
+    assert "U_BOB" in sandbox.roles["sre"].members and sandbox.approvals
 
 
 def test_no_file_and_empty_file_give_the_default_policy(tmp_path):

@@ -90,8 +90,10 @@ class BotStack:
         worker: bool = True,
         worker_threads: int = 4,
         registry: Any = None,
+        clock: Any = None,
     ):
         self._tmp = None
+        self.clock = clock  # None: the system clock
         self.registry = registry  # None: every capability of the bot
         if data_dir is None:
             self._tmp = tempfile.mkdtemp(prefix="chatops-sandbox-")
@@ -113,7 +115,10 @@ class BotStack:
         self.stack.start()
         self.env = sandbox_env(self.stack, self.data_dir, self.extra_env)
         self.settings = load_settings(self.env)
-        self.services = Services(self.settings, registry=self.registry)
+        if self.clock is None:
+            self.services = Services(self.settings, registry=self.registry)
+        else:
+            self.services = Services(self.settings, registry=self.registry, clock=self.clock)
         self.app = create_app(self.services)
         self._server = serve(self.app, "127.0.0.1", 0)
         self.web_url = f"http://127.0.0.1:{self._server.server_port}"

@@ -68,6 +68,7 @@ def make_bot(tmp_path):
         worker: bool = True,
         data_dir=None,
         registry=None,
+        clock=None,
     ):
         extra = dict(env or {})
         if redis_url:
@@ -78,6 +79,7 @@ def make_bot(tmp_path):
             emulators=emulators,
             worker=worker,
             registry=registry,
+            clock=clock,
         )
         stack.start()
         started.append(stack)

@@ -271,20 +271,21 @@ def deny(req: ActionRequest) -> Reply:
         return Reply(
             f":information_source: This request was already {services.store.get(_used(plan.id)) or 'used'}."
         )
-    _close(services, request, plan.summary, verdict)
+    _close(services, request, plan.summary, verdict, "withdrawn" if withdrawn else "denied")
     text, body = _closed(
-        request, plan.summary, f":no_entry_sign: {verdict.capitalize()}: nothing was changed"
+        request, plan.summary, f":no_entry_sign: {verdict[0].upper()}{verdict[1:]}: nothing was changed"
     )
     return Reply(text, body, ephemeral=False, replace_original=True)
 
 
-def _close(services: Services, request: ApprovalRequest, summary: str, verdict: str) -> None:
-    """A request that ends without a job: audited, the requester told where they asked."""
+def _close(services: Services, request: ApprovalRequest, summary: str, verdict: str, result: str) -> None:
+    """A request that ends without a job (`result`: denied, withdrawn, expired): audited, and the
+    requester told in the channel they asked from."""
     services.store.zadd(PENDING, request.plan_id, 0)
     discard_plan(services.store, request.plan_id)
     if request.audit:
         services.authz.record_result(
-            records.load(AuditRecord, request.audit), verdict.split(" by ")[0], f"{verdict}: {summary}"[:300]
+            records.load(AuditRecord, request.audit), result, f"{verdict}: {summary}"[:300]
         )
     if request.requester_channel and request.requester_channel != request.channel:
         try:
@@ -305,7 +306,7 @@ def expire(services: Services, request: ApprovalRequest) -> bool:
     raw = services.store.get(f"plan:{request.plan_id}")
     plan = records.load_or_none(Plan, raw) if raw else None
     summary = plan.summary if plan else "make a change"
-    _close(services, request, summary, f"expired: nobody approved it within {minutes} min")
+    _close(services, request, summary, f"expired: nobody approved it within {minutes} min", "expired")
     if request.ts:
         text, body = _closed(
             request,

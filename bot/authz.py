@@ -25,7 +25,6 @@ from typing import Protocol
 from bot.audit import AUDIT_KEY, AUDIT_MAX, READS_KEY, AuditLog, AuditRecord
 from bot.errors import Forbidden
 from bot.policy import DEFAULT_READ_PERMISSIONS, Policy, Role, permission_matches
-from bot.render import plural
 from bot.selectors import Selector
 from bot.store import Store
 
@@ -218,12 +217,16 @@ class Authorizer:
         where = "; ".join(f"{g.where()} (role {g.role})" for g in grants)
         names = ", ".join(t.label() for t in outside[:SHOWN_OUTSIDE])
         more = f" and {len(outside) - SHOWN_OUTSIDE} more" if len(outside) > SHOWN_OUTSIDE else ""
-        some = "all" if len(outside) == len(resolved) else f"{len(outside)} of {len(resolved)}"
+        some = (
+            ("it falls" if len(resolved) == 1 else f"all {len(resolved)} targets fall")
+            if len(outside) == len(resolved)
+            else f"{len(outside)} of the {len(resolved)} targets fall"
+        )
         return Decision(
             False,
             "scope of role " + ", ".join(g.role for g in grants),
-            f"Refused: you may `{permission}` only instances matching {where}; {some} of the "
-            f"{plural(len(resolved), 'target')} fall outside: {names}{more}. Nothing was changed.",
+            f"Refused: you may `{permission}` only instances matching {where}; {some} outside: "
+            f"{names}{more}. Nothing was changed.",
             tuple(t.id for t in outside),
         )
 

@@ -124,7 +124,7 @@ def test_a_developer_stops_dev_instances_alone_but_never_prod(bot):
     assert "blocks" not in refused or CONFIRM not in str(refused.get("blocks"))
 
     mixed = slash(bot, "/ecs", "stop tag:app=web", user="U_DAVE").json()  # dev and prod web servers
-    assert "fall outside" in mixed["text"] and "Nothing was changed" in mixed["text"]
+    assert "outside:" in mixed["text"] and "Nothing was changed" in mixed["text"]
     assert not bot.emulator("ecs").calls_named("StopInstances")
     denied = [r for r in bot.services.authz.recent(10) if r.who == "U_DAVE" and r.decision == "deny"]
     assert denied and all(r.rule == "scope of role developers" for r in denied)
@@ -148,7 +148,7 @@ def test_a_prod_stop_waits_for_a_second_sre_and_runs_once_approved(bot):
     approve = find_button(message.blocks, APPROVE_ACTION)
     assert "someone else who holds `approve` must approve it" in press(bot, approve, "U_BOB")
     assert "not allowed to run `approve`" in press(bot, approve, "U_DAVE")
-    assert "fall outside" in press(bot, approve, "U_CAROL")  # holds `approve` for dev instances only
+    assert "outside:" in press(bot, approve, "U_CAROL")  # holds `approve` for dev instances only
     assert stop_calls(bot, iid) == 0  # refused clicks do not use the request up
 
     assert "Approved by <@U_ERIN>" in press(bot, approve, "U_ERIN", message_ts=message.ts)

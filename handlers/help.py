@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot import blocks
 from bot.commands import CommandRequest, Reply
+from bot.home import access_notes, where_note
 from bot.registry import DEFAULT, Capability
 from bot.render import plural
 
@@ -24,13 +25,15 @@ def render_help(req: CommandRequest) -> Reply:
     )
     allowed = [s for s in specs if authz.allowed(req.actor, s.permission)]
     hidden = len(specs) - len(allowed)
-    lines = [f"`{s.usage}`\n      {s.summary}" for s in allowed]
+    lines = [
+        f"`{s.usage}`\n      {s.summary}{where_note(req.services, req.actor, s.permission)}" for s in allowed
+    ]
     body = [
         blocks.section(f"*{req.command}* — {INTROS.get(req.command, '')}"),
         blocks.section("\n".join(lines) or "_Nothing you may run here._"),
     ]
     notes = []
-    roles = req.services.policy.roles_of(req.actor.user_id)
+    roles = authz.roles_of(req.actor)
     if req.actor.user_id in authz.admins:
         notes.append("You are a bootstrap admin: every command is open to you.")
     elif roles:
@@ -39,6 +42,7 @@ def render_help(req: CommandRequest) -> Reply:
         verb = "needs" if hidden == 1 else "need"
         notes.append(f"{plural(hidden, 'more sub-command')} {verb} a role you do not have; ask an admin.")
     if req.command == "/ecs":
+        notes += access_notes(req.services, req.actor)
         notes.append(
             "Selectors: a name (`prod-web-03`), `i-…` ids (comma-separated), `tag:key=value`, `tag:key`, `name:web-*`, `status:running`, `region:cn-hangzhou`."
         )

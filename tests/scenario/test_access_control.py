@@ -246,3 +246,18 @@ def test_an_approval_request_expires_and_its_message_says_so(make_bot, redis_url
     assert any(r.result == "expired" for r in found if r.what == "ecs.stop"), [
         (r.what, r.decision, r.result) for r in found
     ]
+
+
+def test_help_and_app_home_say_what_each_person_may_do_and_where(bot):
+    from bot.home import home_view
+
+    dev_help = str(slash(bot, "/ecs", "help", user="U_DAVE").json()["blocks"])
+    assert "/ecs stop SELECTOR" in dev_help and "only on `tag:env=dev`" in dev_help
+    assert "/ecs reboot SELECTOR" not in dev_help  # not a permission of the developers' role
+    assert "needs a second person's approval (Approve / Deny in <#C_APPROVALS>)" in dev_help
+    assert "You may approve" not in dev_help
+    sre_help = str(slash(bot, "/ecs", "help", user="U_ERIN").json()["blocks"])
+    assert "/ecs reboot SELECTOR" in sre_help and "only on" not in sre_help
+    assert "Your roles: sre." in sre_help and "You may approve other people's requests." in sre_help
+    home = str(home_view(bot.services, "U_CAROL")["blocks"])
+    assert "You may approve other people's requests — _only on `tag:env=dev`_." in home

@@ -116,6 +116,7 @@ class InstanceResult:
     message: str = ""
     previous_status: str = ""
     current_status: str = ""
+    request_id: str = ""  # of the ECS call that reported it (the audit trail keeps these)
 
     @property
     def ok(self) -> bool:

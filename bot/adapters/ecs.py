@@ -391,7 +391,12 @@ class EcsAdapter:
             if dry_run and exc.code == "DRYRUN.SUCCESS":
                 return {i: InstanceResult(i, DRY_RUN_OK, exc.code, "ECS's checks passed") for i in ids}
             prefix = "DryRun: " if dry_run else ""
-            return {i: InstanceResult(i, FAILED, exc.code or "Error", prefix + exc.message) for i in ids}
+            return {
+                i: InstanceResult(
+                    i, FAILED, exc.code or "Error", prefix + exc.message, request_id=exc.request_id or ""
+                )
+                for i in ids
+            }
         if dry_run:
             return {i: InstanceResult(i, DRY_RUN_OK, "", "ECS's checks passed") for i in ids}
         return power_results(body, ids)

@@ -140,6 +140,7 @@ def power_results(body, ids: list[str]) -> dict[str, InstanceResult]:
     """Per-instance results of a Start/Stop/RebootInstances answer (its InstanceResponses); an id ECS
     did not report on is a failure, never silently accepted."""
     out: dict[str, InstanceResult] = {}
+    request_id = str(getattr(body, "request_id", "") or "")
     responses = body.instance_responses.instance_response if body.instance_responses else None
     for r in responses or []:
         code = str(r.code or "")
@@ -151,9 +152,12 @@ def power_results(body, ids: list[str]) -> dict[str, InstanceResult]:
                 r.message or "",
                 r.previous_status or "",
                 r.current_status or "",
+                request_id,
             )
         else:
-            out[r.instance_id] = InstanceResult(r.instance_id, FAILED, code, r.message or "")
+            out[r.instance_id] = InstanceResult(
+                r.instance_id, FAILED, code, r.message or "", request_id=request_id
+            )
     for iid in ids:
         out.setdefault(iid, InstanceResult(iid, FAILED, "NoResponse", "ECS did not report on this instance"))
     return out

@@ -190,7 +190,12 @@ class JobRun:
         self.message.finish(report)
         if self.record.audit:
             self.services.authz.record_result(
-                records.load(AuditRecord, self.record.audit), report.outcome, report.text[:300]
+                records.load(AuditRecord, self.record.audit),
+                report.outcome,
+                report.text[:300],
+                approver=self.record.approved_by,
+                request_ids=report.request_ids,
+                seconds=round(seconds, 3),
             )
         mark_finished(self.services.store, self.plan.id)
 

@@ -45,6 +45,7 @@ class Report:
     blocks: list[dict]
     outcome: str = "ok"  # the audit result: "ok", "3 failed", "error"
     attachment: Attachment | None = None
+    request_ids: tuple[str, ...] = ()  # the provider's request ids of the calls that made the change
 
 
 class PlanKind:

@@ -224,7 +224,8 @@ class PowerKind(PlanKind):
                 attachment,
                 f"/ecs {plan.action} {plan.selector}: per-instance report",
             )
-        return Report(text, body, outcome, file)
+        request_ids = tuple(sorted({r.request_id for r in final if r.request_id}))
+        return Report(text, body, outcome, file, request_ids)
 
 
 KIND = capability.plan_kind(PowerKind())

@@ -261,3 +261,19 @@ def test_help_and_app_home_say_what_each_person_may_do_and_where(bot):
     assert "Your roles: sre." in sre_help and "You may approve other people's requests." in sre_help
     home = str(home_view(bot.services, "U_CAROL")["blocks"])
     assert "You may approve other people's requests — _only on `tag:env=dev`_." in home
+
+
+def test_the_audit_result_of_an_approved_change_keeps_ecs_request_ids_and_timing(bot):
+    _name, iid, _w, message = request_prod_stop(bot)
+    press(bot, find_button(message.blocks, APPROVE_ACTION), "U_ERIN", message_ts=message.ts)
+    result = wait_for(
+        lambda: next((r for r in bot.services.authz.recent(20) if r.what == "ecs.stop" and r.result), None),
+        30,
+        message="the audited result",
+    )
+    assert (result.who, result.approver, result.result) == ("U_BOB", "U_ERIN", "ok")
+    assert result.targets == [iid] and result.seconds is not None and result.seconds >= 0
+    sent = [
+        c.response["RequestId"] for c in bot.emulator("ecs").calls_named("StopInstances") if c.status == 200
+    ]
+    assert result.request_ids == sent  # the ids ECS answered the change with

@@ -1,4 +1,6 @@
-"""Structured JSON logs on stderr. Secrets never reach them: known secret values are masked."""
+"""Structured JSON logs on stderr. Secrets never reach them: known secret values are masked in the
+whole line (message, extra fields, exception text and traceback), also where they appear JSON-escaped
+or URL-encoded (a form body or query string quoted in an exception)."""
 
 from __future__ import annotations
 
@@ -6,17 +8,28 @@ import json
 import logging
 import sys
 import time
+from urllib.parse import quote, quote_plus
 
-_SECRETS: set[str] = set()
+_SECRETS: set[str] = set()  # every form a registered secret may take in a line, longest first when used
 
 
 def register_secret(value: str | None) -> None:
     if value and len(value) >= 6:
-        _SECRETS.add(value)
+        escaped = json.dumps(value)[1:-1]
+        _SECRETS.update(
+            {
+                value,
+                escaped,
+                json.dumps(escaped)[1:-1],  # a JSON text quoted inside a JSON string
+                json.dumps(value, ensure_ascii=False)[1:-1],
+                quote(value, safe=""),
+                quote_plus(value),
+            }
+        )
 
 
 def _mask(text: str) -> str:
-    for secret in _SECRETS:
+    for secret in sorted(_SECRETS, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, "***")
     return text

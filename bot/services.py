@@ -1,6 +1,6 @@
 """The services one process shares: its registry, settings, policy, store, queue, Slack client,
-authorizer, clock, metrics, and lazily built vendor adapters. Handlers receive it; nothing else is
-global."""
+authorizer, Slack user group membership, clock, metrics, and lazily built vendor adapters. Handlers
+receive it; nothing else is global."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from bot.adapters.slack import SlackMessenger, make_web_client
 from bot.authz import Authorizer
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config import Settings
+from bot.groups import GroupMembership
 from bot.logs import register_secret
 from bot.metrics import Metrics
 from bot.policy import DEFAULT_READ_PERMISSIONS, Policy, load_policy
@@ -36,6 +37,8 @@ class Services:
         self.policy = policy if policy is not None else load_policy(settings.CHATOPS_CONFIG, self.registry)
         self.store = store if store is not None else open_store(settings.REDIS_URL, settings.CHATOPS_DATA_DIR)
         self.metrics = Metrics()
+        # Who is in the Slack user groups that roles name (`groups:`); the Slack adapter is built on first use.
+        self.groups = GroupMembership(lambda group: self.slack.usergroup_members(group), self.clock)
         reads = (*DEFAULT_READ_PERMISSIONS, *self.registry.read_permissions)
         self.authz = Authorizer(self.policy, settings.CHATOPS_ADMINS, self.store, reads)
         self._adapters: dict[str, Any] = {}

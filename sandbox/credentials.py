@@ -26,6 +26,15 @@ USERS = {
         "email": "carol@example.com",
         "tz": "America/New_York",
     },
+    "U_DAVE": {
+        "name": "dave",
+        "real_name": "Dave Developer",
+        "email": "dave@example.com",
+        "tz": "Europe/London",
+    },
+    "U_ERIN": {"name": "erin", "real_name": "Erin SRE", "email": "erin@example.com", "tz": "Asia/Tokyo"},
 }
+# Slack user groups (usergroups.users.list) and their members.
+GROUPS = {"S_DEVS": ["U_DAVE"], "S_SRE": ["U_BOB", "U_ERIN"]}
 CHANNELS = {"C_OPS": "ops", "C_DEV": "dev", "C_ALERTS": "alerts"}
 ADMINS = ("U_ALICE",)

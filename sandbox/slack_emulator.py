@@ -1,9 +1,11 @@
 """Slack Web API emulator: the methods the bot uses, `response_url` endpoints, the v2 file upload flow.
 
-Wire format as slack_sdk sends it: `POST /api/<method>` with a JSON or form body and
-`Authorization: Bearer <token>`; answers `{"ok": ...}`. Every call is recorded, and every visible
-effect (a post, an edit, an ephemeral message, a deletion) is appended to `timeline` for the console
-and for tests. Rate-limit mode answers 429 with `Retry-After` beyond N messages per second per channel.
+Wire format as slack_sdk sends it: `POST /api/<method>` with a JSON or form body (arguments in the
+query string are taken too, as Slack does) and `Authorization: Bearer <token>`; answers
+`{"ok": ...}`. Every call is recorded, and every visible effect (a post, an edit, an ephemeral
+message, a deletion) is appended to `timeline` for the console and for tests. Rate-limit mode answers
+429 with `Retry-After` beyond N messages per second per channel. The workspace's people, channels
+and user groups, and the methods that read them, are in sandbox/slack_directory.py.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from sandbox import credentials
 from sandbox.emulator import Emulator, EmulatorSpec, Request, Response, register_emulator
+from sandbox.slack_directory import SlackDirectory
 
 
 @dataclass
@@ -71,19 +74,18 @@ class _Bucket:
         return (1 - self.tokens) / self.rate
 
 
-class SlackEmulator(Emulator):
+class SlackEmulator(SlackDirectory, Emulator):
     name = "slack"
 
     def __init__(self, port: int = 0, token: str = credentials.SLACK_BOT_TOKEN):
         super().__init__(port)
         self.token = token
-        self.users = {uid: dict(u) for uid, u in credentials.USERS.items()}
-        self.channels = dict(credentials.CHANNELS)
         self.messages: dict[str, dict[str, Message]] = {}
         self.timeline: list[Effect] = []
         self.files: dict[str, dict[str, Any]] = {}
         self.views: list[dict] = []
         self._lock = threading.RLock()
+        self._init_directory()
         self._ts = itertools.count(1)
         self._seq = itertools.count(1)
         self._response_urls: dict[str, _ResponseUrl] = {}
@@ -157,6 +159,13 @@ class SlackEmulator(Emulator):
 
     @staticmethod
     def _args(req: Request) -> dict[str, Any] | None:
+        """The method's arguments: the query string overlaid with the body."""
+        query: dict[str, Any] = dict(req.query)
+        body = SlackEmulator._body_args(req)
+        return None if body is None else {**query, **body}
+
+    @staticmethod
+    def _body_args(req: Request) -> dict[str, Any] | None:
         ctype = req.headers.get("content-type", "")
         if not req.body:
             return {}
@@ -301,36 +310,6 @@ class SlackEmulator(Emulator):
             "has_more": more,
             "response_metadata": {"next_cursor": f"next:{start + limit}" if more else ""},
         }
-
-    def api_conversations_info(self, args):
-        channel = str(args.get("channel") or "")
-        name = self.channels.get(channel)
-        if name is None:
-            return {"ok": False, "error": "channel_not_found"}
-        return {"ok": True, "channel": {"id": channel, "name": name, "is_channel": True, "is_member": True}}
-
-    def api_users_info(self, args):
-        uid = str(args.get("user") or "")
-        user = self.users.get(uid)
-        if user is None:
-            return {"ok": False, "error": "user_not_found"}
-        return {
-            "ok": True,
-            "user": {
-                "id": uid,
-                "name": user["name"],
-                "real_name": user["real_name"],
-                "tz": user["tz"],
-                "profile": {"email": user["email"], "real_name": user["real_name"]},
-            },
-        }
-
-    def api_users_lookupByEmail(self, args):
-        email = str(args.get("email") or "")
-        for uid, user in self.users.items():
-            if user["email"] == email:
-                return self.api_users_info({"user": uid})
-        return {"ok": False, "error": "users_not_found"}
 
     def api_views_open(self, args):
         if not args.get("trigger_id"):

@@ -1,4 +1,5 @@
-"""Slack Web API through slack_sdk: posting, editing, ephemeral messages, response_url, file uploads.
+"""Slack Web API through slack_sdk: posting, editing, ephemeral messages, response_url, file uploads,
+user profiles and user group members.
 
 The WebClient honours Retry-After on 429 (RateLimitErrorRetryHandler) and retries 5xx and connection
 errors a bounded number of times; every call has a timeout.
@@ -135,6 +136,24 @@ class SlackMessenger:
             )
         except SlackApiError as exc:
             raise _upstream(exc) from exc
+
+    def usergroup_members(self, group_id: str) -> frozenset[str]:
+        """The user ids in a Slack user group (usergroups.users.list: `{"ok": true, "users": [...]}`).
+        An unknown group (`no_such_subteam`), a missing scope or an unreachable Slack is an UpstreamError."""
+        try:
+            resp = self.client.usergroups_users_list(usergroup=group_id)
+        except SlackApiError as exc:
+            raise _upstream(exc) from exc
+        except OSError as exc:  # connection refused, timeout: the client's own retries are spent
+            raise UpstreamError(
+                "Slack", f"usergroups.users.list failed: {type(exc).__name__}", retryable=True
+            ) from exc
+        users = resp.get("users")
+        if not isinstance(users, list):
+            raise UpstreamError(
+                "Slack", "usergroups.users.list answered without a user list", code="bad_response"
+            )
+        return frozenset(str(u) for u in users)
 
     def user_email(self, user_id: str) -> str | None:
         try:

@@ -155,13 +155,13 @@ def test_commands_permissions_and_acting_without_a_pagerduty_account(make_bot, r
     bot = make_bot(
         redis_url=redis_url,
         emulators=["slack", "pagerduty"],
-        env={"CALENDAR_ICS_URLS": write_calendar(tmp_path / "empty.ics"), "CHATOPS_ADMINS": "U_ALICE,U_DAVE"},
+        env={"CALENDAR_ICS_URLS": write_calendar(tmp_path / "empty.ics"), "CHATOPS_ADMINS": "U_ALICE,U_NOVA"},
     )
     pd, slack = bot.emulator("pagerduty"), bot.emulator("slack")
-    slack.users["U_DAVE"] = {
-        "name": "dave",
-        "real_name": "Dave New",
-        "email": "dave@example.com",
+    slack.users["U_NOVA"] = {  # a Slack user without a PagerDuty account
+        "name": "nova",
+        "real_name": "Nova New",
+        "email": "nova@example.com",
         "tz": "UTC",
     }
 
@@ -191,15 +191,15 @@ def test_commands_permissions_and_acting_without_a_pagerduty_account(make_bot, r
     wait_for(lambda: any("not allowed" in t for t in ephemerals(slack, "U_CAROL")), message="refusal")
     assert pd.calls_named("PUT /incidents/{id}") == []
 
-    slash(bot, "/incident", f"ack {incident['id']}", user="U_DAVE")
+    slash(bot, "/incident", f"ack {incident['id']}", user="U_NOVA")
     wait_for(lambda: len(replies(slack)) == 1, message="ack reply")
     assert pd.calls_named("PUT /incidents/{id}")[-1].request.headers["from"] == "oncall-bot@example.com"
     assert "no PagerDuty user has their Slack e-mail" in replies(slack)[0].text
     wait_for(
-        lambda: any("no PagerDuty user with your Slack e-mail" in t for t in ephemerals(slack, "U_DAVE"))
+        lambda: any("no PagerDuty user with your Slack e-mail" in t for t in ephemerals(slack, "U_NOVA"))
     )
-    slash(bot, "/incident", f"ack {incident['id']}", user="U_DAVE")
-    wait_for(lambda: any("already acknowledged" in t for t in ephemerals(slack, "U_DAVE")), message="no-op")
+    slash(bot, "/incident", f"ack {incident['id']}", user="U_NOVA")
+    wait_for(lambda: any("already acknowledged" in t for t in ephemerals(slack, "U_NOVA")), message="no-op")
     assert (
         "not a PagerDuty incident id" in slash(bot, "/incident", "resolve what?", user="U_BOB").json()["text"]
     )

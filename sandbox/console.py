@@ -25,8 +25,9 @@ Console commands (everything else that starts with / goes to the bot as a slash 
   click N of M              press button [N] of an older message: "(message M)" follows its buttons
                             (buttons are numbered per message from [1]; [N] *Label is the suggested
                             button, Slack's green one; [N] !Label a dangerous one, Slack's red one)
-  as USER                   act as another user: alice (admin), bob (operator), carol (read-only),
-                            dave, erin (see `users` for their Slack user groups)
+  as USER                   act as another user: alice (admin), bob and erin (SREs: they approve
+                            each other's prod changes), dave (developer: dev instances only),
+                            carol (read-only); `users` shows their Slack user groups
   in CHANNEL                post from another channel: ops, dev, alerts
   wait [SECONDS]            let background jobs finish (default up to 60 s) and show what they posted
   expect TEXT [SECONDS]     wait until something shown contains TEXT; the step fails otherwise
@@ -261,9 +262,7 @@ class Console:
             return self._messages(rest.strip())
         if word == "users":
             for uid, u in credentials.USERS.items():
-                role = (
-                    "admin" if uid in credentials.ADMINS else ("operator" if uid == "U_BOB" else "read-only")
-                )
+                role = credentials.ROLES.get(uid, "read-only")
                 groups = [gid for gid, members in self.slack.groups.items() if uid in members]
                 in_groups = f"  groups: {', '.join(groups)}" if groups else ""
                 self.say(f"  {u['name']:<6} {uid:<8} {role:<9} {u['email']}  ({u['tz']}){in_groups}")

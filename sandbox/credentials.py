@@ -38,3 +38,11 @@ USERS = {
 GROUPS = {"S_DEVS": ["U_DAVE"], "S_SRE": ["U_BOB", "U_ERIN"]}
 CHANNELS = {"C_OPS": "ops", "C_DEV": "dev", "C_ALERTS": "alerts"}
 ADMINS = ("U_ALICE",)
+# What each person may do under sandbox/data/policy.yaml (the console's `users` shows it).
+ROLES = {
+    "U_ALICE": "admin",
+    "U_BOB": "sre",
+    "U_CAROL": "read-only",
+    "U_DAVE": "developer (dev and staging instances only)",
+    "U_ERIN": "sre",
+}

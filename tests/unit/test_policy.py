@@ -15,7 +15,7 @@ def test_shipped_example_and_sandbox_policies_are_valid():
     example = load_policy(ROOT / "policy.example.yaml")
     assert "operators" in example.roles and example.calendars
     sandbox = load_policy(ROOT / "sandbox" / "data" / "policy.yaml", Registry.discover())
-    assert "U_BOB" in sandbox.roles["sre"].members and sandbox.approvals
+    assert "S_SRE" in sandbox.roles["sre"].groups and sandbox.approvals
 
 
 def test_no_file_and_empty_file_give_the_default_policy(tmp_path):

@@ -175,3 +175,10 @@ def test_the_policy_section_has_a_default_and_refuses_a_retention_under_a_day(tm
     path.write_text("audit:\n  retention_days: 0\n")
     with pytest.raises(ConfigError, match="audit.retention_days"):
         load_policy(path, registry)
+
+
+def test_the_example_policy_documents_the_audit_section():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "policy.example.yaml"
+    assert load_policy(example, Registry.discover()).audit.retention_days == 90

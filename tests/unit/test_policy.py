@@ -5,13 +5,14 @@ import pytest
 from bot.authz import Actor, Authorizer
 from bot.errors import ConfigError, Forbidden
 from bot.policy import Policy, load_policy, permission_matches
+from bot.registry import Registry
 from bot.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_shipped_example_and_sandbox_policies_are_valid():
-    example = load_policy(ROOT / "policy.example.yaml")
+    example = load_policy(ROOT / "policy.example.yaml", Registry.discover())  # with capabilities' sections
     assert "operators" in example.roles and example.calendars
     sandbox = load_policy(ROOT / "sandbox" / "data" / "policy.yaml")
     assert "U_BOB" in sandbox.roles["operators"].members

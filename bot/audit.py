@@ -23,6 +23,7 @@ from operator import attrgetter
 
 from bot import records
 from bot.clock import Clock
+from bot.logs import AUDIT_LOGGER
 from bot.store import Store
 
 AUDIT_KEY = "audit"  # changes (and every refusal of one)
@@ -30,7 +31,7 @@ READS_KEY = "audit:reads"  # reading: help, list, status, history, audit …
 AUDIT_MAX = 20_000
 PAGE = 500  # records per store read
 
-log = logging.getLogger("chatops.audit")
+log = logging.getLogger(AUDIT_LOGGER)
 
 
 @dataclass

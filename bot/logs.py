@@ -7,6 +7,8 @@ import logging
 import sys
 import time
 
+AUDIT_LOGGER = "chatops.audit"
+
 _SECRETS: set[str] = set()
 
 
@@ -51,3 +53,5 @@ def configure_logging(level: str = "INFO", stream=None) -> None:
     root.setLevel(level.upper())
     for noisy in ("urllib3", "httpx", "httpx2", "huey.consumer.Scheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The audit trail's lines (bot.audit) feed a SIEM: they are written whatever the level.
+    logging.getLogger(AUDIT_LOGGER).setLevel(logging.INFO)

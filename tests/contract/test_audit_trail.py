@@ -20,7 +20,7 @@ from bot.audit import (
     latest_per_change,
     of_matching_changes,
 )
-from bot.logs import JsonFormatter, register_secret
+from bot.logs import AUDIT_LOGGER, configure_logging, register_secret
 from bot.policy import load_policy
 from bot.registry import Registry
 from handlers import audit as audit_handler
@@ -88,23 +88,30 @@ def test_records_pushed_during_a_scan_neither_repeat_nor_hide_older_ones(trail, 
     assert ids == [f"r{n}" for n in reversed(range(PAGE * 2))]
 
 
-def test_every_record_is_one_json_log_line_with_secrets_masked(trail):
+@pytest.fixture
+def log_lines():
+    """The process's JSON logs (configure_logging, as `chatops web` / `worker` set them up) at WARNING."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logging.getLogger(AUDIT_LOGGER).level)
     out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("chatops.audit")
-    logger.addHandler(handler)
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
+    configure_logging("WARNING", stream=out)
+    yield out
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in saved[0]:
+        root.addHandler(handler)
+    root.setLevel(saved[1])
+    logging.getLogger(AUDIT_LOGGER).setLevel(saved[2])
+
+
+def test_every_record_is_one_json_log_line_at_any_level_with_secrets_masked(trail, log_lines):
     register_secret("xoxb-audit-secret")
-    try:
-        trail.append(record(7, 1_800_000_000.0, detail="/ecs run tag:env=dev -- echo xoxb-audit-secret"))
-        trail.append(record(8, 1_800_000_001.0, what="ecs.help"))
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 2
+    logging.getLogger("bot.somewhere").info("not at WARNING")
+    trail.append(record(7, 1_800_000_000.0, detail="/ecs run tag:env=dev -- echo xoxb-audit-secret"))
+    trail.append(record(8, 1_800_000_001.0, what="ecs.help"))
+    text = log_lines.getvalue()
+    lines = [line for line in text.splitlines() if json.loads(line)["logger"] == AUDIT_LOGGER]
+    assert len(lines) == 2 and "not at WARNING" not in text
     change, read = (json.loads(line) for line in lines)
     assert change["logger"] == "chatops.audit" and change["msg"] == "audit" and change["trail"] == "changes"
     assert (change["who"], change["what"], change["decision"], change["targets"]) == (

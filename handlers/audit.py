@@ -42,7 +42,7 @@ MAX_PAGE = 100_000  # past what the lists hold (2 × AUDIT_MAX records) at one p
 CSV_MAX = 10_000  # rows of one export
 INLINE_CHARS = 2800  # what one code block shows (Slack cuts a section at 3,000)
 _USER = re.compile(r"^(?:<@)?([UW][A-Z0-9_]{2,})(?:\|[^>]*)?>?$")
-_SINCE = re.compile(r"^(\d{1,4})([mhd])$")
+_SINCE = re.compile(r"^(\d{1,4})([mhd])$", re.ASCII)
 _FILTERS = ("user", "action", "instance", "since", "page")
 
 
@@ -92,7 +92,7 @@ def parse_query(args: str, now: float, tz: dt.tzinfo) -> AuditQuery:
     words: dict[str, str] = {}  # one word per kind, in the order first given
     for word in args.split():
         key, sep, value = word.partition(":")
-        if word.isdigit():
+        if _digits(word):
             fields["count"] = _number(word, MAX_COUNT, "The count")
             words["count"] = word
         elif word == "--all":
@@ -100,7 +100,7 @@ def parse_query(args: str, now: float, tz: dt.tzinfo) -> AuditQuery:
             words["--all"] = word
         elif word == "--csv":
             fields["csv"] = True
-        elif sep and key == "page" and value.isdigit():
+        elif sep and key == "page" and _digits(value):
             fields["page"] = _number(value, MAX_PAGE, "The page")
         elif sep and key == "user" and _USER.match(value):
             fields["user"] = _USER.match(value).group(1)
@@ -119,6 +119,10 @@ def parse_query(args: str, now: float, tz: dt.tzinfo) -> AuditQuery:
         else:
             raise UserError(f"`{escape(word)}` is not a count, an option or a filter.", USAGE)
     return AuditQuery(**fields, words=tuple(words.values()))
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # str.isdigit() alone also takes "¹", which int() refuses
 
 
 def _number(text: str, most: int, what: str) -> int:

@@ -46,6 +46,8 @@ def test_words_become_a_query():
         ("user:bob", "user: needs a value"),
         ("since:yesterday", "is not a time"),
         ("--json", "is not a count, an option or a filter"),
+        ("¹", "is not a count"),
+        ("page:²", "page: needs a value"),
     ],
 )
 def test_wrong_words_are_refused_with_the_usage(text, says):

@@ -2,21 +2,36 @@
 store apart from reading (help, list, status …), newest first.
 
 A decision's outcome is a second record with the same `id` (`record_result`): nothing is rewritten.
+Every record is also one JSON log line on the `chatops.audit` logger (message "audit", the record's
+fields as keys, `trail` naming its list), for a SIEM. Records older than the retention are dropped
+from the oldest end (`trim`); each list also keeps at most `AUDIT_MAX` records.
+
+    log.scan(reads=True)              every record, newest first, both lists merged (bounded)
+    latest_per_change(records)        the newest record of each id: one line per change
+    of_matching_changes(records, f)   every record of the changes whose newest record `f` accepts
 """
 
 from __future__ import annotations
 
+import heapq
+import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from bot import records
+from bot.clock import Clock
+from bot.logs import AUDIT_LOGGER
 from bot.store import Store
 
 AUDIT_KEY = "audit"  # changes (and every refusal of one)
 READS_KEY = "audit:reads"  # reading: help, list, status, history, audit …
 AUDIT_MAX = 20_000
+PAGE = 500  # records per store read
+
+log = logging.getLogger(AUDIT_LOGGER)
 
 
 @dataclass
@@ -40,13 +55,16 @@ class AuditRecord:
 class AuditLog:
     """Append and query the trail. `reads` are the permissions whose records are kept apart."""
 
-    def __init__(self, store: Store, reads: Iterable[str] = ()):
+    def __init__(self, store: Store, reads: Iterable[str] = (), clock: Clock | None = None):
         self.store = store
         self.reads = frozenset(reads)
+        self.clock = clock or store.clock  # stamps result records
 
     def append(self, record: AuditRecord) -> None:
         key = READS_KEY if record.what in self.reads else AUDIT_KEY
         self.store.list_push(key, records.dump(record), max_len=AUDIT_MAX)
+        trail = "reads" if key == READS_KEY else "changes"
+        log.info("audit", extra={"trail": trail, **records.to_dict(record)})
 
     def record_result(
         self,
@@ -72,6 +90,7 @@ class AuditLog:
                 approver=approver or record.approver,
                 request_ids=list(request_ids)[:50],
                 seconds=seconds,
+                time=self.clock.time(),
             )
         )
 
@@ -103,3 +122,87 @@ class AuditLog:
                 start += page
         found.sort(key=lambda r: r.time, reverse=True)
         return found[:limit]
+
+    def scan(self, reads: bool = False, limit: int = AUDIT_MAX) -> Scan:
+        """Every record (changes; with `reads`, reading too) newest first, from at most `limit` of the
+        newest records of each list."""
+        return Scan(self.store, (AUDIT_KEY, READS_KEY) if reads else (AUDIT_KEY,), limit)
+
+    def trim(self, before: float) -> int:
+        """Retention: drop the records older than `before` (epoch seconds) from the oldest end of both
+        lists; returns how many went. A list is cut at its oldest record that is kept, so a record out
+        of time order (another replica's clock) keeps the older ones behind it until it is old too."""
+        return sum(self._trim(key, before) for key in (AUDIT_KEY, READS_KEY))
+
+    def _trim(self, key: str, before: float) -> int:
+        old = 0  # how many of the oldest records are older than `before`
+        while True:  # one page newer than the `old` oldest ones per round: bounded by the list's length
+            raws = self.store.list_range(key, -(old + PAGE), -(old + 1))
+            for raw in reversed(raws):  # oldest first
+                record = records.load_or_none(AuditRecord, raw)  # unreadable: dropped with the old ones
+                if record is not None and record.time >= before:
+                    break
+                old += 1
+            else:
+                if len(raws) == PAGE:
+                    continue
+            break
+        if old:
+            # Negative indexes: records pushed meanwhile (at the newest end) are kept. Only a push that
+            # meets AUDIT_MAX and drops the oldest record itself could make this drop one record more.
+            self.store.list_trim(key, 0, -(old + 1))
+        return old
+
+
+class Scan:
+    """Records newest first, the lists' pages merged by time; iterate once. `capped` is true once a
+    list was left unread past `limit` records."""
+
+    def __init__(self, store: Store, keys: Iterable[str], limit: int = AUDIT_MAX):
+        self.store = store
+        self.keys = tuple(keys)
+        self.limit = limit
+        self.capped = False
+
+    def __iter__(self) -> Iterator[AuditRecord]:
+        return heapq.merge(*(self._read(key) for key in self.keys), key=attrgetter("time"), reverse=True)
+
+    def _read(self, key: str) -> Iterator[AuditRecord]:
+        start, previous = 0, frozenset()
+        while start < self.limit:
+            stop = min(start + PAGE, self.limit) - 1
+            raws = self.store.list_range(key, start, stop)
+            for raw in raws:
+                if raw in previous:  # pushed meanwhile: the page moved, this one was read already
+                    continue
+                record = records.load_or_none(AuditRecord, raw)
+                if record is not None:
+                    yield record
+            if len(raws) <= stop - start:
+                return
+            start, previous = stop + 1, frozenset(raws)
+        if self.store.list_range(key, start, start):
+            self.capped = True
+
+
+def latest_per_change(found: Iterable[AuditRecord]) -> Iterator[AuditRecord]:
+    """From records newest first, the first (newest) of each id: a change's result record stands for
+    its decision record."""
+    seen: set[str] = set()
+    for record in found:
+        if record.id not in seen:
+            seen.add(record.id)
+            yield record
+
+
+def of_matching_changes(
+    found: Iterable[AuditRecord], where: Callable[[AuditRecord], bool]
+) -> Iterator[AuditRecord]:
+    """From records newest first, every record of each id whose newest record `where` accepts."""
+    verdict: dict[str, bool] = {}
+    for record in found:
+        ok = verdict.get(record.id)
+        if ok is None:
+            ok = verdict[record.id] = where(record)
+        if ok:
+            yield record

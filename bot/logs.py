@@ -10,6 +10,8 @@ import sys
 import time
 from urllib.parse import quote, quote_plus
 
+AUDIT_LOGGER = "chatops.audit"
+
 _SECRETS: set[str] = set()  # every form a registered secret may take in a line, longest first when used
 
 
@@ -64,3 +66,5 @@ def configure_logging(level: str = "INFO", stream=None) -> None:
     root.setLevel(level.upper())
     for noisy in ("urllib3", "httpx", "httpx2", "huey.consumer.Scheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The audit trail's lines (bot.audit) feed a SIEM: they are written whatever the level.
+    logging.getLogger(AUDIT_LOGGER).setLevel(logging.INFO)

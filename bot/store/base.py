@@ -102,7 +102,15 @@ class Store(ABC):
         """Prepend (newest first), keeping at most `max_len` items."""
 
     @abstractmethod
-    def list_range(self, key: str, start: int = 0, stop: int = -1) -> list[str]: ...
+    def list_range(self, key: str, start: int = 0, stop: int = -1) -> list[str]:
+        """The items from index `start` to `stop` inclusive, newest first (Redis LRANGE): a negative
+        index counts from the oldest end (-1 is the oldest); out-of-range indexes are clamped."""
+
+    @abstractmethod
+    def list_trim(self, key: str, start: int, stop: int) -> None:
+        """Keep only the items from `start` to `stop` inclusive (Redis LTRIM, indexes as in
+        `list_range`); an empty range deletes the list. Trimming with negative indexes (`0, -(n + 1)`
+        drops the `n` oldest) is safe against concurrent `list_push`, which adds at the other end."""
 
     @abstractmethod
     def zadd(self, key: str, member: str, score: float) -> None: ...

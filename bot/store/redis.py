@@ -112,6 +112,9 @@ class RedisStore(Store):
     def list_range(self, key, start=0, stop=-1):
         return self._call(self.client.lrange, self._k(key), start, stop)
 
+    def list_trim(self, key, start, stop):
+        self._call(self.client.ltrim, self._k(key), start, stop)
+
     def zadd(self, key, member, score):
         self._call(self.client.zadd, self._k(key), {member: score})
 

@@ -28,6 +28,20 @@ _TABLES = ("kv", "hashes", "lists", "zsets")
 _CHUNK = 500  # host parameters per IN (...) list, well under SQLite's limit
 
 
+def _span(db: sqlite3.Connection, key: str, start: int, stop: int) -> tuple[int, int] | None:
+    """Redis's list indexes as (offset, limit) from the newest item; None for an empty range. The
+    length is read only when an index counts from the oldest end."""
+    if start >= 0 and stop == -1:
+        return start, -1  # LIMIT -1: to the end
+    if start < 0 or stop < 0:
+        length = db.execute("SELECT COUNT(*) FROM lists WHERE key = ?", (key,)).fetchone()[0]
+        start = max(0, length + start) if start < 0 else start
+        stop = length + stop if stop < 0 else stop
+    if stop < start:
+        return None
+    return start, stop - start + 1
+
+
 class SQLiteStore(Store):
     backend = "sqlite"
 
@@ -201,15 +215,27 @@ class SQLiteStore(Store):
             self._list_push(db, key, value, max_len)
 
     def list_range(self, key, start=0, stop=-1):
-        limit = -1 if stop < 0 else stop - start + 1
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT value FROM lists WHERE key = ? ORDER BY id DESC LIMIT ? OFFSET ?", (key, limit, start)
-            )
-            .fetchall()
-        )
+        with self._read() as db:
+            span = _span(db, key, start, stop)
+            if span is None:
+                return []
+            rows = db.execute(
+                "SELECT value FROM lists WHERE key = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+                (key, span[1], span[0]),
+            ).fetchall()
         return [r[0] for r in rows]
+
+    def list_trim(self, key, start, stop):
+        with self._tx() as db:
+            span = _span(db, key, start, stop)
+            if span is None:
+                db.execute("DELETE FROM lists WHERE key = ?", (key,))
+                return
+            db.execute(
+                "DELETE FROM lists WHERE key = ? AND id NOT IN "
+                "(SELECT id FROM lists WHERE key = ? ORDER BY id DESC LIMIT ? OFFSET ?)",
+                (key, key, span[1], span[0]),
+            )
 
     def zadd(self, key, member, score):
         with self._tx() as db:

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_shipped_example_and_sandbox_policies_are_valid():
-    example = load_policy(ROOT / "policy.example.yaml")
+    example = load_policy(ROOT / "policy.example.yaml", Registry.discover())  # with capabilities' sections
     assert "operators" in example.roles and example.calendars
     sandbox = load_policy(ROOT / "sandbox" / "data" / "policy.yaml", Registry.discover())
     assert "S_SRE" in sandbox.roles["sre"].groups and sandbox.approvals

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.audit import AUDIT_KEY, AUDIT_MAX, READS_KEY, AuditLog, AuditRecord
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import Forbidden
 from bot.policy import DEFAULT_READ_PERMISSIONS, Policy, Role, permission_matches
 from bot.selectors import Selector
@@ -111,13 +112,15 @@ class Authorizer:
         store: Store,
         reads: Iterable[str] = DEFAULT_READ_PERMISSIONS,
         groups: GroupDirectory | None = None,
+        clock: Clock | None = None,
     ):
         self.policy = policy
         self.admins = frozenset(admins)
         self.store = store
         self.reads = frozenset(reads)  # the permissions whose records are kept apart from changes
         self.groups = groups
-        self.log = AuditLog(store, self.reads)
+        self.clock = clock or SYSTEM_CLOCK
+        self.log = AuditLog(store, self.reads, self.clock)
 
     # who is in which role ---------------------------------------------------------------------------
     def _member(self, role: Role, user_id: str) -> bool:
@@ -258,6 +261,7 @@ class Authorizer:
             decision="allow" if decision.allowed else "deny",
             detail=detail,
             rule=decision.rule,
+            time=self.clock.time(),
         )
         self.append(record)
         if not decision.allowed:

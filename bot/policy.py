@@ -390,7 +390,10 @@ def load_policy(path: Path | str | None, registry: Registry | None = None) -> Po
         raise ConfigError(f"invalid policy file {p}: {loc or 'top level'}: {msg}") from None
     if registry is not None:
         try:
-            check_known_permissions(policy, registry.known_permissions() | set(ANNOUNCED_PERMISSIONS))
+            check_known_permissions(
+                policy,
+                registry.known_permissions() | set(ANNOUNCED_PERMISSIONS) | set(DEFAULT_READ_PERMISSIONS),
+            )
         except ConfigError as exc:
             raise ConfigError(
                 str(exc).replace("invalid policy file:", f"invalid policy file {p}:", 1)

@@ -40,7 +40,9 @@ class Services:
         # Who is in the Slack user groups that roles name (`groups:`); the Slack adapter is built on first use.
         self.groups = GroupMembership(lambda group: self.slack.usergroup_members(group), self.clock)
         reads = (*DEFAULT_READ_PERMISSIONS, *self.registry.read_permissions)
-        self.authz = Authorizer(self.policy, settings.CHATOPS_ADMINS, self.store, reads, groups=self.groups)
+        self.authz = Authorizer(
+            self.policy, settings.CHATOPS_ADMINS, self.store, reads, groups=self.groups, clock=self.clock
+        )
         self._adapters: dict[str, Any] = {}
         self._lock = threading.Lock()
         for name in (

@@ -117,6 +117,7 @@ def request_approval(services: Services, plan: Plan, confirmed: AuditRecord | No
         decision="pending",
         detail=f"approval requested in <#{channel}>: {plan.summary}",
         rule=", ".join(request.rules),
+        time=now,
     )
     if confirmed is not None:
         pending.id = confirmed.id  # one change, one id: Confirm, the approval request, its outcome
@@ -180,6 +181,7 @@ def _refuse(req: ActionRequest, plan: Plan, why: str, rule: str) -> Reply:
             decision="deny",
             detail=f"{why}: {plan.summary}",
             rule=rule,
+            time=req.services.clock.time(),
         )
     )
     return Reply(f":no_entry: {why}")

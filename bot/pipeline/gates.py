@@ -97,6 +97,7 @@ def submit(services: Services, plan: Plan) -> None:
         decision="allow",
         detail=plan.summary,
         origin=plan.origin.audit_label(),
+        time=services.clock.time(),
     )
     services.authz.append(record)
     start_job(services, plan, record)
@@ -111,6 +112,7 @@ def _audit_refusal(req: ActionRequest, plan: Plan, detail: str) -> None:
             targets=plan.target_ids[:200],
             decision="deny",
             detail=f"{detail}: {plan.summary}",
+            time=req.services.clock.time(),
         )
     )
 

@@ -22,10 +22,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.access_policy import Role, permission_matches
 from bot.audit import AUDIT_KEY, AUDIT_MAX, READS_KEY, AuditLog, AuditRecord
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import Forbidden
-from bot.policy import DEFAULT_READ_PERMISSIONS, Policy, Role, permission_matches
+from bot.policy import DEFAULT_READ_PERMISSIONS, Policy
 from bot.selectors import Selector
 from bot.store import Store
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot import blocks
+from bot.access_policy import APPROVE
 from bot.authz import Actor
-from bot.policy import APPROVE
 from bot.registry import DEFAULT
 
 

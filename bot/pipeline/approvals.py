@@ -21,12 +21,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from bot import blocks, records
+from bot.access_policy import APPROVE, ApprovalRule
 from bot.authz import Actor, AuditRecord
 from bot.commands import ActionRequest, Reply
 from bot.errors import ChatOpsError, Forbidden
 from bot.pipeline.jobs import start_job
 from bot.pipeline.plans import Plan, claim_plan, discard_plan, load_plan, save_plan, used_key
-from bot.policy import APPROVE, ApprovalRule
 from bot.records import Record
 from bot.registry import PLAN_PERMISSION, Capability
 from bot.render import escape, local_time
@@ -212,6 +212,19 @@ def _in_approvers(services: Services, actor: Actor, request: ApprovalRequest) ->
     return all(mine & set(roles) for roles in request.approvers)
 
 
+def _approver_refusal(req: ActionRequest, plan: Plan, request: ApprovalRequest, verb: str) -> Reply | None:
+    """None when the caller may approve (or deny) this request: of the rule's approvers where it names
+    them, holding `approve` for every target (audited either way); else the refusal."""
+    if not _in_approvers(req.services, req.actor, request):
+        roles = " or ".join(", ".join(r) for r in request.approvers)
+        return _refuse(req, plan, f"Only members of {roles} may {verb} this request.", "approvers")
+    try:
+        req.authorize(APPROVE, plan.authz_targets(), detail=f"{verb}: {plan.summary}")
+    except Forbidden as exc:
+        return Reply(f":no_entry: {exc.message}")
+    return None
+
+
 @capability.action(APPROVE_ACTION, permission=PLAN_PERMISSION)
 def approve(req: ActionRequest) -> Reply:
     services, actor = req.services, req.actor
@@ -225,15 +238,12 @@ def approve(req: ActionRequest) -> Reply:
             "You asked for this change: someone else who holds `approve` must approve it.",
             "two-person rule",
         )
-    if not _in_approvers(services, actor, request):
-        roles = " or ".join(", ".join(r) for r in request.approvers)
-        return _refuse(req, plan, f"Only members of {roles} may approve this request.", "approvers")
-    try:
-        approval = req.authorize(APPROVE, plan.authz_targets(), detail=f"approve: {plan.summary}")
-    except Forbidden as exc:
-        return Reply(f":no_entry: {exc.message}")
-    audit = records.load(AuditRecord, request.audit) if request.audit else approval
-    audit = AuditRecord(**{**records.to_dict(audit), "approver": actor.user_id})
+    refused = _approver_refusal(req, plan, request, "approve")
+    if refused is not None:
+        return refused
+    audit = None
+    if request.audit:  # the requester's Confirm: the job's result is recorded on it, with the approver
+        audit = AuditRecord(**{**request.audit, "approver": actor.user_id})
     started = start_job(
         services,
         plan,
@@ -262,12 +272,9 @@ def deny(req: ActionRequest) -> Reply:
         return answer
     withdrawn = actor.user_id == request.requester
     if not withdrawn:
-        if not _in_approvers(services, actor, request):
-            return _refuse(req, plan, "Only someone who may approve this request may deny it.", "approvers")
-        try:
-            req.authorize(APPROVE, plan.authz_targets(), detail=f"deny: {plan.summary}")
-        except Forbidden as exc:
-            return Reply(f":no_entry: {exc.message}")
+        refused = _approver_refusal(req, plan, request, "deny")
+        if refused is not None:
+            return refused
     verdict = f"{'withdrawn' if withdrawn else 'denied'} by <@{actor.user_id}>"
     if not services.store.set_nx(_used(plan.id), verdict, 7 * 86400):
         return Reply(

@@ -64,3 +64,21 @@ def advance(store_spec, clock):
 
     yield go
     client.close()
+
+
+@pytest.fixture
+def slack():
+    """The Slack emulator, on its own (no bot)."""
+    from sandbox.slack_emulator import SlackEmulator
+
+    emu = SlackEmulator().start()
+    yield emu
+    emu.stop()
+
+
+def messenger(emu, token: str | None = None):
+    """The bot's Slack adapter over the real slack_sdk client, pointed at the emulator."""
+    from bot.adapters.slack import SlackMessenger, make_web_client
+    from sandbox import credentials
+
+    return SlackMessenger(make_web_client(token or credentials.SLACK_BOT_TOKEN, emu.base_url + "/api/"))

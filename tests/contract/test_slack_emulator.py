@@ -8,22 +8,12 @@ from slack_sdk.errors import SlackApiError
 from bot.adapters.slack import RESPONSE_URL_HOSTS, SlackMessenger, make_web_client
 from bot.errors import UpstreamError
 from sandbox import credentials
-from sandbox.slack_emulator import SlackEmulator, max_rate_per_second
-
-
-@pytest.fixture
-def slack():
-    emu = SlackEmulator().start()
-    yield emu
-    emu.stop()
-
-
-def _messenger(emu, token=credentials.SLACK_BOT_TOKEN):
-    return SlackMessenger(make_web_client(token, emu.base_url + "/api/"))
+from sandbox.slack_emulator import max_rate_per_second
+from tests.contract.conftest import messenger
 
 
 def test_post_update_ephemeral_and_delete(slack):
-    m = _messenger(slack)
+    m = messenger(slack)
     posted = m.post("C_OPS", "hello", [{"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}])
     m.update(posted.channel, posted.ts, "hello again")
     m.post_ephemeral("C_OPS", "U_BOB", "psst")
@@ -36,14 +26,14 @@ def test_post_update_ephemeral_and_delete(slack):
 
 def test_bad_token_is_an_upstream_error(slack):
     with pytest.raises(UpstreamError) as info:
-        _messenger(slack, token="xoxb-wrong").post("C_OPS", "hi")
+        messenger(slack, token="xoxb-wrong").post("C_OPS", "hi")
     assert info.value.code == "invalid_auth"
     assert not info.value.retryable
 
 
 def test_rate_limit_answers_429_and_the_client_honours_retry_after(slack):
     slack.set_rate_limit(1.0, burst=1)
-    m = _messenger(slack)
+    m = messenger(slack)
     for i in range(3):
         m.post("C_ALERTS", f"message {i}")
     statuses = [c.status for c in slack.calls_named("chat.postMessage")]
@@ -69,7 +59,7 @@ def test_forced_ratelimit_channel_gives_up_after_bounded_retries(slack):
 
 
 def test_file_upload_v2_flow(slack):
-    m = _messenger(slack)
+    m = messenger(slack)
     m.upload_text("C_OPS", "instances.csv", "id,name\ni-1,web-1\n", title="Instances", comment="full list")
     names = [c.name for c in slack.calls]
     assert (
@@ -83,7 +73,7 @@ def test_file_upload_v2_flow(slack):
 
 
 def test_response_url_replace_and_ephemeral(slack):
-    m = _messenger(slack)
+    m = messenger(slack)
     posted = m.post("C_OPS", "original")
     url = slack.new_response_url("C_OPS", "U_ALICE", posted.ts)
     m.respond(url, {"text": "replaced", "replace_original": True})
@@ -98,7 +88,7 @@ def test_response_url_replace_and_ephemeral(slack):
 
 
 def test_users_info_and_views(slack):
-    m = _messenger(slack)
+    m = messenger(slack)
     assert m.user_email("U_BOB") == "bob@example.com"
     assert m.user_timezone("U_CAROL") == "America/New_York"
     assert m.user_email("U_NOBODY") is None
@@ -108,7 +98,7 @@ def test_users_info_and_views(slack):
 
 
 def test_conversations_history_shows_what_the_bot_posted_newest_first_in_pages(slack):
-    m = _messenger(slack)
+    m = messenger(slack)
     for n in range(3):
         m.post("C_OPS", f"message {n}")
     client = make_web_client(credentials.SLACK_BOT_TOKEN, slack.base_url + "/api/")
@@ -123,7 +113,7 @@ def test_conversations_history_shows_what_the_bot_posted_newest_first_in_pages(s
 
 
 def test_response_urls_go_only_to_slack_or_the_api_host_the_bot_uses(slack):
-    m = _messenger(slack)
+    m = messenger(slack)
     m.respond(slack.new_response_url("C_OPS", "U_BOB"), {"text": "ok", "response_type": "ephemeral"})
     assert slack.timeline[-1].text == "ok"
     with pytest.raises(UpstreamError) as info:

@@ -10,22 +10,11 @@ from bot.clock import ManualClock
 from bot.errors import UpstreamError
 from bot.groups import GroupMembership
 from sandbox import credentials
-from sandbox.slack_emulator import SlackEmulator
-
-
-@pytest.fixture
-def slack():
-    emu = SlackEmulator().start()
-    yield emu
-    emu.stop()
-
-
-def _messenger(emu, token=credentials.SLACK_BOT_TOKEN):
-    return SlackMessenger(make_web_client(token, emu.base_url + "/api/"))
+from tests.contract.conftest import messenger
 
 
 def test_the_members_of_a_group_are_listed(slack):
-    m = _messenger(slack)
+    m = messenger(slack)
     assert m.usergroup_members("S_SRE") == {"U_BOB", "U_ERIN"}
     assert m.usergroup_members("S_DEVS") == {"U_DAVE"}
     [call, _] = slack.calls_named("usergroups.users.list")
@@ -36,10 +25,10 @@ def test_the_members_of_a_group_are_listed(slack):
 
 def test_an_unknown_group_and_a_bad_token_are_upstream_errors(slack):
     with pytest.raises(UpstreamError) as unknown:
-        _messenger(slack).usergroup_members("S_NOPE")
+        messenger(slack).usergroup_members("S_NOPE")
     assert unknown.value.code == "no_such_subteam" and not unknown.value.retryable
     with pytest.raises(UpstreamError) as bad_token:
-        _messenger(slack, token="xoxb-wrong").usergroup_members("S_SRE")
+        messenger(slack, token="xoxb-wrong").usergroup_members("S_SRE")
     assert bad_token.value.code == "invalid_auth"
     assert credentials.SLACK_BOT_TOKEN not in str(bad_token.value)
 
@@ -63,7 +52,7 @@ def test_an_unreachable_slack_is_a_retryable_upstream_error_and_not_a_member(sla
 def test_a_member_added_in_slack_is_recognised_after_a_miss_refresh(slack):
     clock = ManualClock()
     groups = GroupMembership(
-        _messenger(slack).usergroup_members, clock, ttl_seconds=60, miss_refresh_seconds=10
+        messenger(slack).usergroup_members, clock, ttl_seconds=60, miss_refresh_seconds=10
     )
     assert groups.contains("S_DEVS", "U_DAVE")
     assert not groups.contains("S_DEVS", "U_CAROL")
@@ -83,7 +72,7 @@ def test_a_member_added_in_slack_is_recognised_after_a_miss_refresh(slack):
 
 
 def test_the_new_sandbox_people_have_profiles(slack):
-    m = _messenger(slack)
+    m = messenger(slack)
     assert m.user_email("U_DAVE") == "dave@example.com" and m.user_timezone("U_DAVE") == "Europe/London"
     assert m.user_email("U_ERIN") == "erin@example.com" and m.user_timezone("U_ERIN") == "Asia/Tokyo"
     client = make_web_client(credentials.SLACK_BOT_TOKEN, slack.base_url + "/api/")

@@ -277,3 +277,19 @@ def test_the_audit_result_of_an_approved_change_keeps_ecs_request_ids_and_timing
         c.response["RequestId"] for c in bot.emulator("ecs").calls_named("StopInstances") if c.status == 200
     ]
     assert result.request_ids == sent  # the ids ECS answered the change with
+
+
+def test_a_rule_that_names_its_approvers_takes_no_one_else(make_bot, redis_url, tmp_path):
+    policy = POLICY.replace("    ttl_seconds: 600\n", "    ttl_seconds: 600\n    approvers: [sre]\n")
+    policy = policy.replace(
+        '  scoped-approver:\n    members: [U_CAROL]\n    permissions: [approve]\n    scopes: ["tag:env=dev"]\n',
+        "  leads:\n    members: [U_CAROL]\n    permissions: [approve]\n",
+    )
+    assert "approvers: [sre]" in policy and "leads:" in policy
+    bot = start_bot(make_bot, redis_url, tmp_path, policy)
+    _name, iid, _w, message = request_prod_stop(bot)
+    approve = find_button(message.blocks, APPROVE_ACTION)
+    assert "Only members of sre may approve this request" in press(bot, approve, "U_CAROL")
+    assert "Approved by <@U_ERIN>" in press(bot, approve, "U_ERIN", message_ts=message.ts)
+    refusal = next(r for r in bot.services.authz.recent(20) if r.who == "U_CAROL")
+    assert (refusal.what, refusal.decision, refusal.rule) == ("approve", "deny", "approvers")

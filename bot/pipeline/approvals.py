@@ -179,7 +179,7 @@ def _refuse(req: ActionRequest, plan: Plan, why: str, rule: str) -> Reply:
             what=APPROVE,
             targets=plan.target_ids[:200],
             decision="deny",
-            detail=f"{why}: {plan.summary}",
+            detail=f"{why.rstrip('.')} ({plan.summary})",
             rule=rule,
             time=req.services.clock.time(),
         )
@@ -243,7 +243,8 @@ def approve(req: ActionRequest) -> Reply:
         return refused
     audit = None
     if request.audit:  # the requester's Confirm: the job's result is recorded on it, with the approver
-        audit = AuditRecord(**{**request.audit, "approver": actor.user_id})
+        rule = "; ".join(r for r in (request.audit.get("rule"), *request.rules) if r)
+        audit = AuditRecord(**{**request.audit, "approver": actor.user_id, "rule": rule})
     started = start_job(
         services,
         plan,

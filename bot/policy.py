@@ -254,6 +254,12 @@ def load_policy(path: Path | str | None, registry: Registry | None = None) -> Po
         msg = err["msg"].removeprefix("Value error, ")
         raise ConfigError(f"invalid policy file {p}: {loc or 'top level'}: {msg}") from None
     if registry is not None:
+        for section in registry.policy_sections.values():
+            if section.check is not None:
+                try:
+                    section.check(policy)
+                except ValueError as exc:
+                    raise ConfigError(f"invalid policy file {p}: {exc}") from None
         try:
             check_known_permissions(
                 policy,

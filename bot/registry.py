@@ -97,8 +97,9 @@ class LoopSpec:
 @dataclass(frozen=True)
 class PolicySection:
     name: str
-    model: type
+    model: Any  # a pydantic model, or a type pydantic validates (dict[str, Model], str …)
     default_factory: Callable[[], Any]
+    check: Callable[[Any], None] | None = None  # fn(policy): raise ValueError("field: why") across sections
 
 
 @dataclass
@@ -194,9 +195,17 @@ class Capability:
         """A kind of change for the pipeline (bot.pipeline.kinds.PlanKind); returns it."""
         return self._add("plan_kinds", kind.name, kind)
 
-    def policy_section(self, name: str, model: type, default_factory: Callable[[], Any] | None = None):
-        """A section of the policy file this capability owns (a pydantic model)."""
-        self._add("policy_sections", name, PolicySection(name, model, default_factory or model))
+    def policy_section(
+        self,
+        name: str,
+        model: Any,
+        default_factory: Callable[[], Any] | None = None,
+        check: Callable[[Any], None] | None = None,
+    ):
+        """A section of the policy file this capability owns (a pydantic model, or a type such as
+        `dict[str, Model]`); `check(policy)` validates what needs other sections (ValueError naming the
+        field stops start-up)."""
+        self._add("policy_sections", name, PolicySection(name, model, default_factory or model, check))
 
     def permissions(self, *permissions: str) -> None:
         """Permissions this capability checks other than through a command or a button (`approve`;

@@ -86,9 +86,13 @@ def _attach(services: Services, plan: Plan, attachment: Attachment | None) -> st
     return "The full list is attached to this channel."
 
 
-def submit(services: Services, plan: Plan) -> None:
+def submit(services: Services, plan: Plan) -> bool:
     """Run a plan whose origin is not a person (a schedule, a runbook step, an event) without buttons,
-    where the policy lets that origin act: the decision is audited with the origin, then the job starts."""
+    where the policy lets that origin act: the decision is audited with the origin, then the job starts.
+    Once per plan id: a plan whose id derives from what asked for it (a schedule's transition) starts one
+    job however often it is submitted. False when it had been submitted before."""
+    if services.store.get(used_key(plan.id)):
+        return False
     record = AuditRecord(
         who=plan.requester or "",
         channel=plan.channel,
@@ -99,8 +103,13 @@ def submit(services: Services, plan: Plan) -> None:
         origin=plan.origin.audit_label(),
         time=services.clock.time(),
     )
+    if (
+        start_job(services, plan, record, claim=(used_key(plan.id), f"submitted by {plan.origin.mention()}"))
+        is None
+    ):
+        return False
     services.authz.append(record)
-    start_job(services, plan, record)
+    return True
 
 
 def _audit_refusal(req: ActionRequest, plan: Plan, detail: str) -> None:

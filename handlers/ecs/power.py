@@ -82,12 +82,26 @@ def plan_power(
     """Resolve the selector and freeze what the action would do, for any origin (a person's command,
     a schedule's transition, a runbook step): the power plan and the pipeline's plan around it."""
     instances = resolve(services, selector, deadline)
+    return plan_power_on(services, act, selector, options, origin, instances)
+
+
+def plan_power_on(
+    services: Services,
+    act: str,
+    selector: Selector,
+    options: PowerOptions,
+    origin: Origin,
+    instances: list,
+    plan_id: str | None = None,
+) -> tuple[PowerPlan, Plan]:
+    """The same for instances already resolved (`selector` names them in the plan's summary); a
+    `plan_id` derived from what asked makes a repeated request the same plan."""
     power = build_plan(
         act,
         selector,
         options,
         instances,
-        plan_id=uuid.uuid4().hex[:16],
+        plan_id=plan_id or uuid.uuid4().hex[:16],
         region=default_region(services, selector),
         requester=origin.name,
         channel=origin.channel,

@@ -82,6 +82,8 @@ def parse_days(text: str) -> DayRule:
             nth.add((WEEKDAYS.index(m[1]), n))
         elif m := _LAST.match(term):
             last.add(WEEKDAYS.index(m[1]))
+        elif "-" in term and (bad := [p for p in term.split("-", 1) if p not in WEEKDAYS]):
+            raise ValueError(f"{raw.strip()!r}: {bad[0]!r} is not a day{_hint(bad[0])}")
         else:
             raise ValueError(f"{raw.strip()!r} is not a day{_hint(term)}")
     return DayRule(frozenset(weekdays), frozenset(nth), frozenset(last))

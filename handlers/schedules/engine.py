@@ -1,0 +1,218 @@
+"""The office-hours engine: level-triggered start / stop of the instances a schedule owns.
+
+Every minute (`schedules.reconcile`, run once per minute across all workers, and under a lock besides)
+each schedule's desired state is computed in its zone; the engine acts when the schedule's latest
+transition is newer than the one it last acted on — so a transition missed while no worker ran is
+acted on at the next tick (a worker down over 21:00 still stops at 21:03), and only the latest one
+counts. With `manual: respect` (the default) a person's start during off hours stands until the next
+transition; with `enforce` the schedule wins every minute.
+
+An action is the same plan `/ecs stop` builds, with the schedule as its origin, submitted through the
+pipeline: batches of 100, the rate limit, retries, the progress message and the report, and intents
+with source `schedule` (auto-restart never fights a schedule). The plan's id derives from the
+transition, so racing reconcilers, a retried tick or a crash between acting and remembering start
+one job per transition.
+
+    schedules:state        hash: schedule → the transition last acted on ({"at", "state"})
+    schedules:overrides    see handlers.schedules.overrides
+
+Instances opt in with the tag `<schedule_tag>=<name>` (default `Schedule`) or the schedule's
+`selector`. They are read by tag when a transition is due, not every minute.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import threading
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import Field
+
+from bot.errors import ChatOpsError
+from bot.pipeline.gates import submit
+from bot.pipeline.plans import Origin
+from bot.registry import Capability
+from bot.selectors import Selector, parse_selector
+from handlers.ecs.lookup import resolve
+from handlers.ecs.plan import sort_instances
+from handlers.ecs.power import plan_power_on
+from handlers.ecs.selectors import PowerOptions
+from handlers.schedules import overrides as ovr
+from handlers.schedules.model import CompiledSchedule, Schedule, compile_schedule, validate_schedules
+
+if TYPE_CHECKING:
+    from bot.ecs_model import InstanceInfo
+    from bot.services import Services
+
+capability = Capability("handlers.schedules.engine")
+log = logging.getLogger(__name__)
+
+RECONCILE = "schedules.reconcile"
+STATE = "schedules:state"
+UTC = dt.UTC
+
+
+def _check(policy) -> None:
+    validate_schedules(policy.schedules, policy.timezone or "UTC")
+
+
+capability.policy_section("schedules", dict[str, Schedule], dict, check=_check)
+capability.policy_section(
+    "schedule_tag", Annotated[str, Field(pattern=r"^[^\s=,]{1,128}$")], lambda: "Schedule"
+)
+capability.policy_section("schedule_override_max_days", Annotated[int, Field(ge=1, le=30)], lambda: 7)
+capability.permissions("schedule.override")
+
+_compiled: dict[int, tuple[object, dict[str, CompiledSchedule]]] = {}
+_compiled_lock = threading.Lock()
+
+
+def compiled(services: Services) -> dict[str, CompiledSchedule]:
+    """The policy's schedules, compiled once per policy."""
+    policy = services.policy
+    with _compiled_lock:
+        hit = _compiled.get(id(policy))
+        if hit is None or hit[0] is not policy:
+            zone = policy.timezone or getattr(services.timezone, "key", None) or "UTC"
+            hit = (policy, {n: compile_schedule(n, s, zone) for n, s in policy.schedules.items()})
+            _compiled[id(policy)] = hit
+        return hit[1]
+
+
+def now_utc(services: Services) -> dt.datetime:
+    return dt.datetime.fromtimestamp(services.clock.time(), UTC)
+
+
+def notify_channel(services: Services) -> str:
+    return services.policy.events.default_channel or services.settings.SLACK_NOTIFY_CHANNEL
+
+
+def tag_selector(services: Services, name: str) -> Selector:
+    return Selector(tags=((services.policy.schedule_tag, name),))
+
+
+def members(services: Services, name: str, cs: CompiledSchedule) -> list[InstanceInfo]:
+    """The instances the schedule owns now: by tag (every page), and by its selector."""
+    found = {i.instance_id: i for i in resolve(services, tag_selector(services, name), None)}
+    if cs.schedule.selector:
+        for i in resolve(services, parse_selector(cs.schedule.selector), None):
+            found.setdefault(i.instance_id, i)
+    return sort_instances(list(found.values()))
+
+
+def last_acted(services: Services, name: str) -> dict | None:
+    raw = services.store.hget(STATE, name)
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _remember(services: Services, name: str, at: dt.datetime, state: str) -> None:
+    services.store.hset(STATE, name, json.dumps({"at": at.timestamp(), "state": state}))
+
+
+def plan_id(*parts: object) -> str:
+    return "sch" + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:20]
+
+
+@capability.periodic(RECONCILE, minute="*")
+def reconcile(services: Services) -> None:
+    # One reconciler at a time; one asked for while another runs (a clock moved in the sandbox, a
+    # retried tick) waits for it, then finds little or nothing left to do.
+    with services.store.lock("schedules:reconcile", ttl=300, wait=60) as held:
+        if not held:
+            log.warning("another reconciler has held the schedules for a minute; skipping this tick")
+            return
+        now = services.clock.time()
+        overrides = ovr.load_all(services.store)
+        for name, cs in compiled(services).items():
+            try:
+                reconcile_schedule(services, name, cs, now, overrides)
+            except ChatOpsError as exc:  # one schedule's trouble must not hold the others back
+                log.warning("could not reconcile a schedule", extra={"schedule": name, "error": str(exc)})
+        end_overrides(services, now, overrides)
+
+
+def reconcile_schedule(
+    services: Services, name: str, cs: CompiledSchedule, now: float, overrides: list[ovr.Override]
+) -> bool:
+    """Act on the schedule's latest transition if it is newer than the one acted on. True if a job started."""
+    latest = cs.last_transition(dt.datetime.fromtimestamp(now, UTC))
+    if latest is None:
+        return False
+    acted = last_acted(services, name)
+    if acted is not None and acted.get("at", 0) >= latest.at.timestamp():
+        if cs.schedule.manual != "enforce":
+            return False
+        minute = int(now // 60)
+        return act(services, name, cs, latest.state, plan_id(name, "enforce", minute), overrides, now)
+    started = act(
+        services, name, cs, latest.state, plan_id(name, latest.at.timestamp(), latest.state), overrides, now
+    )
+    _remember(services, name, latest.at, latest.state)
+    if acted is not None and latest.at.timestamp() < now - 120:
+        log.warning(
+            "acted on a transition missed while no worker ran",
+            extra={"schedule": name, "transition": latest.at.isoformat(), "state": latest.state},
+        )
+    return started
+
+
+def act(
+    services: Services,
+    name: str,
+    cs: CompiledSchedule,
+    state: str,
+    pid: str,
+    overrides: list[ovr.Override],
+    now: float,
+    instances: list[InstanceInfo] | None = None,
+) -> bool:
+    """Start or stop the schedule's instances (or `instances`) not held back by an override."""
+    held = ovr.held_back(overrides, state, now)
+    chosen = [
+        i
+        for i in (members(services, name, cs) if instances is None else instances)
+        if i.instance_id not in held
+    ]
+    verb = "start" if state == "running" else "stop"
+    options = PowerOptions(stopped_mode=cs.schedule.stop_mode if verb == "stop" else None)
+    origin = Origin(kind="schedule", name=name, channel=notify_channel(services) or None)
+    power, plan = plan_power_on(
+        services, verb, tag_selector(services, name), options, origin, chosen, plan_id=pid
+    )
+    if not power.targets:
+        return False
+    started = submit(services, plan)
+    if started:
+        log.info(
+            "schedule acts",
+            extra={"schedule": name, "action": verb, "instances": len(power.targets), "held": len(held)},
+        )
+    return started
+
+
+def end_overrides(services: Services, now: float, overrides: list[ovr.Override]) -> None:
+    """Overrides whose time is up: removed, and their instances given back to their schedule now."""
+    active = [o for o in overrides if o.until > now]
+    for o in overrides:
+        if o.until > now:
+            continue
+        ovr.remove(services.store, o.id)
+        by_schedule: dict[str, list[str]] = {}
+        for iid in o.instance_ids:
+            by_schedule.setdefault(o.schedules.get(iid, ""), []).append(iid)
+        for name, ids in by_schedule.items():
+            cs = compiled(services).get(name)
+            state = cs.desired(dt.datetime.fromtimestamp(now, UTC)) if cs else None
+            if cs is None or state is None:
+                continue
+            try:
+                found = services.adapter("ecs").describe_instances(instance_ids=ids)
+                act(services, name, cs, state, plan_id(o.id, name), active, now, instances=found)
+            except ChatOpsError as exc:
+                log.warning("could not end an override", extra={"override": o.id, "error": str(exc)})

@@ -1,0 +1,216 @@
+"""Office-hours schedules driven by a simulated clock through the real entry points: the engine's tick,
+the real ECS SDK against the emulator, the worker running the power jobs, signed Slack requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.clock import ManualClock
+from bot.pipeline.jobs import ACTIVE
+from handlers.schedules.engine import compiled, reconcile, reconcile_schedule
+from handlers.schedules.warnings import SNOOZE_ACTION, warn_before_stops
+from sandbox import credentials
+from tests.support import click, slash, wait_for
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+POLICY = """
+timezone: Asia/Tokyo
+roles:
+  sre:
+    members: [U_BOB]
+    permissions: ["ecs.*", schedule.override]
+schedules:
+  office:
+    timezone: Asia/Tokyo
+    periods: [{days: mon-fri, start: "09:00", stop: "21:00"}]
+    holidays: ["2026-12-31"]
+    workdays: ["2027-01-02"]
+    stop_mode: StopCharging
+"""
+
+
+def tokyo(*args) -> float:
+    return dt.datetime(*args, tzinfo=TOKYO).timestamp()
+
+
+class Fleet:
+    def __init__(self, bot, clock: ManualClock, ids: list[str]):
+        self.bot, self.clock, self.ids = bot, clock, ids
+        self.ecs = bot.emulator("ecs")
+
+    def at(self, *when) -> None:
+        """Move the clock to a Tokyo wall time and run one tick of the engine, then let its job finish."""
+        self.clock.advance(tokyo(*when) - self.clock.time())
+        reconcile(self.bot.services)
+        self.settle()
+
+    def settle(self) -> None:
+        """Wait until every power job the tick started has finished (its report is posted)."""
+        store = self.bot.services.store
+        wait_for(lambda: not store.zrange_by_score(ACTIVE, 1, float("inf")), 30, message="the jobs done")
+
+    def statuses(self) -> dict[str, str]:
+        return {i: self.ecs.instances[i]["Status"] for i in self.ids}
+
+    def all(self, status: str) -> bool:
+        return set(self.statuses().values()) == {status}
+
+    def calls(self, name: str) -> int:
+        return len(self.ecs.calls_named(name))
+
+
+@pytest.fixture
+def fleet(make_bot, redis_url, tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY)
+    clock = ManualClock(start=tokyo(2026, 12, 28, 8, 0))  # Monday morning in Tokyo
+    bot = make_bot(
+        redis_url=redis_url, emulators=["slack", "ecs"], env={"CHATOPS_CONFIG": str(path)}, clock=clock
+    )
+    ecs = bot.emulator("ecs")
+    ecs.transition_seconds = 0.1
+    ids = sorted(
+        i
+        for i, x in ecs.instances.items()
+        if x["Tags"].get("env") == "staging" and x["RegionId"] == credentials.REGION_ID
+    )[:5]
+    for iid in ids:
+        ecs.instances[iid]["Tags"]["Schedule"] = "office"
+        ecs.set_status(iid, "Running")
+    return Fleet(bot, clock, ids)
+
+
+def test_a_week_of_ticks_follows_office_hours_holidays_and_a_make_up_workday(fleet):
+    fleet.at(2026, 12, 28, 8, 0)  # first sight: the latest transition (Friday 21:00) is a stop
+    assert fleet.all("Stopped")
+    stops = [c for c in fleet.ecs.calls_named("StopInstances") if c.status == 200]
+    assert {c.request.query.get("StoppedMode") for c in stops} == {"StopCharging"}
+    fleet.at(2026, 12, 28, 9, 0)
+    assert fleet.all("Running")
+    fleet.at(2026, 12, 28, 20, 59)
+    assert fleet.all("Running")
+    fleet.at(2026, 12, 28, 21, 3)  # no tick from 20:59 to 21:03: the missed stop is made at once
+    assert fleet.all("Stopped")
+
+    calls = fleet.calls("DescribeInstances")
+    for minute in range(4, 30):  # between transitions a tick calls nothing
+        fleet.at(2026, 12, 28, 21, minute)
+    assert fleet.calls("DescribeInstances") == calls
+
+    manual = fleet.ids[0]
+    fleet.ecs.set_status(manual, "Running")  # someone starts one by hand in the evening
+    fleet.at(2026, 12, 28, 23, 0)
+    assert fleet.statuses()[manual] == "Running"  # respected until the next transition
+    fleet.at(2026, 12, 29, 9, 0)
+    fleet.at(2026, 12, 29, 21, 0)
+    assert fleet.all("Stopped")
+
+    fleet.at(2026, 12, 31, 9, 0)  # New Year's Eve is a holiday: nothing starts
+    assert fleet.all("Stopped")
+    fleet.at(2027, 1, 1, 9, 0)  # a Friday
+    assert fleet.all("Running")
+    fleet.at(2027, 1, 1, 21, 0)
+    fleet.at(2027, 1, 2, 9, 0)  # Saturday, a make-up workday
+    assert fleet.all("Running")
+    fleet.at(2027, 1, 2, 21, 0)
+    fleet.at(2027, 1, 3, 9, 0)  # Sunday
+    assert fleet.all("Stopped")
+    origins = {r.origin for r in fleet.bot.services.authz.recent(50) if r.what in ("ecs.start", "ecs.stop")}
+    assert origins == {"schedule office"}
+
+
+def test_racing_reconcilers_act_once(fleet):
+    fleet.at(2026, 12, 28, 8, 0)
+    services = fleet.bot.services
+    cs = compiled(services)["office"]
+    fleet.clock.advance(tokyo(2026, 12, 28, 9, 0) - fleet.clock.time())
+    go, results = threading.Barrier(2), []
+
+    def race():
+        go.wait()
+        services.store.hdel("schedules:state", "office")  # both think the transition is new
+        results.append(reconcile_schedule(services, "office", cs, services.clock.time(), []))
+
+    threads = [threading.Thread(target=race) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    wait_for(lambda: fleet.all("Running"), 30)
+    fleet.settle()
+    assert results.count(True) <= 1  # (the worker's own tick may have been the one that acted)
+    assert sum(1 for c in fleet.ecs.calls_named("StartInstances") if c.status == 200) == 1
+
+
+def test_an_override_holds_instances_back_and_gives_them_back_when_it_ends(fleet):
+    fleet.at(2026, 12, 28, 9, 0)
+    kept = fleet.ids[0]
+    name = fleet.ecs.instances[kept]["InstanceName"]
+    fleet.clock.advance(tokyo(2026, 12, 28, 20, 0) - fleet.clock.time())
+    answer = slash(
+        fleet.bot,
+        "/ecs",
+        f"schedule override {name} keep-running until 21:30",
+        user="U_BOB",  # Shanghai: 22:30 in Tokyo
+    ).json()
+    assert "keep running until" in answer["text"], answer
+    fleet.at(2026, 12, 28, 21, 0)
+    assert fleet.statuses()[kept] == "Running"
+    assert all(s == "Stopped" for i, s in fleet.statuses().items() if i != kept)
+    overrides = slash(fleet.bot, "/ecs", "schedule overrides", user="U_CAROL").json()
+    assert name in str(overrides["blocks"])
+    fleet.at(2026, 12, 28, 22, 31)
+    assert fleet.all("Stopped")
+
+
+def test_override_times_that_make_no_sense_change_nothing(fleet):
+    fleet.at(2026, 12, 28, 9, 0)
+    name = fleet.ecs.instances[fleet.ids[0]]["InstanceName"]
+    for until, why in (("soon", "is not a time"), ("08:00", "already past"), ("9d", "at most 7 days")):
+        answer = slash(
+            fleet.bot, "/ecs", f"schedule override {name} keep-running until {until}", user="U_BOB"
+        )
+        assert why in answer.json()["text"]
+    refused = slash(fleet.bot, "/ecs", f"schedule override {name} keep-running until 22:00", user="U_CAROL")
+    assert "not allowed" in refused.json()["text"]
+    assert fleet.bot.services.store.hgetall("schedules:overrides") == {}
+
+
+def test_skip_tonight_keeps_them_up_for_one_night_only(fleet):
+    fleet.at(2026, 12, 28, 9, 0)
+    fleet.clock.advance(tokyo(2026, 12, 28, 20, 46) - fleet.clock.time())
+    warn_before_stops(fleet.bot.services)
+    warning = wait_for(
+        lambda: next(
+            (m for m in fleet.bot.emulator("slack").channel_messages("C_OPS") if "stops 5 running" in m.text),
+            None,
+        ),
+        10,
+    )
+    assert "in 14 min" in warning.text
+    skip = next(b for b in warning.blocks[1]["elements"] if b["text"]["text"] == "Skip tonight")
+    assert skip["action_id"] == SNOOZE_ACTION
+    click(fleet.bot, skip, user="U_BOB")
+    wait_for(lambda: fleet.bot.services.store.hgetall("schedules:overrides"), 10, message="the override")
+    fleet.at(2026, 12, 28, 21, 0)
+    assert fleet.all("Running")  # tonight: skipped
+    fleet.at(2026, 12, 29, 9, 1)
+    fleet.at(2026, 12, 29, 21, 0)
+    assert fleet.all("Stopped")  # the next night is a normal night
+
+
+def test_schedule_commands_show_instances_and_next_transitions(fleet):
+    fleet.at(2026, 12, 28, 10, 0)
+    listing = str(slash(fleet.bot, "/ecs", "schedule list", user="U_CAROL").json()["blocks"])
+    assert "office" in listing and "Asia/Tokyo" in listing and "stopped Mon 21:00" in listing
+    shown = str(slash(fleet.bot, "/ecs", "schedule show office", user="U_CAROL").json()["blocks"])
+    assert "5 Running" in shown and "StopCharging" in shown
+    preview = str(slash(fleet.bot, "/ecs", "schedule preview office 4", user="U_CAROL").json()["blocks"])
+    assert "Thu 31 Dec" not in preview.split("WHY")[1].split("09:00")[0] or "holiday" in preview
+    assert "Mon 28 Dec 21:00 JST" in preview and "Tue 29 Dec 09:00 JST" in preview
+    unknown = slash(fleet.bot, "/ecs", "schedule show nope", user="U_CAROL").json()["text"]
+    assert "There is no schedule `nope`" in unknown

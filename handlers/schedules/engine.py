@@ -35,6 +35,7 @@ from bot.errors import ChatOpsError
 from bot.pipeline.gates import submit
 from bot.pipeline.plans import Origin
 from bot.registry import Capability
+from bot.render import escape
 from bot.selectors import Selector, parse_selector
 from handlers.ecs.lookup import resolve
 from handlers.ecs.plan import sort_instances
@@ -216,3 +217,32 @@ def end_overrides(services: Services, now: float, overrides: list[ovr.Override])
                 act(services, name, cs, state, plan_id(o.id, name), active, now, instances=found)
             except ChatOpsError as exc:
                 log.warning("could not end an override", extra={"override": o.id, "error": str(exc)})
+
+
+@capability.periodic("schedules.inventory", minute="*/10")
+def report_unknown_schedules(services: Services) -> None:
+    """Instances tagged with a schedule the policy does not have: reported once each (ops channel and
+    log); they are left alone."""
+    tag = services.policy.schedule_tag
+    known = compiled(services)
+    found: dict[str, list[InstanceInfo]] = {}
+    for i in services.adapter("ecs").describe_instances(tags={tag: None}):
+        name = i.tags.get(tag, "")
+        if name not in known:
+            found.setdefault(name, []).append(i)
+    channel = services.policy.events.ops_channel or notify_channel(services)
+    for name, instances in sorted(found.items()):
+        if not services.store.set_nx(f"schedules:unknown:{name}", "1", 30 * 86400):
+            continue
+        names = ", ".join(i.name or i.instance_id for i in instances[:10])
+        more = f" and {len(instances) - 10} more" if len(instances) > 10 else ""
+        log.warning(
+            "instances name an unknown schedule", extra={"schedule": name, "instances": len(instances)}
+        )
+        if channel:
+            known_names = ", ".join(f"`{n}`" for n in known) or "none"
+            services.slack.post(
+                channel,
+                f":warning: {len(instances)} instance(s) carry `{tag}={escape(name)}`, but the policy has no "
+                f"schedule `{escape(name)}` (it has {known_names}); they are left alone: {escape(names)}{more}.",
+            )

@@ -214,3 +214,17 @@ def test_schedule_commands_show_instances_and_next_transitions(fleet):
     assert "Mon 28 Dec 21:00 JST" in preview and "Tue 29 Dec 09:00 JST" in preview
     unknown = slash(fleet.bot, "/ecs", "schedule show nope", user="U_CAROL").json()["text"]
     assert "There is no schedule `nope`" in unknown
+
+
+def test_a_tag_naming_an_unknown_schedule_is_reported_once(fleet):
+    from handlers.schedules.engine import report_unknown_schedules
+
+    stray = fleet.ids[1]
+    fleet.ecs.instances[stray]["Tags"]["Schedule"] = "ofice"  # a typo
+    report_unknown_schedules(fleet.bot.services)
+    report_unknown_schedules(fleet.bot.services)
+    slack = fleet.bot.emulator("slack")
+    notes = [m.text for m in slack.channel_messages("C_OPS") if "no schedule `ofice`" in m.text]
+    assert len(notes) == 1 and fleet.ecs.instances[stray]["InstanceName"] in notes[0]
+    fleet.at(2026, 12, 28, 8, 0)
+    assert fleet.statuses()[stray] == "Running"  # left alone

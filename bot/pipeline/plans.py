@@ -28,6 +28,7 @@ class Origin(Record):
     kind: Literal["user", "schedule", "runbook", "event"] = "user"
     name: str  # the user id, schedule name, runbook run id or event id
     channel: str | None = None
+    thread_ts: str | None = None  # the job's messages go in this thread of `channel` (a schedule's day)
 
     @property
     def is_user(self) -> bool:

@@ -49,9 +49,11 @@ class ProgressMessage:
                 if not force:
                     return
         # No message yet, or it can no longer be edited: post one (in the notify channel if need be).
+        origin = self.record.plan.origin
         for channel in self._channels():
+            thread = origin.thread_ts if channel == origin.channel else None
             try:
-                posted = slack.post(channel, text, blocks)
+                posted = slack.post(channel, text, blocks, thread_ts=thread)
             except ChatOpsError as exc:
                 log.warning("could not post progress", extra={"channel": channel, "error": str(exc)})
                 continue

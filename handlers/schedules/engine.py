@@ -33,7 +33,7 @@ from pydantic import Field
 
 from bot.errors import ChatOpsError
 from bot.pipeline.gates import submit
-from bot.pipeline.plans import Origin
+from bot.pipeline.plans import Origin, used_key
 from bot.registry import Capability
 from bot.render import escape
 from bot.selectors import Selector, parse_selector
@@ -42,6 +42,7 @@ from handlers.ecs.plan import sort_instances
 from handlers.ecs.power import plan_power_on
 from handlers.ecs.selectors import PowerOptions
 from handlers.schedules import overrides as ovr
+from handlers.schedules.daily import day_thread, line_for
 from handlers.schedules.model import CompiledSchedule, Schedule, compile_schedule, validate_schedules
 
 if TYPE_CHECKING:
@@ -150,10 +151,10 @@ def reconcile_schedule(
         if cs.schedule.manual != "enforce":
             return False
         minute = int(now // 60)
-        return act(services, name, cs, latest.state, plan_id(name, "enforce", minute), overrides, now)
-    started = act(
-        services, name, cs, latest.state, plan_id(name, latest.at.timestamp(), latest.state), overrides, now
-    )
+        pid = plan_id(name, "enforce", minute)
+        return act(services, name, cs, latest.state, pid, overrides, now, why="enforced")
+    pid = plan_id(name, latest.at.timestamp(), latest.state)
+    started = act(services, name, cs, latest.state, pid, overrides, now, why=latest.reason)
     _remember(services, name, latest.at, latest.state)
     if acted is not None and latest.at.timestamp() < now - 120:
         log.warning(
@@ -172,22 +173,30 @@ def act(
     overrides: list[ovr.Override],
     now: float,
     instances: list[InstanceInfo] | None = None,
+    why: str = "",
 ) -> bool:
-    """Start or stop the schedule's instances (or `instances`) not held back by an override."""
+    """Start or stop the schedule's instances (or `instances`) not held back by an override; the job
+    reports in the schedule's thread of the day."""
+    if services.store.get(used_key(pid)):  # this transition's job exists already
+        return False
     held = ovr.held_back(overrides, state, now)
-    chosen = [
-        i
-        for i in (members(services, name, cs) if instances is None else instances)
-        if i.instance_id not in held
-    ]
+    candidates = members(services, name, cs) if instances is None else instances
+    chosen = [i for i in candidates if i.instance_id not in held]
     verb = "start" if state == "running" else "stop"
     options = PowerOptions(stopped_mode=cs.schedule.stop_mode if verb == "stop" else None)
-    origin = Origin(kind="schedule", name=name, channel=notify_channel(services) or None)
+    channel = notify_channel(services) or None
+    origin = Origin(kind="schedule", name=name, channel=channel)
     power, plan = plan_power_on(
         services, verb, tag_selector(services, name), options, origin, chosen, plan_id=pid
     )
     if not power.targets:
         return False
+    if channel:
+        at = dt.datetime.fromtimestamp(now, UTC)
+        kept = len(candidates) - len(chosen)
+        line = line_for(verb, at, cs, len(power.targets), kept, why or verb)
+        ts = day_thread(services, channel, name, cs, at, line, len(candidates))
+        plan = plan.model_copy(update={"origin": origin.model_copy(update={"thread_ts": ts})})
     started = submit(services, plan)
     if started:
         log.info(
@@ -214,7 +223,8 @@ def end_overrides(services: Services, now: float, overrides: list[ovr.Override])
                 continue
             try:
                 found = services.adapter("ecs").describe_instances(instance_ids=ids)
-                act(services, name, cs, state, plan_id(o.id, name), active, now, instances=found)
+                why = f"override {o.id} ended"
+                act(services, name, cs, state, plan_id(o.id, name), active, now, instances=found, why=why)
             except ChatOpsError as exc:
                 log.warning("could not end an override", extra={"override": o.id, "error": str(exc)})
 

@@ -81,12 +81,15 @@ def fleet(make_bot, redis_url, tmp_path):
     for iid in ids:
         ecs.instances[iid]["Tags"]["Schedule"] = "office"
         ecs.set_status(iid, "Running")
-    return Fleet(bot, clock, ids)
+    fleet = Fleet(bot, clock, ids)
+    # The worker ticks on its own too, at whatever the clock says: every test starts where the clock
+    # starts, and the clock moves only with a tick (or where a test says so), so the two agree.
+    fleet.at(2026, 12, 28, 8, 0)
+    return fleet
 
 
 def test_a_week_of_ticks_follows_office_hours_holidays_and_a_make_up_workday(fleet):
-    fleet.at(2026, 12, 28, 8, 0)  # first sight: the latest transition (Friday 21:00) is a stop
-    assert fleet.all("Stopped")
+    assert fleet.all("Stopped")  # first sight, at 08:00: the latest transition (Friday 21:00) is a stop
     stops = [c for c in fleet.ecs.calls_named("StopInstances") if c.status == 200]
     assert {c.request.query.get("StoppedMode") for c in stops} == {"StopCharging"}
     fleet.at(2026, 12, 28, 9, 0)
@@ -124,7 +127,6 @@ def test_a_week_of_ticks_follows_office_hours_holidays_and_a_make_up_workday(fle
 
 
 def test_racing_reconcilers_act_once(fleet):
-    fleet.at(2026, 12, 28, 8, 0)
     services = fleet.bot.services
     cs = compiled(services)["office"]
     fleet.clock.advance(tokyo(2026, 12, 28, 9, 0) - fleet.clock.time())
@@ -204,11 +206,12 @@ def test_skip_tonight_keeps_them_up_for_one_night_only(fleet):
 
 
 def test_schedule_commands_show_instances_and_next_transitions(fleet):
+    fleet.at(2026, 12, 28, 9, 0)
     fleet.at(2026, 12, 28, 10, 0)
     listing = str(slash(fleet.bot, "/ecs", "schedule list", user="U_CAROL").json()["blocks"])
     assert "office" in listing and "Asia/Tokyo" in listing and "stopped Mon 21:00" in listing
     shown = str(slash(fleet.bot, "/ecs", "schedule show office", user="U_CAROL").json()["blocks"])
-    assert "5 Running" in shown and "StopCharging" in shown
+    assert "5 Running" in shown and "StopCharging" in shown, shown[:1500]
     preview = str(slash(fleet.bot, "/ecs", "schedule preview office 4", user="U_CAROL").json()["blocks"])
     assert "Thu 31 Dec" not in preview.split("WHY")[1].split("09:00")[0] or "holiday" in preview
     assert "Mon 28 Dec 21:00 JST" in preview and "Tue 29 Dec 09:00 JST" in preview
@@ -226,5 +229,24 @@ def test_a_tag_naming_an_unknown_schedule_is_reported_once(fleet):
     slack = fleet.bot.emulator("slack")
     notes = [m.text for m in slack.channel_messages("C_OPS") if "no schedule `ofice`" in m.text]
     assert len(notes) == 1 and fleet.ecs.instances[stray]["InstanceName"] in notes[0]
-    fleet.at(2026, 12, 28, 8, 0)
-    assert fleet.statuses()[stray] == "Running"  # left alone
+    fleet.ecs.set_status(stray, "Running")
+    fleet.at(2026, 12, 28, 9, 0)
+    fleet.at(2026, 12, 28, 21, 0)
+    assert fleet.statuses()[stray] == "Running"  # left alone by the 21:00 stop
+
+
+def test_each_day_has_one_thread_that_sums_the_schedule_up(fleet):
+    fleet.at(2026, 12, 28, 9, 0)
+    fleet.at(2026, 12, 28, 21, 0)
+    slack = fleet.bot.emulator("slack")
+    heads = [
+        m for m in slack.channel_messages("C_OPS") if m.text.startswith("Schedule `office` — Mon 28 Dec 2026")
+    ]
+    assert len(heads) == 1
+    head = str(heads[0].blocks)
+    assert "08:00 stop 5 instances" in head and "09:00 start 5 instances" in head and "21:00 stop" in head
+    assert "≈ 60 instance-hours off today" in head  # 5 instances × 12 h (00:00–09:00, 21:00–24:00)
+    replies = [m for m in slack.channel_messages("C_OPS") if m.thread_ts == heads[0].ts]
+    assert any("Started 5 of 5" in m.text for m in replies) and any(
+        "Stopped 5 of 5" in m.text for m in replies
+    )

@@ -33,6 +33,7 @@ from pydantic import Field
 
 from bot.errors import ChatOpsError
 from bot.pipeline.gates import submit
+from bot.pipeline.jobs import load_job
 from bot.pipeline.plans import Origin, used_key
 from bot.registry import Capability
 from bot.render import escape
@@ -53,6 +54,9 @@ capability = Capability("handlers.schedules.engine")
 log = logging.getLogger(__name__)
 
 RECONCILE = "schedules.reconcile"
+NO_STOCK = "OperationDenied.NoStock"
+RETRY_EVERY = 300.0  # a start that failed for lack of stock is tried again this often …
+RETRY_WINDOW = 1800.0  # … for this long after the transition, then escalated
 STATE = "schedules:state"
 UTC = dt.UTC
 
@@ -113,8 +117,8 @@ def last_acted(services: Services, name: str) -> dict | None:
         return None
 
 
-def _remember(services: Services, name: str, at: dt.datetime, state: str) -> None:
-    services.store.hset(STATE, name, json.dumps({"at": at.timestamp(), "state": state}))
+def _remember(services: Services, name: str, acted: dict) -> None:
+    services.store.hset(STATE, name, json.dumps(acted))
 
 
 def plan_id(*parts: object) -> str:
@@ -148,6 +152,8 @@ def reconcile_schedule(
         return False
     acted = last_acted(services, name)
     if acted is not None and acted.get("at", 0) >= latest.at.timestamp():
+        if latest.state == "running":
+            retry_no_stock(services, name, cs, acted, now, overrides)
         if cs.schedule.manual != "enforce":
             return False
         minute = int(now // 60)
@@ -155,7 +161,7 @@ def reconcile_schedule(
         return act(services, name, cs, latest.state, pid, overrides, now, why="enforced")
     pid = plan_id(name, latest.at.timestamp(), latest.state)
     started = act(services, name, cs, latest.state, pid, overrides, now, why=latest.reason)
-    _remember(services, name, latest.at, latest.state)
+    _remember(services, name, {"at": latest.at.timestamp(), "state": latest.state, "job": pid})
     if acted is not None and latest.at.timestamp() < now - 120:
         log.warning(
             "acted on a transition missed while no worker ran",
@@ -256,3 +262,50 @@ def report_unknown_schedules(services: Services) -> None:
                 f":warning: {len(instances)} instance(s) carry `{tag}={escape(name)}`, but the policy has no "
                 f"schedule `{escape(name)}` (it has {known_names}); they are left alone: {escape(names)}{more}.",
             )
+
+
+def retry_no_stock(
+    services: Services,
+    name: str,
+    cs: CompiledSchedule,
+    acted: dict,
+    now: float,
+    overrides: list[ovr.Override],
+) -> None:
+    """Instances the schedule could not start for lack of stock (StopCharging gives the resources up):
+    tried again every RETRY_EVERY seconds for RETRY_WINDOW, then escalated once to Slack."""
+    jobs = [j for j in (acted.get("job"), *acted.get("retries", [])) if j]
+    last = load_job(services.store, jobs[-1]) if jobs else None
+    if last is None or not last.finished or acted.get("escalated"):
+        return
+    results = (last.state.get("results") or {}).values()
+    failed = sorted(r["instance_id"] for r in results if r.get("code") == NO_STOCK)
+    if not failed:
+        return
+    if now - acted["at"] >= RETRY_WINDOW:
+        acted["escalated"] = True
+        _remember(services, name, acted)
+        channel = services.policy.events.ops_channel or notify_channel(services)
+        minutes = round(RETRY_WINDOW / 60)
+        log.warning(
+            "a schedule could not start instances for lack of stock",
+            extra={"schedule": name, "instances": failed},
+        )
+        if channel:
+            services.slack.post(
+                channel,
+                f":rotating_light: Schedule `{name}` could not start {len(failed)} instance(s) for lack of stock "
+                f"(`{NO_STOCK}`), tried for {minutes} min: {', '.join(failed[:20])}. Start them in another zone or "
+                "with another instance type, or by hand once stock returns.",
+            )
+        return
+    if now - acted.get("retried_at", acted["at"]) < RETRY_EVERY:
+        return
+    found = [
+        i for i in services.adapter("ecs").describe_instances(instance_ids=failed) if i.status == "Stopped"
+    ]
+    pid = plan_id(name, acted["at"], "retry", len(jobs))
+    act(services, name, cs, "running", pid, overrides, now, instances=found, why=f"retry: {NO_STOCK}")
+    acted.setdefault("retries", []).append(pid)
+    acted["retried_at"] = now
+    _remember(services, name, acted)

@@ -250,3 +250,25 @@ def test_each_day_has_one_thread_that_sums_the_schedule_up(fleet):
     assert any("Started 5 of 5" in m.text for m in replies) and any(
         "Stopped 5 of 5" in m.text for m in replies
     )
+
+
+def test_a_start_that_fails_for_lack_of_stock_is_retried_then_escalated(fleet):
+    short = fleet.ids[2]
+    fleet.ecs.no_stock.add(short)
+    fleet.at(2026, 12, 28, 9, 0)
+    assert fleet.statuses()[short] == "Stopped"
+    fleet.at(2026, 12, 28, 9, 5)  # retried
+    fleet.ecs.no_stock.discard(short)
+    fleet.at(2026, 12, 28, 9, 8)  # not yet: every 5 minutes
+    assert fleet.statuses()[short] == "Stopped"
+    fleet.at(2026, 12, 28, 9, 10)  # stock is back: started
+    assert fleet.all("Running")
+    starts = [c for c in fleet.ecs.calls_named("StartInstances") if short in str(c.request.query)]
+    assert len(starts) == 3
+
+    fleet.at(2026, 12, 28, 21, 0)
+    fleet.ecs.no_stock.add(short)
+    for minute in (0, 5, 10, 15, 20, 25, 30, 35):
+        fleet.at(2026, 12, 29, 9, minute)
+    alerts = [m.text for m in fleet.bot.emulator("slack").channel_messages("C_OPS") if "lack of stock" in m.text]
+    assert len(alerts) == 1 and short in alerts[0]

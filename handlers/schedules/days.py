@@ -29,6 +29,7 @@ _LAST = re.compile(rf"^{_DAY}l$")
 _ONE_WEEK = dt.timedelta(days=7)
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_COUNTRY = re.compile(r"^([A-Za-z]{2})(?:-([A-Za-z0-9]{1,20}))?$")  # JP, DE-BY
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,17 @@ Country = tuple[str, str | None, str | None]  # (ISO 3166 code, subdivision, lan
 @functools.cache
 def _supported() -> dict[str, tuple[str, ...]]:
     return {code: tuple(subdivs) for code, subdivs in holiday_data.list_supported_countries().items()}
+
+
+def parse_holiday(text: str) -> dt.date | Country:
+    """A `holidays` entry: an ISO date, or a country code (JP, DE-BY) for the holidays package."""
+    day = parse_date(text)
+    if day is not None:
+        return day
+    m = _COUNTRY.match(text.strip()) if isinstance(text, str) else None
+    if not m:
+        raise ValueError(f"{text!r} is neither a date (YYYY-MM-DD) nor a country code (JP, DE-BY)")
+    return country_entry(m[1].upper(), m[2])
 
 
 def country_entry(code: str, subdiv: str | None) -> Country:

@@ -32,11 +32,11 @@ from bot.selectors import SelectorError, parse_selector
 from handlers.schedules.days import (
     Country,
     DayRule,
-    country_entry,
     country_holidays,
     local_instant,
     parse_date,
     parse_days,
+    parse_holiday,
     parse_time,
 )
 
@@ -45,7 +45,6 @@ T = TypeVar("T")
 UTC = dt.UTC
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 LOOK_BACK = (dt.timedelta(days=40), dt.timedelta(days=400))  # last_transition's windows, shortest first
-_COUNTRY = re.compile(r"^([A-Za-z]{2})(?:-([A-Za-z0-9]{1,20}))?$")  # JP, DE-BY
 _PRIMING_DAYS = (8, 32, 128, 512)  # how far back to look for the event that set the state
 _STOP, _START, _HOLIDAY = 0, 1, 2  # also the order of events within one minute
 _DAY = dt.timedelta(days=1)
@@ -146,10 +145,9 @@ class _Sweep:
                 self.open.clear()
             self.latch = "running" if event.kind == _START else "stopped"
             self.latch_at = event.at
-        wanted = _START if self.state == "running" else _STOP
-        return next((e.reason for e in events if e.kind == _HOLIDAY), None) or next(
-            (e.reason for e in events if e.kind == wanted), events[0].reason
-        )
+        kinds = (_START,) if self.state == "running" else (_HOLIDAY, _STOP)  # what explains a change
+        chosen = next((e for kind in kinds for e in events if e.kind == kind), events[0])
+        return chosen.reason
 
 
 class CompiledSchedule:
@@ -228,10 +226,12 @@ class CompiledSchedule:
         return None
 
     def desired(self, at: dt.datetime) -> State | None:
+        """The state of last_transition(at); None when there is none."""
         last = self.last_transition(at)
         return last.state if last else None
 
     def next_transitions(self, after: dt.datetime, days: int = 7) -> list[Transition]:
+        """The transitions in the `days` days after `after` (exclusive) up to their end (inclusive)."""
         after = _utc(after, "after")
         return self.transitions(after, after + dt.timedelta(days=days))
 
@@ -292,21 +292,20 @@ class CompiledSchedule:
         return found
 
     def _occurrence(self, i: int, p: _Period, day: dt.date, note: str) -> list[_Event]:
-        if p.start is None:
-            return [_Event(self._at(day, p.stop), _STOP, i, None, f"{p.label} stop{note}")]
-        begin = self._at(day, p.start)
-        if p.stop is None:
+        begin = None if p.start is None else self._at(day, p.start)
+        finish = None if p.stop is None else self._at(day + _DAY if p.overnight else day, p.stop)
+        if begin is not None and finish is not None:
+            if finish <= begin:  # both ends inside one DST gap: the period does not happen that day
+                return []
+            return [
+                _Event(begin, _START, i, (i, day), f"{p.label} start{note}"),
+                _Event(finish, _STOP, i, (i, day), f"{p.label} stop{note}"),
+            ]
+        if begin is not None:
             return [_Event(begin, _START, i, None, f"{p.label} start{note}")]
-        finish = self._at(day + _DAY if p.overnight else day, p.stop)
-        if finish <= begin:  # both ends inside one DST gap: the period does not happen that day
-            return []
-        return [
-            _Event(begin, _START, i, (i, day), f"{p.label} start{note}"),
-            _Event(finish, _STOP, i, (i, day), f"{p.label} stop{note}"),
-        ]
+        return [] if finish is None else [_Event(finish, _STOP, i, None, f"{p.label} stop{note}")]
 
-    def _at(self, day: dt.date, hhmm: tuple[int, int] | None) -> dt.datetime:
-        assert hhmm is not None
+    def _at(self, day: dt.date, hhmm: tuple[int, int]) -> dt.datetime:
         return local_instant(self.zone, day, *hhmm)
 
     def _local_date(self, at: dt.datetime) -> dt.date:
@@ -327,7 +326,14 @@ def compile_schedule(name: str, schedule: Schedule, default_zone: str | None) ->
     if not schedule.periods:
         raise ValueError(f"{where}.periods: at least one period is needed (e.g. days: mon-fri, start, stop)")
     periods = tuple(_period(f"{where}.periods[{i}]", p) for i, p in enumerate(schedule.periods))
-    dates, countries = _holidays(where, schedule.holidays)
+    dates: set[dt.date] = set()
+    countries: list[Country] = []
+    for j, text in enumerate(schedule.holidays):
+        entry = _field(f"{where}.holidays[{j}]", parse_holiday, text)
+        if isinstance(entry, dt.date):
+            dates.add(entry)
+        elif entry not in countries:
+            countries.append(entry)
     workdays: set[dt.date] = set()
     for j, text in enumerate(schedule.workdays):
         day = _field(f"{where}.workdays[{j}]", parse_date, text)
@@ -342,7 +348,9 @@ def compile_schedule(name: str, schedule: Schedule, default_zone: str | None) ->
         raise ValueError(f"{where}.warn_minutes: {schedule.warn_minutes} is outside 0..240")
     if schedule.selector is not None:
         _selector(f"{where}.selector", schedule.selector)
-    return CompiledSchedule(name, zone, schedule, periods, frozenset(dates), countries, frozenset(workdays))
+    return CompiledSchedule(
+        name, zone, schedule, periods, frozenset(dates), tuple(countries), frozenset(workdays)
+    )
 
 
 def validate_schedules(schedules: Mapping[str, Schedule], default_zone: str | None) -> None:
@@ -357,13 +365,12 @@ def validate_schedules(schedules: Mapping[str, Schedule], default_zone: str | No
 
 
 def _zone(where: str, own: str | None, default: str | None) -> ZoneInfo:
-    key = own if own is not None else default
+    key, source = (own, "") if own is not None else (default, " (the top-level timezone)")
     if key is None:
         raise ValueError(f"{where}.timezone: no time zone; set one here or the top-level `timezone`")
     try:
         return ZoneInfo(key)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
-        source = "" if own is not None else " (the top-level timezone)"
         raise ValueError(
             f"{where}.timezone: {key!r}{source} is not an IANA time zone (e.g. Asia/Tokyo)"
         ) from None
@@ -371,10 +378,8 @@ def _zone(where: str, own: str | None, default: str | None) -> ZoneInfo:
 
 def _period(where: str, period: Period) -> _Period:
     rule = _field(f"{where}.days", parse_days, period.days)
-    start, stop = (
-        _field(f"{where}.start", parse_time, period.start),
-        _field(f"{where}.stop", parse_time, period.stop),
-    )
+    start = _field(f"{where}.start", parse_time, period.start)
+    stop = _field(f"{where}.stop", parse_time, period.stop)
     if start is None and stop is None:
         raise ValueError(f"{where}: a period needs a start, a stop or both")
     if start is not None and start == stop:
@@ -384,26 +389,6 @@ def _period(where: str, period: Period) -> _Period:
     days = ",".join(term.strip() for term in period.days.split(","))
     label = " ".join([days, "–".join(f"{t[0]:02d}:{t[1]:02d}" for t in (start, stop) if t is not None)])
     return _Period(rule, start, stop, label)
-
-
-def _holidays(where: str, entries: tuple[str, ...]) -> tuple[set[dt.date], tuple[Country, ...]]:
-    dates: set[dt.date] = set()
-    countries: list[Country] = []
-    for j, text in enumerate(entries):
-        field = f"{where}.holidays[{j}]"
-        day = _field(field, parse_date, text)
-        if day is not None:
-            dates.add(day)
-            continue
-        m = _COUNTRY.match(text.strip()) if isinstance(text, str) else None
-        if not m:
-            raise ValueError(
-                f"{field}: {text!r} is neither a date (YYYY-MM-DD) nor a country code (JP, DE-BY)"
-            )
-        entry = _field(field, country_entry, m[1].upper(), m[2])
-        if entry not in countries:
-            countries.append(entry)
-    return dates, tuple(countries)
 
 
 def _field(where: str, parse: Callable[..., T], *args: object) -> T:

@@ -10,6 +10,8 @@ until a process builds its `TaskQueue` from its registry, which binds every job 
     def sync_calendars(services) -> None: ...
 
     services.queue.enqueue("pagerduty.webhook_effect", delivery=b"...")
+    services.queue.enqueue("calendar.sync")     # a periodic job, now: once more, even if this minute's ran
+
 
 Job functions receive the process's `Services` first (given to the queue when a worker builds its
 consumer). A job is durable once `enqueue` returns: it
@@ -57,6 +59,7 @@ class TaskQueue:
             self.huey = SqliteHuey("chatops", filename=str(Path(data_dir) / "queue.sqlite3"), results=False)
         self._binding = _Binding()
         self._tasks: dict[str, Any] = {}
+        self._periodic: set[str] = set()
         for spec in registry.jobs.values():
             self._register(spec)
 
@@ -68,10 +71,11 @@ class TaskQueue:
             started = time.monotonic()
             outcome = "error"
             attempt = int(kwargs.pop(ATTEMPT, 1))
+            on_demand = bool(kwargs.pop(ON_DEMAND, False))
             current = _attempt.set(attempt)
             try:
                 if spec.cron is not None:
-                    outcome = _run_periodic_once(services, spec)
+                    outcome = _run_periodic_once(services, spec, on_demand=on_demand)
                     return None
                 result = spec.fn(services, *args, **kwargs)
                 outcome = "ok"
@@ -103,11 +107,17 @@ class TaskQueue:
         else:
             task = self.huey.task(name=spec.name)(run)  # retries: ours, above (one mechanism)
         self._tasks[spec.name] = task
+        if spec.cron is not None:
+            self._periodic.add(spec.name)
 
     def enqueue(self, name: str, *args: Any, delay: float | None = None, **kwargs: Any) -> str:
+        """Hand the job `name` to a worker. A periodic job enqueued here runs once more on demand (not
+        in place of its scheduled runs), still never beside another run of itself."""
         task = self._tasks.get(name)
         if task is None:
             raise KeyError(f"unknown job {name!r}")
+        if name in self._periodic:
+            kwargs[ON_DEMAND] = True
         if delay:
             task.schedule(args, kwargs, delay=delay)
             return ""
@@ -147,6 +157,8 @@ class TaskQueue:
 
 
 ATTEMPT = "_attempt"  # the job keyword that carries the attempt number of a retry
+ON_DEMAND = "_on_demand"  # the job keyword of a periodic job enqueued by hand
+ON_DEMAND_WAIT = 10.0  # seconds an on-demand run waits for a scheduled run of the same job to finish
 _attempt: contextvars.ContextVar[int] = contextvars.ContextVar("job_attempt", default=1)
 
 
@@ -202,13 +214,20 @@ class _JobIds:
 _job_ids = _JobIds()
 
 
-def _run_periodic_once(services: Services, spec: JobSpec, now: float | None = None) -> str:
+def _run_periodic_once(
+    services: Services, spec: JobSpec, now: float | None = None, on_demand: bool = False
+) -> str:
     """Every worker's scheduler enqueues periodic jobs; run each scheduled minute once across all of
-    them, and never two runs of the same job at the same time. Returns the outcome label."""
-    minute = int((now if now is not None else time.time()) // 60)
-    if not services.store.set_nx(f"periodic:{spec.name}:{minute}", "1", ttl=180):
-        return "skipped"
-    with services.store.lock(f"periodic:{spec.name}", ttl=600) as held:
+    them, and never two runs of the same job at the same time. A run `on_demand` (enqueued by hand)
+    is not one of the minute's: it runs even when the minute's did, after waiting a little for a
+    run in progress. Returns the outcome label."""
+    if not on_demand:
+        # The scheduler's minute: Huey schedules on the real clock, whatever services.clock says.
+        minute = int((now if now is not None else time.time()) // 60)
+        if not services.store.set_nx(f"periodic:{spec.name}:{minute}", "1", ttl=180):
+            return "skipped"
+    wait = ON_DEMAND_WAIT if on_demand else 0.0
+    with services.store.lock(f"periodic:{spec.name}", ttl=600, wait=wait) as held:
         if not held:
             return "overlap"
         spec.fn(services)

@@ -125,6 +125,22 @@ def test_periodic_jobs_run_once_per_minute_across_workers_and_never_overlap(tmp_
     b.close()
 
 
+def test_a_periodic_job_run_on_demand_runs_after_the_minutes_run_but_never_beside_another(
+    tmp_path, redis_url
+):
+    from bot.queue import JobSpec, _run_periodic_once
+
+    calls = []
+    services = _services(tmp_path, redis_url)
+    spec = JobSpec("test.reconcile", lambda services: calls.append(1), cron={"minute": "*"})
+    minute = 1_700_000_040.0
+    assert _run_periodic_once(services, spec, now=minute) == "ok"
+    assert _run_periodic_once(services, spec, now=minute + 5) == "skipped"
+    assert _run_periodic_once(services, spec, now=minute + 5, on_demand=True) == "ok"
+    assert _run_periodic_once(services, spec, now=minute + 6, on_demand=True) == "ok" and len(calls) == 3
+    services.close()
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_a_failing_job_is_tried_again_by_the_queue_until_it_succeeds_or_its_retries_run_out(
     tmp_path, backend, request

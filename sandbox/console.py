@@ -13,8 +13,10 @@ import threading
 import time
 from typing import Any, TextIO
 
+import sandbox.console_clock  # noqa: F401 - registers the console's `clock` command
 from sandbox import credentials
 from sandbox.console_buttons import CLICK_USAGE, ButtonBoard
+from sandbox.console_commands import EXTRA_COMMANDS
 from sandbox.console_slack import click_body, signed_post, slash_body
 from sandbox.render import mrkdwn, render_blocks
 
@@ -33,23 +35,19 @@ Console commands (everything else that starts with / goes to the bot as a slash 
   expect TEXT [SECONDS]     wait until something shown contains TEXT; the step fails otherwise
   messages [CHANNEL]        the current messages of a channel
   users                     who is who in this workspace
-  help                      this text
+{extra}  help                      this text
   quit                      leave (Ctrl-D works too)
 What the bot posts, edits or answers later (a job's report, an ECS event, an incident) shows up by itself.
+`clock` moves only the bot's sense of the time of day (what its schedules go by); waits stay real and
+the emulated cloud keeps real time.
 A script (--script FILE or -) is the same lines, one per line; '#' starts a comment; what arrives between
 two steps is printed before the next step's line.
 """
 
-# Console commands contributed by emulators: name → (usage line, fn(console, rest) -> bool).
-EXTRA_COMMANDS: dict[str, tuple[str, Any]] = {}
 
-
-def console_command(name: str, usage: str):
-    def register(fn):
-        EXTRA_COMMANDS[name] = (usage, fn)
-        return fn
-
-    return register
+def help_text() -> str:
+    """HELP with the usage lines of the registered extra commands (`inject`, `clock`, ...)."""
+    return HELP.format(extra="".join(f"  {usage}\n" for usage, _ in EXTRA_COMMANDS.values()))
 
 
 class Console:
@@ -236,9 +234,7 @@ class Console:
         word, _, rest = line.partition(" ")
         word = word.lower()
         if word == "help":
-            self.say(HELP.rstrip())
-            for usage, _ in EXTRA_COMMANDS.values():
-                self.say("  " + usage)
+            self.say(help_text().rstrip())
             return True
         if word == "click":
             self._expect_from = len(self.shown_text)

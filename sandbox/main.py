@@ -9,7 +9,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from sandbox.console import HELP, Console, run_script
+from bot.clock import OffsetClock
+from sandbox.console import Console, help_text, run_script
 from sandbox.console_live import interactive
 from sandbox.stack import BotStack
 
@@ -38,10 +39,11 @@ def run_sandbox(script: str | None = None, data_dir: str | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         # SIGTERM leaves like Ctrl-C does: through BotStack.stop(), which removes the temporary files.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with BotStack(data_dir=data_dir) as bot:
+    # The bot's wall clock can be moved from the console (`clock +3h`); the emulators keep real time.
+    with BotStack(data_dir=data_dir, clock=OffsetClock()) as bot:
         console = Console(bot, sys.stdout)
         if script is not None:
             failed = run_script(console, lines)
             console.say(f"\n{len(lines)} line(s), {failed} failed step(s)")
             return 1 if failed else 0
-        return interactive(console, BANNER + f"(logs: {log_dir / 'sandbox.log'})", HELP)
+        return interactive(console, BANNER + f"(logs: {log_dir / 'sandbox.log'})", help_text())

@@ -33,7 +33,7 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from sandbox import credentials
-from sandbox.console import console_command
+from sandbox.console_commands import console_command
 from sandbox.emulator import Emulator, EmulatorSpec, Request, Response, register_emulator
 
 NS = "http://mns.aliyuncs.com/doc/v1/"

@@ -54,7 +54,10 @@ def clock_command(console, rest: str) -> bool:
             clock.reset()
         else:
             check_move(clock.time(), move.target, clock.base.time())
-            clock.set(move.target)
+            if move.by is not None:
+                clock.advance(move.by)  # exactly: `clock +3h` twice is 6 h ahead
+            else:
+                clock.set(move.target)
     except ClockRefused as exc:
         return console._bad(str(exc))
     except ValueError:
@@ -75,6 +78,7 @@ class Move:
     target: float | None  # the epoch second to set; None: back to real time
     zone: str | None = None  # a zone the user named, shown beside theirs
     note: str | None = None
+    by: float | None = None  # a relative move: the seconds to advance by
 
 
 # what the clock reads ----------------------------------------------------------------------------------
@@ -140,7 +144,8 @@ def _move(words: list[str], now: float, default_zone: str) -> Move:
     relative = _RELATIVE.match(head)
     if relative and len(words) == 1:
         seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(relative.group(2)))
-        return Move(now + (seconds if relative.group(1) == "+" else -seconds))
+        by = float(seconds if relative.group(1) == "+" else -seconds)
+        return Move(now + by, by=by)
     target, zone = parse_local(words, default_zone)
     return Move(target, zone)
 

@@ -598,12 +598,37 @@ def _decode_token(token: str | None) -> int:
     return offset
 
 
+# Office machines of the sample fleet that opt in to the sandbox's office-hours schedules (tag Schedule):
+# (name, Schedule tag value, team). One names a schedule the policy does not have.
+OFFICE_FLEET = (
+    *((f"office-tokyo-{n:02d}", "office-hours-tokyo", "tokyo") for n in range(1, 9)),
+    *((f"office-berlin-{n:02d}", "office-hours-berlin", "berlin") for n in range(1, 7)),
+    ("office-lab-01", "no-such-schedule", "berlin"),
+)
+
+
+def seed_office_fleet(emulator: EcsEmulator) -> list[str]:
+    """The office machines (env=office, every one Running): 8 on the Tokyo schedule, 6 on the Berlin one
+    and one whose Schedule tag names no schedule. Their own env keeps them out of every dev / staging /
+    prod selector."""
+    return [
+        emulator.add_instance(
+            name=name,
+            tags={"env": "office", "app": "desktop", "team": team, "Schedule": schedule},
+            instance_type="ecs.g7.large",
+        )
+        for name, schedule, team in OFFICE_FLEET
+    ]
+
+
 def build_sandbox_ecs(stack) -> EcsEmulator:
-    """The sandbox's ECS: 42 instances in the default region (dev / staging / prod, Linux and Windows)
-    plus 6 in cn-shanghai; emulators already started that want ECS state changes are subscribed."""
+    """The sandbox's ECS: 42 instances in the default region (dev / staging / prod, Linux and Windows),
+    6 in cn-shanghai, and 15 office machines in the default region that opt in to office-hours schedules;
+    emulators already started that want ECS state changes are subscribed."""
     emulator = EcsEmulator()
     emulator.seed_fleet(42)
     emulator.seed_fleet(6, region="cn-shanghai", name_prefix="sh-")
+    seed_office_fleet(emulator)  # last: the instances above keep their ids
     for other in getattr(stack, "emulators", {}).values():
         hook = getattr(other, "on_ecs_state_change", None)
         if callable(hook):

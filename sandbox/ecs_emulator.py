@@ -45,6 +45,7 @@ from sandbox.acs import (
     parse_int,
     require,
 )
+from sandbox.ecs_fleet import seed_office_fleet
 from sandbox.emulator import EmulatorSpec, register_emulator
 
 log = logging.getLogger(__name__)
@@ -596,29 +597,6 @@ def _decode_token(token: str | None) -> int:
     if not isinstance(offset, int) or offset < 0:
         raise AcsError(400, "InvalidParameter.NextToken", "The specified NextToken is invalid.")
     return offset
-
-
-# Office machines of the sample fleet that opt in to the sandbox's office-hours schedules (tag Schedule):
-# (name, Schedule tag value, team). One names a schedule the policy does not have.
-OFFICE_FLEET = (
-    *((f"office-tokyo-{n:02d}", "office-hours-tokyo", "tokyo") for n in range(1, 9)),
-    *((f"office-berlin-{n:02d}", "office-hours-berlin", "berlin") for n in range(1, 7)),
-    ("office-lab-01", "no-such-schedule", "berlin"),
-)
-
-
-def seed_office_fleet(emulator: EcsEmulator) -> list[str]:
-    """The office machines (env=office, every one Running): 8 on the Tokyo schedule, 6 on the Berlin one
-    and one whose Schedule tag names no schedule. Their own env keeps them out of every dev / staging /
-    prod selector."""
-    return [
-        emulator.add_instance(
-            name=name,
-            tags={"env": "office", "app": "desktop", "team": team, "Schedule": schedule},
-            instance_type="ecs.g7.large",
-        )
-        for name, schedule, team in OFFICE_FLEET
-    ]
 
 
 def build_sandbox_ecs(stack) -> EcsEmulator:

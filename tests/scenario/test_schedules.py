@@ -270,5 +270,7 @@ def test_a_start_that_fails_for_lack_of_stock_is_retried_then_escalated(fleet):
     fleet.ecs.no_stock.add(short)
     for minute in (0, 5, 10, 15, 20, 25, 30, 35):
         fleet.at(2026, 12, 29, 9, minute)
-    alerts = [m.text for m in fleet.bot.emulator("slack").channel_messages("C_OPS") if "lack of stock" in m.text]
+    alerts = [
+        m.text for m in fleet.bot.emulator("slack").channel_messages("C_OPS") if "lack of stock" in m.text
+    ]
     assert len(alerts) == 1 and short in alerts[0]

@@ -12,7 +12,6 @@ until a process builds its `TaskQueue` from its registry, which binds every job 
     services.queue.enqueue("pagerduty.webhook_effect", delivery=b"...")
     services.queue.enqueue("calendar.sync")     # a periodic job, now: once more, even if this minute's ran
 
-
 Job functions receive the process's `Services` first (given to the queue when a worker builds its
 consumer). A job is durable once `enqueue` returns: it
 survives a web restart and is picked up by any `chatops worker` on the same store.

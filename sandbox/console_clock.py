@@ -17,6 +17,7 @@ from sandbox import credentials
 from sandbox.console_commands import console_command
 
 RECONCILE_JOB = "schedules.reconcile"
+WARN_JOB = "schedules.warn"  # the warning before a stop (Snooze / Skip tonight), when it is due
 MAX_BEHIND = 86400.0  # the bot's clock is at most a day behind real time, and goes back a day at most
 MAX_AHEAD = 400 * 86400.0  # and at most 400 days ahead
 DST_LEAD = 300.0  # `clock dst` stops five minutes before the change
@@ -68,6 +69,8 @@ def clock_command(console, rest: str) -> bool:
     if RECONCILE_JOB in services.registry.jobs:
         console._expect_from = len(console.shown_text)
         services.queue.enqueue(RECONCILE_JOB)
+        if WARN_JOB in services.registry.jobs:
+            services.queue.enqueue(WARN_JOB)
         console.say(f"({RECONCILE_JOB} runs now, with the new time)")
         console.settle()
     return True

@@ -135,12 +135,15 @@ def reconcile(services: Services) -> None:
             return
         now = services.clock.time()
         overrides = ovr.load_all(services.store)
+        acted = set()
         for name, cs in compiled(services).items():
             try:
-                reconcile_schedule(services, name, cs, now, overrides)
+                if reconcile_schedule(services, name, cs, now, overrides):
+                    acted.add(name)
             except ChatOpsError as exc:  # one schedule's trouble must not hold the others back
                 log.warning("could not reconcile a schedule", extra={"schedule": name, "error": str(exc)})
-        end_overrides(services, now, overrides)
+        # A schedule that acted this tick already took back the instances of overrides that ended.
+        end_overrides(services, now, overrides, skip=acted)
 
 
 def reconcile_schedule(
@@ -212,8 +215,11 @@ def act(
     return started
 
 
-def end_overrides(services: Services, now: float, overrides: list[ovr.Override]) -> None:
-    """Overrides whose time is up: removed, and their instances given back to their schedule now."""
+def end_overrides(
+    services: Services, now: float, overrides: list[ovr.Override], skip: set[str] | frozenset = frozenset()
+) -> None:
+    """Overrides whose time is up: removed, and their instances given back to their schedule now
+    (except to the schedules in `skip`, which have just acted on all their instances)."""
     active = [o for o in overrides if o.until > now]
     for o in overrides:
         if o.until > now:
@@ -225,7 +231,7 @@ def end_overrides(services: Services, now: float, overrides: list[ovr.Override])
         for name, ids in by_schedule.items():
             cs = compiled(services).get(name)
             state = cs.desired(dt.datetime.fromtimestamp(now, UTC)) if cs else None
-            if cs is None or state is None:
+            if cs is None or state is None or name in skip:
                 continue
             try:
                 found = services.adapter("ecs").describe_instances(instance_ids=ids)

@@ -141,3 +141,18 @@ def test_the_readme_walk_passes_and_covers_every_example_of_the_readme(tmp_path)
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "0 failed step(s)" in proc.stdout and all(f"> {line}" in proc.stdout for line in walk)
+
+
+def test_the_berlin_dst_night_script_passes(tmp_path):
+    """The sandbox's DST night: the batch night runs through the change and ends at 06:00 local time."""
+    script = ROOT / "sandbox" / "data" / "berlin_dst_night.script"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "sandbox", "--script", str(script), "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=ENV,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "0 failed step(s)" in proc.stdout
+    assert "Last acted on:* stopped at Sun" in proc.stdout and "06:00 CE" in proc.stdout

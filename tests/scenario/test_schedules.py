@@ -274,3 +274,15 @@ def test_a_start_that_fails_for_lack_of_stock_is_retried_then_escalated(fleet):
         m.text for m in fleet.bot.emulator("slack").channel_messages("C_OPS") if "lack of stock" in m.text
     ]
     assert len(alerts) == 1 and short in alerts[0]
+
+
+def test_an_override_that_ends_with_a_transition_due_makes_one_job(fleet):
+    fleet.at(2026, 12, 28, 9, 0)
+    name = fleet.ecs.instances[fleet.ids[0]]["InstanceName"]
+    fleet.clock.advance(tokyo(2026, 12, 28, 20, 0) - fleet.clock.time())
+    slash(fleet.bot, "/ecs", f"schedule override {name} keep-running until 21:30", user="U_BOB")  # Shanghai
+    stops = fleet.calls("StopInstances")
+    fleet.at(2026, 12, 29, 21, 5)  # the override ended long ago and the 21:00 stop is due: both at once
+    assert fleet.all("Stopped")
+    assert fleet.calls("StopInstances") == stops + 1  # one batch: the transition took the instance back
+    assert fleet.bot.services.store.hgetall("schedules:overrides") == {}

@@ -76,3 +76,30 @@ def test_authorizer_reads_by_default_roles_for_changes_and_audits_everything(tmp
         ("U_OP", "allow", ["i-1"]),
     ]
     assert records[0].channel == "C_OPS" and records[0].time > 0
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (
+            "schedules:\n  office:\n    periods: [{days: mon-fri, start: '25:00', stop: '21:00'}]\n",
+            "schedules.office.periods[0].start",
+        ),
+        (
+            "schedules:\n  office:\n    timezone: Mars/Olympus\n    periods: [{days: mon-fri, start: '09:00'}]\n",
+            "schedules.office.timezone",
+        ),
+        (
+            "schedules:\n  office:\n    periods: [{days: funday, start: '09:00'}]\n",
+            "schedules.office.periods[0].days",
+        ),
+        ("schedules:\n  office:\n    periods: []\n", "schedules.office.periods"),
+        ("schedule_override_max_days: 90\n", "schedule_override_max_days"),
+    ],
+)
+def test_a_bad_schedule_stops_start_up_naming_the_field(tmp_path, text, field):
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_policy(path, Registry.discover())
+    assert field in str(err.value)

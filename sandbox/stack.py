@@ -64,12 +64,15 @@ class EmulatorStack:
         self.stop()
 
 
+SANDBOX_POLICY = Path(__file__).parent / "data" / "policy.yaml"
+
+
 def sandbox_env(stack: EmulatorStack, data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The bot's environment for a sandbox run: emulator endpoints, sandbox credentials, policy file."""
     env = {
         "CHATOPS_DATA_DIR": str(data_dir),
         "CHATOPS_ADMINS": ",".join(credentials.ADMINS),
-        "CHATOPS_CONFIG": str(Path(__file__).parent / "data" / "policy.yaml"),
+        "CHATOPS_CONFIG": str(SANDBOX_POLICY),
         "ALIBABA_CLOUD_REGION_ID": credentials.REGION_ID,
         "ALIBABA_CLOUD_ACCESS_KEY_ID": credentials.ALIBABA_ACCESS_KEY_ID,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": credentials.ALIBABA_ACCESS_KEY_SECRET,

@@ -51,6 +51,22 @@ def redis_url(redis_server_url):
     return redis_server_url
 
 
+def quiet_sandbox_policy(tmp_path):
+    """The sandbox's policy without its office-hours schedules: the office machines' schedules would
+    act at start (by the real time of day) and make a test's counts of calls and messages depend on
+    when it runs. Tests of schedules bring their own policy."""
+    import yaml
+
+    from sandbox.stack import SANDBOX_POLICY
+
+    path = tmp_path / "sandbox-policy-no-schedules.yaml"
+    if not path.exists():
+        policy = yaml.safe_load(SANDBOX_POLICY.read_text())
+        policy.pop("schedules", None)
+        path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    return path
+
+
 @pytest.fixture
 def make_bot(tmp_path):
     """Start the whole bot (emulators + web + worker) in this process:
@@ -73,6 +89,7 @@ def make_bot(tmp_path):
         extra = dict(env or {})
         if redis_url:
             extra["REDIS_URL"] = redis_url
+        extra.setdefault("CHATOPS_CONFIG", str(quiet_sandbox_policy(tmp_path)))
         stack = BotStack(
             data_dir=data_dir or tmp_path / f"bot{len(started)}",
             env=extra,

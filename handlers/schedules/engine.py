@@ -247,6 +247,8 @@ def report_unknown_schedules(services: Services) -> None:
     log); they are left alone."""
     tag = services.policy.schedule_tag
     known = compiled(services)
+    if not known:  # no schedules at all: the tag is not this bot's to judge
+        return
     found: dict[str, list[InstanceInfo]] = {}
     for i in services.adapter("ecs").describe_instances(tags={tag: None}):
         name = i.tags.get(tag, "")

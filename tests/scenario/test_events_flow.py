@@ -27,6 +27,7 @@ EMULATORS = ["slack", "mns", "ecs", "slb"]
 
 def write_policy(tmp_path, **sections) -> str:
     policy = yaml.safe_load(SANDBOX_POLICY.read_text())
+    policy.pop("schedules", None)  # the office machines' schedules would add events by the time of day
     events = {
         "wait_seconds": 1,
         "claim_seconds": 5,

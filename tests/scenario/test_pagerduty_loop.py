@@ -305,7 +305,10 @@ def test_sandbox_script_planned_work_becomes_one_incident_acknowledged_then_reso
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     out = proc.stdout
     assert out.count("[#ops] chatops:\n    :rotating_light: *#1 Planned maintenance: rolling restart") == 1
-    assert out.count("[#ops] chatops (edited):") == 2 and "*Status* :white_check_mark: Resolved" in out
+    card_edits = out.count("[#ops] chatops (edited):\n    :eyes: *#1") + out.count(
+        "[#ops] chatops (edited):\n    :white_check_mark: *#1"
+    )
+    assert card_edits == 2 and "*Status* :white_check_mark: Resolved" in out
     assert (
         "*Bob Operator* acknowledged the incident." in out and "*Bob Operator* resolved the incident." in out
     )

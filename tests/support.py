@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -131,3 +135,22 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: 
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out waiting for {message}")
         time.sleep(interval)
+
+
+def run_sandbox_script(
+    data_dir, script: str | Path, timeout: float = 180, env: dict | None = None, keep_redis: bool = True
+) -> subprocess.CompletedProcess:
+    """`chatops sandbox --script` in a process of its own (no proxy settings): `script` is a file, or the
+    script's text (fed on stdin). With `keep_redis` off, the sandbox uses its embedded store."""
+    base = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    if not keep_redis:
+        base.pop("REDIS_URL", None)
+    source, text = (str(script), None) if isinstance(script, Path) else ("-", script)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "sandbox", "--script", source, "--data-dir", str(data_dir)],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**base, **(env or {})},
+    )

@@ -3,9 +3,6 @@ running app, the real ECS SDK against the ECS emulator, a real Redis, the worker
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +14,7 @@ from bot.pipeline.jobs import JobRecord, load_job, mark_active, resume_stale_job
 from bot.pipeline.plans import load_plan
 from handlers.ecs.power_job import power_plan
 from sandbox import credentials
-from tests.support import click, find_button, slash, wait_for
+from tests.support import click, find_button, run_sandbox_script, slash, wait_for
 
 CONFIRM, CANCEL = "plan.confirm", "plan.cancel"
 SCRIPT = Path(__file__).resolve().parents[2] / "sandbox" / "data" / "ecs_stop_dev.script"
@@ -236,15 +233,7 @@ def test_a_job_whose_worker_died_is_resumed_and_reported(bot):
 
 
 def test_the_sandbox_script_stops_every_dev_instance(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.pop("REDIS_URL", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "sandbox", "--script", str(SCRIPT), "--data-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    proc = run_sandbox_script(tmp_path, SCRIPT, timeout=120, keep_redis=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "Stopped 12 of 12" in proc.stdout and "0 failed step(s)" in proc.stdout
 

@@ -4,9 +4,6 @@ emulators, through the real SDKs on loopback."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +16,7 @@ from sandbox import credentials
 from sandbox.mns_emulator import encode_body, interruption_event, state_change_event
 from sandbox.slack_emulator import max_rate_per_second
 from sandbox.slb_emulator import SANDBOX_GROUP
-from tests.support import slash, wait_for
+from tests.support import run_sandbox_script, slash, wait_for
 
 SANDBOX_POLICY = Path(__file__).resolve().parents[2] / "sandbox" / "data" / "policy.yaml"
 EMULATORS = ["slack", "mns", "ecs", "slb"]
@@ -88,15 +85,7 @@ def test_done_when_in_the_sandbox_stop_by_command_interruption_and_history(tmp_p
             'expect "(stop by @alice)" 5',
         ]
     )
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "sandbox", "--script", "-", "--data-dir", str(tmp_path)],
-        input=script,
-        capture_output=True,
-        text=True,
-        timeout=150,
-        env=env,
-    )
+    proc = run_sandbox_script(tmp_path, script, timeout=150)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "0 failed step(s)" in proc.stdout
     assert "Auto-restart: starting" not in proc.stdout

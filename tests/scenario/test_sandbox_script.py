@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support import run_sandbox_script
+
 ENV = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
 
 
@@ -132,13 +134,7 @@ def test_the_readme_walk_passes_and_covers_every_example_of_the_readme(tmp_path)
     tried = [t for t in re.findall(r"`([^`]+)`", more) if t.startswith(("/", "inject"))]
     walk = [ln.strip() for ln in WALK.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     assert typed and tried and not [c for c in typed + tried if c not in walk]
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "sandbox", "--script", str(WALK), "--data-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=ENV,
-    )
+    proc = run_sandbox_script(tmp_path, WALK, timeout=240)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "0 failed step(s)" in proc.stdout and all(f"> {line}" in proc.stdout for line in walk)
 
@@ -146,13 +142,7 @@ def test_the_readme_walk_passes_and_covers_every_example_of_the_readme(tmp_path)
 def test_the_berlin_dst_night_script_passes(tmp_path):
     """The sandbox's DST night: the batch night runs through the change and ends at 06:00 local time."""
     script = ROOT / "sandbox" / "data" / "berlin_dst_night.script"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "sandbox", "--script", str(script), "--data-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=ENV,
-    )
+    proc = run_sandbox_script(tmp_path, script)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "0 failed step(s)" in proc.stdout
     assert "Last acted on:* stopped at Sun" in proc.stdout and "06:00 CE" in proc.stdout

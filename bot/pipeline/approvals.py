@@ -125,7 +125,7 @@ def request_approval(services: Services, plan: Plan, confirmed: AuditRecord | No
     where = "here" if channel == plan.channel else f"in <#{channel}>"
     minutes = max(1, round(ttl / 60))
     return Reply(
-        f":raised_hand: Approval requested {where}: {plan.summary}. Nothing runs until someone other than "
+        f":raised_hand: Approval requested {where}: {escape(plan.summary)}. Nothing runs until someone other than "
         f"you who holds `approve` approves it (rule {', '.join(request.rules)}); the request expires in "
         f"{minutes} min. The outcome is posted in this channel.",
         replace_original=True,
@@ -147,7 +147,7 @@ def _load(services: Services, plan_id: str) -> ApprovalRequest | None:
 def _request_message(services: Services, plan: Plan, request: ApprovalRequest) -> tuple[str, list[dict]]:
     shown = services.registry.plan_kind(plan.kind).preview(plan, services.policy)
     when = local_time(request.expires_at, services.timezone, "%H:%M %Z")
-    text = f"Approval needed: <@{request.requester}> asks to {plan.summary}"
+    text = f"Approval needed: <@{request.requester}> asks to {escape(plan.summary)}"
     body = [
         blocks.section(
             f":raised_hand: *Approval needed* — <@{request.requester}> asks to *{escape(plan.summary)}*"
@@ -167,7 +167,7 @@ def _request_message(services: Services, plan: Plan, request: ApprovalRequest) -
 
 
 def _closed(request: ApprovalRequest, plan_summary: str, line: str) -> tuple[str, list[dict]]:
-    text = f"{line} — <@{request.requester}>'s request to {plan_summary}"
+    text = f"{line} — <@{request.requester}>'s request to {escape(plan_summary)}"
     return text, [blocks.section(text), blocks.context(f"Rule {', '.join(request.rules)}.")]
 
 
@@ -301,7 +301,7 @@ def _close(services: Services, request: ApprovalRequest, summary: str, verdict: 
         try:
             services.slack.post(
                 request.requester_channel,
-                f"<@{request.requester}>, your request to {summary} was {verdict}; nothing was changed.",
+                f"<@{request.requester}>, your request to {escape(summary)} was {verdict}; nothing was changed.",
             )
         except ChatOpsError as exc:
             log.warning("could not tell the requester", extra={"plan": request.plan_id, "error": str(exc)})
@@ -310,8 +310,10 @@ def _close(services: Services, request: ApprovalRequest, summary: str, verdict: 
 def expire(services: Services, request: ApprovalRequest) -> bool:
     """End a request whose time is up: its message says so. False when someone decided it first."""
     if not services.store.set_nx(_used(request.plan_id), "expired", 7 * 86400):
-        services.store.zadd(PENDING, request.plan_id, 0)
-        return False
+        if services.store.get(_used(request.plan_id)) != "expired":  # someone decided it first
+            services.store.zadd(PENDING, request.plan_id, 0)
+            return False
+        # marked expired by a sweep that stopped before it closed the request: close it now
     minutes = max(1, round((request.expires_at - request.created_at) / 60))
     raw = services.store.get(f"plan:{request.plan_id}")
     plan = records.load_or_none(Plan, raw) if raw else None

@@ -50,18 +50,23 @@ def warn_before_stops(services: Services) -> None:
     channel = notify_channel(services)
     if not channel:
         return
-    for name, cs in compiled(services).items():
-        t = upcoming_stop(cs, now)
-        if t is None or not services.store.set_nx(
-            f"schedules:warned:{name}:{int(t.at.timestamp())}", "1", 2 * 86400
-        ):
-            continue
-        try:
-            running = [i for i in members(services, name, cs) if i.status == "Running"]
-            if running:
-                services.slack.post(channel, *warning(name, cs, t, len(running), now))
-        except ChatOpsError as exc:
-            log.warning("could not warn before a scheduled stop", extra={"schedule": name, "error": str(exc)})
+    with services.store.lock("schedules:warn", ttl=120, wait=30) as held:
+        if not held:
+            return
+        for name, cs in compiled(services).items():
+            t = upcoming_stop(cs, now)
+            key = f"schedules:warned:{name}:{int(t.at.timestamp())}" if t else ""
+            if t is None or services.store.get(key):
+                continue
+            try:  # marked once posted: a worker stopped in between warns again rather than never
+                running = [i for i in members(services, name, cs) if i.status == "Running"]
+                if running:
+                    services.slack.post(channel, *warning(name, cs, t, len(running), now))
+                services.store.set(key, "1", 2 * 86400)
+            except ChatOpsError as exc:
+                log.warning(
+                    "could not warn before a scheduled stop", extra={"schedule": name, "error": str(exc)}
+                )
 
 
 def warning(name: str, cs: CompiledSchedule, t, count: int, now: dt.datetime) -> tuple[str, list[dict]]:

@@ -293,3 +293,20 @@ def test_a_rule_that_names_its_approvers_takes_no_one_else(make_bot, redis_url, 
     assert "Approved by <@U_ERIN>" in press(bot, approve, "U_ERIN", message_ts=message.ts)
     refusal = next(r for r in bot.services.authz.recent(20) if r.who == "U_CAROL")
     assert (refusal.what, refusal.decision, refusal.rule) == ("approve", "deny", "approvers")
+
+
+def test_a_sweep_that_stopped_after_marking_a_request_expired_is_finished_by_the_next(
+    make_bot, redis_url, tmp_path
+):
+    clock = ManualClock(start=1_900_000_000.0)
+    bot = start_bot(make_bot, redis_url, tmp_path, clock=clock)
+    name, _iid = running_prod_web(bot)
+    answer = slash(bot, "/ecs", f"stop {name}", user="U_BOB").json()
+    press(bot, find_button(answer["blocks"], CONFIRM), "U_BOB", channel="C_OPS")
+    message = approval_message(bot)
+    clock.advance(601)
+    plan_id = find_button(message.blocks, APPROVE_ACTION)["value"]
+    bot.services.store.set(f"approval:{plan_id}:used", "expired")  # the mark was made, then the worker died
+    expire_requests(bot.services)
+    assert "Expired: nobody approved" in bot.emulator("slack").message("C_APPROVALS", message.ts).text
+    assert any(r.result == "expired" for r in bot.services.authz.recent(10) if r.what == "ecs.stop")

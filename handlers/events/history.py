@@ -148,7 +148,7 @@ def history_reply(services, query: HistoryQuery, tz: dt.tzinfo | None = None) ->
     more = f"… {len(lines) - len(shown)} earlier events not shown\n" if len(lines) > len(shown) else ""
     context = [f"{plural(len(entries), 'event')} in {span} · times in {zone_name(tz)}"]
     if facts and facts.tags:
-        context.append(tag_text(facts.tags, 10))
+        context.append(escape(tag_text(facts.tags, 10)))
     if others:
         context.append("other instances with this name: " + ", ".join(f"`{o}`" for o in others[-5:]))
     out = [blocks.section(f":scroll: *History of* {title}" + (f"\n{now_line}" if now_line else ""))]

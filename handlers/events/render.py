@@ -12,7 +12,7 @@ from typing import Any
 
 from bot import blocks, records
 from bot.ecs_model import InstanceInfo
-from bot.render import CLOCK, local_time, row, tag_text
+from bot.render import CLOCK, escape, local_time, row, tag_text
 from handlers.events.envelope import EcsEvent
 
 STATE_EMOJI = {
@@ -48,26 +48,30 @@ class Notice:
 
 
 def label(instance_id: str | None, facts: InstanceInfo | None, fallback_name: str | None = None) -> str:
-    name = (facts.name if facts else None) or fallback_name
+    """`*name* (`id`)` for a message; names and ids come from outside the bot, so they are escaped."""
+    name = escape((facts.name if facts else None) or fallback_name or "") or None
     if not instance_id:
         return name or "unknown resource"
-    return f"*{name}* (`{instance_id}`)" if name and name != instance_id else f"`{instance_id}`"
+    iid = escape(instance_id)
+    return f"*{name}* (`{iid}`)" if name and name != iid else f"`{iid}`"
 
 
 def plain_label(instance_id: str | None, facts: InstanceInfo | None, fallback_name: str | None = None) -> str:
-    name = (facts.name if facts else None) or fallback_name
+    """`name (id)` for a notification's text (escaped: Slack reads markup there too)."""
+    name = escape((facts.name if facts else None) or fallback_name or "") or None
     if not instance_id:
         return name or "unknown resource"
-    return f"{name} ({instance_id})" if name and name != instance_id else instance_id
+    iid = escape(instance_id)
+    return f"{name} ({iid})" if name and name != iid else iid
 
 
 def _context(event: EcsEvent, facts: InstanceInfo | None, tz: dt.tzinfo) -> str:
     parts = [local_time(event.time, tz)]
     if event.region:
-        parts.append(event.region)
+        parts.append(escape(event.region))
     if facts and facts.tags:
-        parts.append(tag_text(facts.tags))
-    parts.append(event.name)
+        parts.append(escape(tag_text(facts.tags)))
+    parts.append(escape(event.name))
     return " · ".join(parts)
 
 
@@ -123,7 +127,7 @@ def state_notice(
 
 
 def _plain(event: EcsEvent, facts: InstanceInfo | None, what: str, tz: dt.tzinfo) -> str:
-    tags = f"  [{tag_text(facts.tags, 20)}]" if facts and facts.tags else ""
+    tags = f"  [{escape(tag_text(facts.tags, 20))}]" if facts and facts.tags else ""
     who = plain_label(event.instance_id, facts, event.instance_name)
     return row(local_time(event.time, tz), who, what + tags)
 

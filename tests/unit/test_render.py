@@ -207,3 +207,16 @@ def test_plurals():
     assert render.plural(1, "instance") == "1 instance"
     assert render.plural(0, "instance") == "0 instances"
     assert render.plural(3, "policy", "policies") == "3 policies"
+
+
+def test_event_messages_escape_what_came_from_outside_the_bot():
+    from bot.ecs_model import InstanceInfo
+    from handlers.events.render import label, plain_label
+
+    hostile = InstanceInfo(
+        "i-bp1abcd1234", name="x<!channel> <https://evil.example|login>", tags={"a": "<!here>"}
+    )
+    for text in (label(hostile.instance_id, hostile), plain_label(hostile.instance_id, hostile)):
+        assert "<!channel>" not in text and "<https://" not in text
+        assert "x&lt;!channel&gt; &lt;https://evil.example|login&gt;" in text
+    assert label(None, None, "<!everyone>") == "&lt;!everyone&gt;"

@@ -133,7 +133,7 @@ def test_injected_server_error_surfaces_as_upstream_error(mns):
 def test_interrupt_ends_a_long_poll(mns):
     c = client(mns)
     result: list = []
-    t = threading.Thread(target=lambda: result.append(c.receive(16, 20)))
+    t = threading.Thread(target=lambda: result.append(c.receive(16, 20)), daemon=True)
     t.start()
     wait_for(lambda: c._receiving, timeout=5, message="the long poll to start")
     c.interrupt()

@@ -101,7 +101,7 @@ def test_concurrent_copies_of_one_delivery_enqueue_one_job(store_spec, store, qu
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(copies)]
+    threads = [threading.Thread(target=deliver, args=(n,), daemon=True) for n in range(copies)]
     for t in threads:
         t.start()
     for t in threads:

@@ -100,12 +100,19 @@ def test_a_pending_claim_expires(store, advance):
 def test_concurrent_batched_claims_claim_each_key_exactly_once(store_spec, clock):
     keys = [f"race:{i}" for i in range(60)]
     threads = 6
-    start = threading.Barrier(threads)
+    start = threading.Barrier(
+        threads, timeout=60
+    )  # a thread that cannot start fails the test, never hangs it
     won: list[list[str]] = [[] for _ in range(threads)]
     errors: list[BaseException] = []
 
     def claimer(n: int) -> None:
-        s = open_spec(store_spec, clock)  # its own connections
+        try:
+            s = open_spec(store_spec, clock)  # its own connections
+        except BaseException as exc:
+            errors.append(exc)
+            start.abort()
+            return
         try:
             mine = keys[n * 5 :] + keys[: n * 5]  # every thread wants every key, from another start
             start.wait()
@@ -117,12 +124,12 @@ def test_concurrent_batched_claims_claim_each_key_exactly_once(store_spec, clock
         finally:
             s.close()
 
-    workers = [threading.Thread(target=claimer, args=(n,)) for n in range(threads)]
+    workers = [threading.Thread(target=claimer, args=(n,), daemon=True) for n in range(threads)]
     for w in workers:
         w.start()
     for w in workers:
         w.join(60)
-    assert errors == []
+    assert errors == [] and not any(w.is_alive() for w in workers)
     claimed = [k for per_thread in won for k in per_thread]
     assert sorted(claimed) == sorted(keys)  # each key once, by exactly one thread
 

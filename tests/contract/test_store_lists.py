@@ -61,7 +61,7 @@ def test_dropping_the_oldest_is_safe_against_concurrent_pushes(store):
             store.list_push("l", f"v{i}")
         pushed.set()
 
-    writer = threading.Thread(target=push)
+    writer = threading.Thread(target=push, daemon=True)
     writer.start()
     store.list_trim("l", 0, -51)  # the 50 oldest (v0 … v49) go, whatever was pushed meanwhile
     writer.join(10)

@@ -174,13 +174,15 @@ def test_a_prod_stop_waits_for_a_second_sre_and_runs_once_approved(bot):
 def test_two_approvers_clicking_at_once_run_the_change_once(bot):
     _name, iid, _waiting, message = request_prod_stop(bot)
     button = find_button(message.blocks, APPROVE_ACTION)
-    start, seq = threading.Barrier(3), bot.emulator("slack").last_seq
+    start, seq = threading.Barrier(3, timeout=30), bot.emulator("slack").last_seq
 
     def clicker(user: str) -> None:
         start.wait()
         click(bot, button, user=user, channel="C_APPROVALS")
 
-    threads = [threading.Thread(target=clicker, args=(u,)) for u in ("U_ERIN", "U_ALICE", "U_ERIN")]
+    threads = [
+        threading.Thread(target=clicker, args=(u,), daemon=True) for u in ("U_ERIN", "U_ALICE", "U_ERIN")
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -130,14 +130,14 @@ def test_racing_reconcilers_act_once(fleet):
     services = fleet.bot.services
     cs = compiled(services)["office"]
     fleet.clock.advance(tokyo(2026, 12, 28, 9, 0) - fleet.clock.time())
-    go, results = threading.Barrier(2), []
+    go, results = threading.Barrier(2, timeout=30), []
 
     def race():
         go.wait()
         services.store.hdel("schedules:state", "office")  # both think the transition is new
         results.append(reconcile_schedule(services, "office", cs, services.clock.time(), []))
 
-    threads = [threading.Thread(target=race) for _ in range(2)]
+    threads = [threading.Thread(target=race, daemon=True) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:

@@ -62,7 +62,7 @@ def test_moves_from_many_threads_are_all_counted():
             clock.advance(1)
             clock.time()
 
-    threads = [threading.Thread(target=mover) for _ in range(8)]
+    threads = [threading.Thread(target=mover, daemon=True) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:

@@ -162,7 +162,7 @@ def test_concurrent_questions_share_one_fetch_and_agree(groups, slack):
                 if groups.contains(group, user) is not member:
                     wrong.append((group, user, member))
 
-    threads = [threading.Thread(target=ask) for _ in range(16)]
+    threads = [threading.Thread(target=ask, daemon=True) for _ in range(16)]
     for t in threads:
         t.start()
     for t in threads:

@@ -37,16 +37,89 @@ class BadRequest(Exception):
     """The body is signed but not something Slack sends."""
 
 
-def parse_slack_body(body: str, content_type: str) -> dict[str, Any]:
-    """Validate the shape of a signed body. Raises BadRequest for anything Slack would never send."""
+def _strict_json(text: str, what: str) -> Any:
+    """JSON as Slack sends it: no NaN / Infinity, no absurd nesting (a RecursionError is a 400 too)."""
+
+    def refuse(constant: str) -> Any:
+        raise BadRequest(f"{what} contains {constant}, which is not JSON")
+
+    if text.count("[") + text.count("{") > 20_000:
+        raise BadRequest(f"{what} is nested or repeated beyond anything Slack sends")
+    try:
+        return json.loads(text or "null", parse_constant=refuse)
+    except RecursionError:
+        raise BadRequest(f"{what} is nested too deeply") from None
+    except ValueError as exc:
+        raise BadRequest(f"{what} is not valid JSON") from exc
+
+
+# Interactive payloads and events this app handles; anything else signed is acknowledged and ignored.
+HANDLED_PAYLOADS = frozenset({"block_actions"})
+HANDLED_EVENTS = frozenset({"app_mention", "app_home_opened"})
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 64
+
+
+def check_payload(payload: dict[str, Any]) -> bool:
+    """True when Bolt should see this interactive payload; False to acknowledge and ignore it (a kind
+    this app does not handle). Raises BadRequest for a handled kind in a shape Slack never sends."""
+    if payload["type"] not in HANDLED_PAYLOADS:
+        return False
+    user = payload.get("user")
+    if not isinstance(user, dict) or not _is_id(user.get("id")):
+        raise BadRequest("block_actions needs a user object with an id")
+    for name in ("channel", "container", "message", "team"):
+        if payload.get(name) is not None and not isinstance(payload[name], dict):
+            raise BadRequest(f"block_actions: {name} must be an object")
+    channel = payload.get("channel") or {}
+    if "id" in channel and not _is_id(channel["id"]):
+        raise BadRequest("block_actions: channel.id must be an id")
+    if payload.get("response_url") is not None and not isinstance(payload["response_url"], str):
+        raise BadRequest("block_actions: response_url must be a string")
+    actions = payload.get("actions")
+    if not isinstance(actions, list) or not actions or len(actions) > 25:
+        raise BadRequest("block_actions needs a list of 1 to 25 actions")
+    for act in actions:
+        if not isinstance(act, dict) or not isinstance(act.get("action_id"), str) or not act["action_id"]:
+            raise BadRequest("every action needs an action_id string")
+        if act.get("value") is not None and not isinstance(act["value"], str):
+            raise BadRequest("an action's value must be a string")
+    return True
+
+
+def check_event(data: dict[str, Any]) -> bool:
+    """The same for an Events API body: url_verification and the handled events go on; other events
+    are acknowledged and ignored."""
+    if data["type"] == "url_verification":
+        if not isinstance(data.get("challenge"), str):
+            raise BadRequest("url_verification needs a challenge string")
+        return True
+    if data["type"] != "event_callback":
+        return False
+    event = data.get("event")
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise BadRequest("event_callback needs an event object with a type")
+    if event["type"] not in HANDLED_EVENTS:
+        return False
+    if event["type"] == "app_home_opened" and not _is_id(event.get("user")):
+        raise BadRequest("app_home_opened needs a user")
+    if event["type"] == "app_mention" and not (
+        _is_id(event.get("channel")) and isinstance(event.get("ts"), str)
+    ):
+        raise BadRequest("app_mention needs a channel and a ts")
+    return True
+
+
+def parse_slack_body(body: str, content_type: str) -> tuple[str, dict[str, Any]]:
+    """What a signed body is ("event", "payload", "command" or "ssl_check") and its data. Raises
+    BadRequest for anything Slack would never send."""
     if content_type.startswith("application/json"):
-        try:
-            data = json.loads(body or "null")
-        except ValueError as exc:
-            raise BadRequest("body is not valid JSON") from exc
-        if not isinstance(data, dict) or "type" not in data:
+        data = _strict_json(body, "the body")
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             raise BadRequest("an Events API body must be a JSON object with a type")
-        return data
+        return "event", data
     if content_type.startswith("application/x-www-form-urlencoded"):
         try:
             form = {
@@ -55,19 +128,16 @@ def parse_slack_body(body: str, content_type: str) -> dict[str, Any]:
         except ValueError as exc:
             raise BadRequest("body is not form-encoded") from exc
         if "payload" in form:
-            try:
-                payload = json.loads(form["payload"])
-            except ValueError as exc:
-                raise BadRequest("payload is not valid JSON") from exc
+            payload = _strict_json(form["payload"], "payload")
             if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
                 raise BadRequest("payload must be a JSON object with a type")
-            return payload
+            return "payload", payload
         if "command" in form:
             if not str(form["command"]).startswith("/"):
                 raise BadRequest("command must start with /")
-            return form
+            return "command", form
         if form.get("ssl_check"):
-            return form
+            return "ssl_check", form
         raise BadRequest("neither a slash command nor an interactive payload")
     raise BadRequest(f"unsupported content type {content_type or '(none)'}")
 
@@ -123,9 +193,12 @@ class SlackGateway:
         if not well_formed or not self.verifier.is_valid(body=text, timestamp=timestamp, signature=signature):
             return _json(401, {"error": "invalid request"})
         try:
-            data = parse_slack_body(text, lower.get("content-type", ""))
+            kind, data = parse_slack_body(text, lower.get("content-type", ""))
+            handled = {"event": check_event, "payload": check_payload}.get(kind, lambda _data: True)(data)
         except BadRequest as exc:
             return _json(400, {"error": str(exc)})
+        if not handled:  # signed, well-formed, of a kind this app does not act on
+            return _json(200, {"ok": True, "ignored": str(data.get("type"))[:40]})
         event_id = data.get("event_id") if data.get("type") == "event_callback" else None
         if not isinstance(event_id, str) or not event_id:
             return self._dispatch(text, lower)

@@ -84,8 +84,22 @@ def day_thread(
     return state["ts"]
 
 
-def line_for(verb: str, at: dt.datetime, cs: CompiledSchedule, targets: int, held: int, why: str) -> str:
-    when = at.astimezone(cs.zone).strftime("%H:%M")
+def line_for(
+    verb: str,
+    at: dt.datetime,
+    cs: CompiledSchedule,
+    targets: int,
+    held: int,
+    why: str,
+    due: dt.datetime | None = None,
+) -> str:
+    """One line of the day's summary: when the transition was due (and when it was acted on, if that
+    was later: a tick missed while no worker ran), what it did and why."""
+    acted = at.astimezone(cs.zone)
+    when = (due or at).astimezone(cs.zone)
+    shown = when.strftime("%H:%M") if when.date() == acted.date() else when.strftime("%a %d %b %H:%M")
+    if due is not None and (at - due).total_seconds() > 120:
+        shown += f" (acted at {acted:%H:%M})"
     held_text = f", {held} held by overrides" if held else ""
     mark = ":large_green_circle:" if verb == "start" else ":red_circle:"
-    return f"{mark} {when} {verb} {plural(targets, 'instance')}{held_text} — {why}"
+    return f"{mark} {shown} {verb} {plural(targets, 'instance')}{held_text} — {why}"

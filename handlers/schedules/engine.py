@@ -163,7 +163,7 @@ def reconcile_schedule(
         pid = plan_id(name, "enforce", minute)
         return act(services, name, cs, latest.state, pid, overrides, now, why="enforced")
     pid = plan_id(name, latest.at.timestamp(), latest.state)
-    started = act(services, name, cs, latest.state, pid, overrides, now, why=latest.reason)
+    started = act(services, name, cs, latest.state, pid, overrides, now, why=latest.reason, due=latest.at)
     _remember(services, name, {"at": latest.at.timestamp(), "state": latest.state, "job": pid})
     if acted is not None and latest.at.timestamp() < now - 120:
         log.warning(
@@ -183,6 +183,7 @@ def act(
     now: float,
     instances: list[InstanceInfo] | None = None,
     why: str = "",
+    due: dt.datetime | None = None,
 ) -> bool:
     """Start or stop the schedule's instances (or `instances`) not held back by an override; the job
     reports in the schedule's thread of the day."""
@@ -203,7 +204,7 @@ def act(
     if channel:
         at = dt.datetime.fromtimestamp(now, UTC)
         kept = len(candidates) - len(chosen)
-        line = line_for(verb, at, cs, len(power.targets), kept, why or verb)
+        line = line_for(verb, at, cs, len(power.targets), kept, why or verb, due)
         ts = day_thread(services, channel, name, cs, at, line, len(candidates))
         plan = plan.model_copy(update={"origin": origin.model_copy(update={"thread_ts": ts})})
     started = submit(services, plan)

@@ -219,13 +219,15 @@ def act(
 def end_overrides(
     services: Services, now: float, overrides: list[ovr.Override], skip: set[str] | frozenset = frozenset()
 ) -> None:
-    """Overrides whose time is up: removed, and their instances given back to their schedule now
-    (except to the schedules in `skip`, which have just acted on all their instances)."""
+    """Overrides whose time is up: their instances given back to their schedule now (except to the
+    schedules in `skip`, which have just acted on all their instances), then removed. An override whose
+    hand-back failed, or whose worker stopped half-way, is handed back again at the next tick; its
+    plans' ids derive from the override, so what was already started is not started twice."""
     active = [o for o in overrides if o.until > now]
     for o in overrides:
         if o.until > now:
             continue
-        ovr.remove(services.store, o.id)
+        handed_back = True
         by_schedule: dict[str, list[str]] = {}
         for iid in o.instance_ids:
             by_schedule.setdefault(o.schedules.get(iid, ""), []).append(iid)
@@ -239,7 +241,10 @@ def end_overrides(
                 why = f"override {o.id} ended"
                 act(services, name, cs, state, plan_id(o.id, name), active, now, instances=found, why=why)
             except ChatOpsError as exc:
+                handed_back = False
                 log.warning("could not end an override", extra={"override": o.id, "error": str(exc)})
+        if handed_back:
+            ovr.remove(services.store, o.id)
 
 
 @capability.periodic("schedules.inventory", minute="*/10")

@@ -225,13 +225,18 @@ def test_forged_values_get_a_refusal_and_run_nothing(bot):
     assert not bot.emulator("ecs").calls_named("StopInstances")
 
 
-def test_an_approval_request_expires_and_its_message_says_so(make_bot, redis_url, tmp_path):
+def prod_stop_on_a_manual_clock(make_bot, redis_url, tmp_path):
+    """A bot on a clock that moves only when told, and bob's prod stop waiting for approval."""
     clock = ManualClock(start=1_900_000_000.0)
     bot = start_bot(make_bot, redis_url, tmp_path, clock=clock)
     name, iid = running_prod_web(bot)
     answer = slash(bot, "/ecs", f"stop {name}", user="U_BOB").json()
     press(bot, find_button(answer["blocks"], CONFIRM), "U_BOB", channel="C_OPS")
-    message = approval_message(bot)
+    return bot, clock, iid, approval_message(bot)
+
+
+def test_an_approval_request_expires_and_its_message_says_so(make_bot, redis_url, tmp_path):
+    bot, clock, iid, message = prod_stop_on_a_manual_clock(make_bot, redis_url, tmp_path)
     approve = find_button(message.blocks, APPROVE_ACTION)
 
     clock.advance(599)
@@ -300,12 +305,7 @@ def test_a_rule_that_names_its_approvers_takes_no_one_else(make_bot, redis_url, 
 def test_a_sweep_that_stopped_after_marking_a_request_expired_is_finished_by_the_next(
     make_bot, redis_url, tmp_path
 ):
-    clock = ManualClock(start=1_900_000_000.0)
-    bot = start_bot(make_bot, redis_url, tmp_path, clock=clock)
-    name, _iid = running_prod_web(bot)
-    answer = slash(bot, "/ecs", f"stop {name}", user="U_BOB").json()
-    press(bot, find_button(answer["blocks"], CONFIRM), "U_BOB", channel="C_OPS")
-    message = approval_message(bot)
+    bot, clock, _iid, message = prod_stop_on_a_manual_clock(make_bot, redis_url, tmp_path)
     clock.advance(601)
     plan_id = find_button(message.blocks, APPROVE_ACTION)["value"]
     bot.services.store.set(f"approval:{plan_id}:used", "expired")  # the mark was made, then the worker died

@@ -164,9 +164,11 @@ def _ids(call) -> frozenset[str]:
 
 def purposes(calls, warning_calls: set[int]) -> dict[str, int]:
     """Our calls by purpose. Tag listings are the members of a schedule, read by the engine when a
-    transition is due or by the warning before a stop (`warning_calls`: their indexes). A power job reads
-    each batch by id before its Start/StopInstances (the refresh that skips instances already there):
-    the latest earlier read by id covering the batch's ids; every other read by id is a wait poll."""
+    transition is due, or the count of its running instances read by the warning before a stop
+    (`warning_calls`: their indexes). A power job may read each batch by id before its
+    Start/StopInstances (the refresh that skips instances already there): the latest earlier read by id
+    covering the batch's ids since the listing the job was planned from; every other read by id is a
+    wait poll."""
     out: Counter = Counter()
     refresh: set[int] = set()
     for n, c in enumerate(calls):
@@ -175,12 +177,14 @@ def purposes(calls, warning_calls: set[int]) -> dict[str, int]:
         sent = _ids(c)
         for m in range(n - 1, -1, -1):
             prior = calls[m]
+            if prior.name == "DescribeInstances" and "InstanceIds" not in prior.request.query:
+                break  # the listing the job was planned from: reads before it belong to earlier jobs
             if m not in refresh and prior.name == "DescribeInstances" and sent <= _ids(prior):
                 refresh.add(m)
                 break
     for n, c in enumerate(calls):
         if c.name == "DescribeInstances" and "InstanceIds" not in c.request.query:
-            out["warning_member_lookups" if n in warning_calls else "engine_member_lookups"] += 1
+            out["warning_counts" if n in warning_calls else "engine_member_lookups"] += 1
         elif c.name == "DescribeInstances":
             out["job_refresh_by_id" if n in refresh else "job_wait_polls"] += 1
         elif c.name in POWER:

@@ -247,7 +247,9 @@ def load_policy(path: Path | str | None, registry: Registry | None = None) -> Po
     if not isinstance(raw, dict):
         raise ConfigError(f"invalid policy file {p}: the top level must be a mapping")
     try:
-        policy = _with_read_defaults(model.model_validate(raw), raw, registry)
+        policy = _with_read_defaults(
+            model.model_validate(raw, context={"policy_dir": str(p.resolve().parent)}), raw, registry
+        )
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in err["loc"]).lstrip(".")

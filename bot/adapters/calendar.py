@@ -70,7 +70,7 @@ class CalendarFeeds:
     # fetching ------------------------------------------------------------------------------------
     def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
         """Fetch a feed, conditionally when validators from the previous fetch are given."""
-        path = _local_path(url)
+        path = local_path(url)
         if path is not None:
             return self._fetch_file(path, etag)
         headers = {"Accept": "text/calendar, */*;q=0.5", "User-Agent": "alibaba-chatops calendar-sync"}
@@ -139,7 +139,8 @@ class CalendarFeeds:
         return out
 
 
-def _local_path(url: str) -> Path | None:
+def local_path(url: str) -> Path | None:
+    """The file a calendar address names (a file:// URL or a path), or None for http(s)."""
     if url.startswith("file://"):
         return Path(unquote(urlsplit(url).path))
     if url.startswith(("http://", "https://")):

@@ -9,8 +9,8 @@
   by id) so instances already in the target state are skipped. Batches run concurrently (`concurrency`).
 - Every call goes through a per-API token bucket (`rate_per_second`), has connect/read timeouts, and is
   retried on Throttling* / 5xx / transport errors with bounded exponential backoff and full jitter.
-- Waiting: small sets are re-read by id; large tag-scoped sets are watched through status-filtered
-  probes (is any of ours still Stopping?), so a wait costs O(1) calls per poll instead of O(N/100).
+- Waiting (bot.adapters.ecs_wait): the first look comes when the last wait of its kind settled; small
+  sets are re-read by id, large tag-scoped sets are watched through status-filtered probes.
 
 Errors surface as `UpstreamError("ECS", message, code, request_id)`. `api_calls` counts every request sent
 (retries included); the same counts go to the `chatops_api_calls_total` metric.
@@ -47,12 +47,11 @@ from bot.adapters.ecs_support import (
     server_name_filter,
     tag_pairs,
 )
+from bot.adapters.ecs_wait import TAG_FILTER_CAP, SettleTimes, WaitingMixin
 from bot.ecs_model import (
     ALREADY_THERE,
     DRY_RUN_OK,
     FAILED,
-    IN_FLIGHT,
-    STATUSES,
     STOPPED_MODES,
     InstanceInfo,
     InstanceResult,
@@ -69,7 +68,6 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # DescribeInstances MaxResults and InstanceIds limit
 BATCH_SIZE = 100  # Start/Stop/RebootInstances InstanceId.N limit
-TAG_FILTER_CAP = 1000  # DescribeInstances shows at most this many tag matches
 MAX_PAGES = 10_000  # a bound on any paging loop (1,000,000 rows)
 POWER_API = {  # action → (API name, SDK method)
     "start": ("StartInstances", "start_instances"),
@@ -78,7 +76,7 @@ POWER_API = {  # action → (API name, SDK method)
 }
 
 
-class EcsAdapter:
+class EcsAdapter(WaitingMixin):
     def __init__(
         self,
         client: Client,
@@ -105,6 +103,7 @@ class EcsAdapter:
         self.positive_check_max = positive_check_max
         self.poll_initial, self.poll_factor, self.poll_max = poll_initial, poll_factor, poll_max
         self.wait_timeout = wait_timeout
+        self.settle_times = SettleTimes(poll_initial)
         self.runtime = RuntimeOptions(read_timeout=read_timeout_ms, connect_timeout=connect_timeout_ms)
         self.calls: Counter[str] = Counter()
         self._buckets: dict[str, TokenBucket] = {}
@@ -200,6 +199,15 @@ class EcsAdapter:
         else:
             found = self._list(region, pairs, status, server_name_filter(name), deadline)
         return [i for i in found if matches(i, pairs, status, name)]
+
+    def count_instances(
+        self, region: str | None = None, tags: Tags | None = None, status: str | None = None
+    ) -> int:
+        """How many instances match the tags and status: one call whatever the number (TotalCount of a
+        one-row page; it is meaningful with PageNumber/PageSize, not with MaxResults/NextToken)."""
+        status = normalize_status(status) if status else None
+        request = self._request(region or self.region, tag_pairs(tags), status, page_number=1, page_size=1)
+        return self._call("DescribeInstances", "describe_instances", request).total_count or 0
 
     def _request(
         self, region: str, pairs, status, name_filter=None, **extra
@@ -400,86 +408,6 @@ class EcsAdapter:
         if dry_run:
             return {i: InstanceResult(i, DRY_RUN_OK, "", "ECS's checks passed") for i in ids}
         return power_results(body, ids)
-
-    # waiting --------------------------------------------------------------------------------------
-    def wait_for_state(
-        self,
-        instance_ids: Iterable[str],
-        target_status: str,
-        region: str | None = None,
-        tags: Tags | None = None,
-        timeout: float | None = None,
-        on_progress: Callable[[int | None, int], None] | None = None,
-    ) -> dict[str, str | None]:
-        """Poll until none of the instances is on its way to `target_status` (or the timeout); returns
-        id → last known status (None: not found any more).
-
-        Up to `positive_check_max` instances (or without `tags`) every poll re-reads them by id. Larger
-        sets scoped by `tags` (the selector's tag filters, which all of them match) are watched with
-        status-filtered probes: "is any of ours still in flight?" costs one call per poll; once settled,
-        one probe per other status finds those that ended elsewhere, the rest are in the target state.
-        `on_progress(reached or None when unknown, total)` runs after each poll."""
-        target = normalize_status(target_status)
-        region = region or self.region
-        ids = list(dict.fromkeys(instance_ids))
-        statuses: dict[str, str | None] = dict.fromkeys(ids)
-        if not ids:
-            return statuses
-        pairs = tag_pairs(tags)
-        probing = bool(pairs) and len(ids) > self.positive_check_max
-        in_flight = IN_FLIGHT[target]
-        deadline = time.monotonic() + (timeout if timeout is not None else self.wait_timeout)
-        delay = self.poll_initial
-        while True:
-            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
-            settled = False
-            if probing:
-                try:
-                    settled, seen = self._probe_round(region, pairs, target, set(ids))
-                    statuses.update(seen)
-                    reached = len(ids) if settled else None
-                except _Inconclusive:
-                    probing = False
-            if not probing:
-                current = {i.instance_id: i.status for i in self._describe_ids(region, ids)}
-                statuses = {i: current.get(i) for i in ids}
-                settled = not any(s in in_flight for s in statuses.values())
-                reached = sum(1 for s in statuses.values() if s == target)
-            if on_progress is not None:
-                on_progress(reached, len(ids))
-            if settled or time.monotonic() >= deadline:
-                return statuses
-            delay = min(delay * self.poll_factor, self.poll_max)
-
-    def _probe(self, region, pairs, status: str, ours: set[str], first_only: bool) -> set[str]:
-        found: set[str] = set()
-        rows = 0
-        for page in self._pages(self._request(region, pairs, status)):
-            rows += len(page)
-            found.update(i.instance_id for i in page if i.instance_id in ours)
-            if found and first_only:
-                return found
-        if rows >= TAG_FILTER_CAP:
-            raise _Inconclusive(status)
-        return found
-
-    def _probe_round(self, region, pairs, target, ours: set[str]) -> tuple[bool, dict[str, str]]:
-        for status in IN_FLIGHT[target]:
-            found = self._probe(region, pairs, status, ours, first_only=True)
-            if found:
-                return False, dict.fromkeys(found, status)
-        # Where else could they be? Not Pending: an instance never returns to it once it ran.
-        others = [s for s in STATUSES if s not in (target, "Pending") and s not in IN_FLIGHT[target]]
-        with ThreadPoolExecutor(max_workers=len(others), thread_name_prefix="ecs-probe") as pool:
-            found_by_status = list(pool.map(lambda s: self._probe(region, pairs, s, ours, False), others))
-        seen = dict.fromkeys(ours, target)
-        for status, found in zip(others, found_by_status, strict=True):
-            seen.update(dict.fromkeys(found, status))
-        return True, seen
-
-
-class _Inconclusive(Exception):
-    """A probe hit the tag-filter cap: its answer may be incomplete."""
 
 
 def build_adapter(settings, ecs_policy, metrics=None, **overrides) -> EcsAdapter:

@@ -29,6 +29,8 @@ from handlers.ecs.power_render import preview, progress, report
 
 capability = Capability("handlers.ecs.power_job")
 
+FRESH_SECONDS = 15.0  # a plan read this recently (a schedule's, a quick confirm) is sent as read
+
 
 def execute_plan(
     adapter,
@@ -40,10 +42,12 @@ def execute_plan(
     on_wait: Callable[[int | None, int], None] | None = None,
     wait_timeout: float | None = None,
     sent_at: float | None = None,
+    fresh: bool = False,
 ) -> list[InstanceResult]:
     """Power the plan's targets and wait for the target state; one settled result per instance
     (targets, then those already there at preview). `sent_at`: when a resumed job's first attempt
-    began sending (epoch seconds)."""
+    began sending (epoch seconds). `fresh`: the plan's statuses were read moments ago, so the batches
+    are sent without reading them again (ECS still refuses, per instance, one that changed since)."""
     results: dict[str, InstanceResult] = dict(previous or {})
     pending = [i for i in plan.target_ids if i not in results]
     if resume and plan.action == "reboot":
@@ -66,6 +70,7 @@ def execute_plan(
             region=plan.region,
             force=plan.options.force,
             stopped_mode=plan.options.stopped_mode,
+            skip_in_target=resume or not fresh,
             on_progress=batch_done,
         )
     combined = [results[i] for i in plan.target_ids]
@@ -194,6 +199,7 @@ class PowerKind(PlanKind):
             on_wait=shown.on_wait,
             wait_timeout=float(run.services.policy.ecs.wait_timeout_seconds),
             sent_at=run.state.get("sent_at"),
+            fresh=run.services.clock.time() - plan.created_at <= FRESH_SECONDS,
         )
         run.state["results"] = {r.instance_id: r.as_dict() for r in final}
 

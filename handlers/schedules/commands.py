@@ -25,8 +25,10 @@ from bot.registry import Capability
 from bot.render import DAY_TIME_ZONE, escape, local_time, plural, table
 from bot.selectors import GRAMMAR, parse_selector, tokenize
 from handlers.ecs.lookup import resolve
+from handlers.schedules import calendars
 from handlers.schedules import overrides as ovr
 from handlers.schedules.engine import compiled, end_overrides, last_acted, members, now_utc
+from handlers.schedules.model import calendar_label
 from handlers.schedules.override_time import TIME_HELP, parse_until
 
 if TYPE_CHECKING:
@@ -134,7 +136,7 @@ def show(req: CommandRequest, rest: str) -> Reply:
     ]
     if s.holidays or s.workdays:
         facts.append(
-            f"*Holidays:* {', '.join(s.holidays) or 'none'} · *make-up workdays:* {', '.join(s.workdays) or 'none'}"
+            f"*Holidays:* {_holidays(services, cs, now)} · *make-up workdays:* {', '.join(s.workdays) or 'none'}"
         )
     acted = last_acted(services, name)
     if acted:
@@ -166,6 +168,30 @@ def show(req: CommandRequest, rest: str) -> Reply:
             )
         )
     return Reply(f"Schedule {name}: {counts}", blocks.limit_blocks(body))
+
+
+def _holidays(services, cs, now: dt.datetime) -> str:
+    """The schedule's holidays as written (a calendar by its file name and what was read from it), and
+    the next one."""
+    read = calendars.states(services.store)
+    today = now.astimezone(cs.zone).date()
+    parts = []
+    for text in cs.schedule.holidays:
+        url = text.strip()
+        if url not in cs.calendars:
+            parts.append(escape(text))
+            continue
+        state = read.get(url) or {}
+        ahead = sum(1 for d in cs.calendar_holidays(url) if d >= today)
+        note = f"{ahead} ahead" if "days" in state else "not read yet"
+        if state.get("error"):
+            note += f"; cannot be read now: {state['error']}"
+        parts.append(f"calendar `{escape(calendar_label(url))}` ({escape(note)})")
+    upcoming = next(
+        ((d, n) for d in (today + dt.timedelta(days=k) for k in range(366)) if (n := cs.is_holiday(d))), None
+    )
+    nxt = f" · next: {upcoming[0]:%a %d %b %Y} ({escape(upcoming[1])})" if upcoming else ""
+    return (", ".join(parts) or "none") + nxt
 
 
 def preview(req: CommandRequest, rest: str) -> Reply:

@@ -164,14 +164,32 @@ def _supported() -> dict[str, tuple[str, ...]]:
     return {code: tuple(subdivs) for code, subdivs in holiday_data.list_supported_countries().items()}
 
 
-def parse_holiday(text: str) -> dt.date | Country:
-    """A `holidays` entry: an ISO date, or a country code (JP, DE-BY) for the holidays package."""
+@dataclass(frozen=True)
+class Calendar:
+    """An ICS calendar whose all-day events are holidays: an http(s) URL, a file:// URL or a path."""
+
+    url: str
+
+
+def is_calendar(text: str) -> bool:
+    lowered = text.strip().lower()
+    return lowered.startswith(("http://", "https://", "file://")) or lowered.endswith(".ics")
+
+
+def parse_holiday(text: str) -> dt.date | Country | Calendar:
+    """A `holidays` entry: an ISO date, a country code (JP, DE-BY) for the holidays package, or an ICS
+    calendar (a URL, or a path ending in .ics)."""
     day = parse_date(text)
     if day is not None:
         return day
+    if isinstance(text, str) and is_calendar(text):
+        return Calendar(text.strip())
     m = _COUNTRY.match(text.strip()) if isinstance(text, str) else None
     if not m:
-        raise ValueError(f"{text!r} is neither a date (YYYY-MM-DD) nor a country code (JP, DE-BY)")
+        raise ValueError(
+            f"{text!r} is neither a date (YYYY-MM-DD), a country code (JP, DE-BY) nor an ICS calendar "
+            "(an https:// URL or a path ending in .ics)"
+        )
     return country_entry(m[1].upper(), m[2])
 
 

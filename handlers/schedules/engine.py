@@ -17,7 +17,9 @@ one job per transition.
     schedules:overrides    see handlers.schedules.overrides
 
 Instances opt in with the tag `<schedule_tag>=<name>` (default `Schedule`) or the schedule's
-`selector`. They are read by tag when a transition is due, not every minute.
+`selector`. They are read by tag when a transition is due, not every minute; the warning before a stop
+counts the running ones in one call. Holiday calendars (ICS) are read at the start of a tick when due
+(handlers.schedules.calendars); the schedules are compiled again when what they say changes.
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ from bot.pipeline.plans import Origin, used_key
 from bot.registry import Capability
 from bot.render import escape
 from bot.selectors import Selector, parse_selector
-from handlers.ecs.lookup import resolve
+from handlers.ecs.lookup import default_region, resolve
 from handlers.ecs.plan import sort_instances
 from handlers.ecs.power import plan_power_on
 from handlers.ecs.selectors import PowerOptions
+from handlers.schedules import calendars
 from handlers.schedules import overrides as ovr
 from handlers.schedules.daily import day_thread, line_for
 from handlers.schedules.model import CompiledSchedule, Schedule, compile_schedule, validate_schedules
@@ -63,6 +66,7 @@ UTC = dt.UTC
 
 def _check(policy) -> None:
     validate_schedules(policy.schedules, policy.timezone or "UTC")
+    calendars.check_files(policy.schedules)
 
 
 capability.policy_section("schedules", dict[str, Schedule], dict, check=_check)
@@ -72,20 +76,23 @@ capability.policy_section(
 capability.policy_section("schedule_override_max_days", Annotated[int, Field(ge=1, le=30)], lambda: 7)
 capability.permissions("schedule.override")
 
-_compiled: dict[int, tuple[object, dict[str, CompiledSchedule]]] = {}
+_compiled: dict[int, tuple[object, str, dict[str, CompiledSchedule]]] = {}
 _compiled_lock = threading.Lock()
 
 
 def compiled(services: Services) -> dict[str, CompiledSchedule]:
-    """The policy's schedules, compiled once per policy."""
+    """The policy's schedules, compiled once per policy and version of the holiday calendars."""
     policy = services.policy
+    seen = calendars.version(services.store) if calendars.calendar_urls(policy.schedules) else ""
     with _compiled_lock:
         hit = _compiled.get(id(policy))
-        if hit is None or hit[0] is not policy:
+        if hit is None or hit[0] is not policy or hit[1] != seen:
             zone = policy.timezone or getattr(services.timezone, "key", None) or "UTC"
-            hit = (policy, {n: compile_schedule(n, s, zone) for n, s in policy.schedules.items()})
+            days = calendars.known_days(services.store) if seen else {}
+            schedules = {n: compile_schedule(n, s, zone, days) for n, s in policy.schedules.items()}
+            hit = (policy, seen, schedules)
             _compiled[id(policy)] = hit
-        return hit[1]
+        return hit[2]
 
 
 def now_utc(services: Services) -> dt.datetime:
@@ -107,6 +114,15 @@ def members(services: Services, name: str, cs: CompiledSchedule) -> list[Instanc
         for i in resolve(services, parse_selector(cs.schedule.selector), None):
             found.setdefault(i.instance_id, i)
     return sort_instances(list(found.values()))
+
+
+def running_count(services: Services, name: str, cs: CompiledSchedule) -> int:
+    """How many of the schedule's instances run now: one call when it selects by tag alone."""
+    if cs.schedule.selector:
+        return sum(1 for i in members(services, name, cs) if i.status == "Running")
+    tag = services.policy.schedule_tag
+    region = default_region(services, tag_selector(services, name))
+    return services.adapter("ecs").count_instances(region=region, tags={tag: name}, status="Running")
 
 
 def last_acted(services: Services, name: str) -> dict | None:
@@ -133,6 +149,7 @@ def reconcile(services: Services) -> None:
         if not held:
             log.warning("another reconciler has held the schedules for a minute; skipping this tick")
             return
+        calendars.refresh(services, calendars.calendar_urls(services.policy.schedules))
         now = services.clock.time()
         overrides = ovr.load_all(services.store)
         acted = set()

@@ -10,6 +10,8 @@ Semantics (the policy file's documentation says the same):
   period turns them off unless a span is running at that minute.
 - On a holiday the desired state is stopped all day: a stop at its first minute, which also cuts an
   overnight span from the day before, and no period of that day.
+- An ICS calendar in `holidays` contributes the dates its all-day events cover; what the calendar says
+  is read elsewhere (handlers.schedules.calendars) and given to compile_schedule as `calendar_days`.
 - A make-up workday applies every period whose days include all of mon..fri (besides those that match
   the date itself), and an explicit workday overrides a country holiday on the same date.
 - Transitions are the changes of that state; in one minute stops count before starts, so a span that
@@ -26,10 +28,9 @@ from itertools import groupby
 from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, field_validator
-
 from bot.selectors import SelectorError, parse_selector
 from handlers.schedules.days import (
+    Calendar,
     Country,
     DayRule,
     country_holidays,
@@ -39,6 +40,7 @@ from handlers.schedules.days import (
     parse_holiday,
     parse_time,
 )
+from handlers.schedules.spec import Period, Schedule
 
 State = Literal["running", "stopped"]
 T = TypeVar("T")
@@ -49,43 +51,6 @@ _PRIMING_DAYS = (8, 32, 128, 512)  # how far back to look for the event that set
 _STOP, _START, _HOLIDAY = 0, 1, 2  # also the order of events within one minute
 _DAY = dt.timedelta(days=1)
 _DAY_CACHE = 8192
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Period(_Model):
-    days: str = "daily"
-    start: str | None = None  # "HH:MM" local; None = stop-only
-    stop: str | None = None  # "HH:MM" local; None = start-only; stop < start = overnight
-
-    @field_validator("start", "stop", mode="before")
-    @classmethod
-    def _base_sixty(cls, value: object) -> object:
-        # YAML 1.1 reads an unquoted 21:00 as the number 1260 (base 60); read it back as the time written
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return f"{value // 60:02d}:{value % 60:02d}"
-        return value
-
-
-class Schedule(_Model):
-    timezone: str | None = None  # IANA; None → the policy's top-level timezone
-    periods: tuple[Period, ...]
-    holidays: tuple[str, ...] = ()  # ISO dates, or country codes for the holidays package (JP, DE-BY)
-    workdays: tuple[str, ...] = ()  # ISO dates: make-up working days, treated as weekdays
-    stop_mode: Literal["KeepCharging", "StopCharging"] = "KeepCharging"
-    manual: Literal["respect", "enforce"] = "respect"
-    selector: str | None = None  # instances by selector besides the tag
-    warn_minutes: int = 15  # 0..240, minutes before a stop to warn
-
-    @field_validator("holidays", "workdays", mode="before")
-    @classmethod
-    def _unquoted_dates(cls, value: object) -> object:
-        # YAML reads an unquoted 2026-12-31 as a date; keep the text as written
-        if isinstance(value, list | tuple):
-            return tuple(v.isoformat() if isinstance(v, dt.date) else v for v in value)
-        return value
 
 
 @dataclass(frozen=True)
@@ -163,6 +128,8 @@ class CompiledSchedule:
         dates: frozenset[dt.date],
         countries: tuple[Country, ...],
         workdays: frozenset[dt.date],
+        calendars: tuple[str, ...] = (),
+        calendar_days: Mapping[str, Mapping[dt.date, str]] | None = None,
     ) -> None:
         self.name = name
         self.zone = zone
@@ -171,6 +138,8 @@ class CompiledSchedule:
         self._dates = dates
         self._countries = countries  # (country, subdivision, language)
         self._workdays = workdays
+        self.calendars = calendars  # the ICS calendars among the holidays, as written
+        self._calendar_days = {url: (calendar_days or {}).get(url, {}) for url in calendars}
         self._years: dict[int, dict[dt.date, str]] = {}
         self._days: dict[dt.date, tuple[_Event, ...]] = {}
 
@@ -179,14 +148,22 @@ class CompiledSchedule:
 
     # Calendar ------------------------------------------------------------------------------------
     def is_holiday(self, day: dt.date) -> str | None:
-        """The holiday's name (from the country data; "listed in holidays" for a bare listed date), or
-        None. An explicit workday is never a holiday."""
+        """The holiday's name (from the country data; "listed in holidays" for a bare listed date; the
+        event's summary and calendar for a calendar's), or None. An explicit workday is never a holiday."""
         if day in self._workdays:
             return None
         name = self._country_holidays(day.year).get(day)
         if name is None and day in self._dates:
             return "listed in holidays"
+        for url in self.calendars if name is None else ():
+            summary = self._calendar_days[url].get(day)
+            if summary is not None:
+                return f"{summary or 'holiday'}, calendar {calendar_label(url)}"
         return name
+
+    def calendar_holidays(self, url: str) -> Mapping[dt.date, str]:
+        """The dates one of the schedule's calendars makes holidays (as last read)."""
+        return self._calendar_days.get(url, {})
 
     def is_workday(self, day: dt.date) -> bool:
         """Whether the date is one of the schedule's make-up working days (`workdays`)."""
@@ -319,8 +296,21 @@ def _utc(value: dt.datetime, what: str) -> dt.datetime:
 
 
 # Compiling and validating ----------------------------------------------------------------------------
-def compile_schedule(name: str, schedule: Schedule, default_zone: str | None) -> CompiledSchedule:
-    """The schedule ready to answer questions; ValueError naming the field when something is wrong."""
+def calendar_label(url: str) -> str:
+    """A calendar named without its secret: the file name of a path or URL (secret ICS addresses carry
+    their secret in the path, never in the last segment alone)."""
+    tail = url.rstrip("/").rsplit("/", 1)[-1]
+    return tail if tail.lower().endswith(".ics") else "(ics)"
+
+
+def compile_schedule(
+    name: str,
+    schedule: Schedule,
+    default_zone: str | None,
+    calendar_days: Mapping[str, Mapping[dt.date, str]] | None = None,
+) -> CompiledSchedule:
+    """The schedule ready to answer questions; ValueError naming the field when something is wrong.
+    `calendar_days`: for each ICS calendar URL, the holidays it holds (date → summary)."""
     where = f"schedules.{name}"
     zone = _zone(where, schedule.timezone, default_zone)
     if not schedule.periods:
@@ -328,10 +318,14 @@ def compile_schedule(name: str, schedule: Schedule, default_zone: str | None) ->
     periods = tuple(_period(f"{where}.periods[{i}]", p) for i, p in enumerate(schedule.periods))
     dates: set[dt.date] = set()
     countries: list[Country] = []
+    calendars: list[str] = []
     for j, text in enumerate(schedule.holidays):
         entry = _field(f"{where}.holidays[{j}]", parse_holiday, text)
         if isinstance(entry, dt.date):
             dates.add(entry)
+        elif isinstance(entry, Calendar):
+            if entry.url not in calendars:
+                calendars.append(entry.url)
         elif entry not in countries:
             countries.append(entry)
     workdays: set[dt.date] = set()
@@ -349,7 +343,15 @@ def compile_schedule(name: str, schedule: Schedule, default_zone: str | None) ->
     if schedule.selector is not None:
         _selector(f"{where}.selector", schedule.selector)
     return CompiledSchedule(
-        name, zone, schedule, periods, frozenset(dates), tuple(countries), frozenset(workdays)
+        name,
+        zone,
+        schedule,
+        periods,
+        frozenset(dates),
+        tuple(countries),
+        frozenset(workdays),
+        tuple(calendars),
+        calendar_days,
     )
 
 

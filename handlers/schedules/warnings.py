@@ -18,7 +18,7 @@ from bot.errors import ChatOpsError, UserError
 from bot.registry import Capability
 from bot.render import escape, local_time, plural
 from handlers.schedules import overrides as ovr
-from handlers.schedules.engine import UTC, compiled, members, notify_channel
+from handlers.schedules.engine import UTC, compiled, members, notify_channel, running_count
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -59,9 +59,9 @@ def warn_before_stops(services: Services) -> None:
             if t is None or services.store.get(key):
                 continue
             try:  # marked once posted: a worker stopped in between warns again rather than never
-                running = [i for i in members(services, name, cs) if i.status == "Running"]
+                running = running_count(services, name, cs)
                 if running:
-                    services.slack.post(channel, *warning(name, cs, t, len(running), now))
+                    services.slack.post(channel, *warning(name, cs, t, running, now))
                 services.store.set(key, "1", 2 * 86400)
             except ChatOpsError as exc:
                 log.warning(

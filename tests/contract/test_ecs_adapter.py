@@ -238,6 +238,36 @@ def test_a_probe_finds_an_instance_that_ended_elsewhere(ecs):
     assert statuses[ids[0]] == "Running" and {statuses[i] for i in ids[1:]} == {"Stopped"}
 
 
+def test_a_wait_looks_first_when_the_last_wait_of_its_kind_settled(ecs):
+    ids = ecs.seed_fleet(3, status="Stopped")
+    ecs.transition_seconds = 0.6
+    adapter = adapter_for(ecs)
+
+    def reads_to_start() -> int:
+        before = len(ecs.calls_named("DescribeInstances"))
+        adapter.power("start", ids, skip_in_target=False)
+        assert adapter.wait_for_state(ids, "Running", timeout=20) == dict.fromkeys(ids, "Running")
+        return len(ecs.calls_named("DescribeInstances")) - before
+
+    first = reads_to_start()  # unknown: looks from poll_initial (0.05 s) on, backing off
+    assert adapter.settle_times.first_look((credentials.REGION_ID, "Running")) >= 0.6
+    adapter.power("stop", ids, skip_in_target=False)
+    adapter.wait_for_state(ids, "Stopped", timeout=20)
+    second = reads_to_start()  # learnt: the first look comes when the last start had settled
+    assert first >= 5 and second <= 2
+
+
+def test_counting_instances_is_one_call_whatever_the_number(ecs):
+    ecs.seed_fleet(230, extra_tags={"Schedule": "office"}, status="Running")
+    ecs.seed_fleet(20, extra_tags={"Schedule": "office"}, status="Stopped")
+    adapter = adapter_for(ecs)
+    assert adapter.count_instances(tags={"Schedule": "office"}, status="running") == 230
+    assert adapter.count_instances(tags={"Schedule": "office"}) == 250
+    counted = queries(ecs, "DescribeInstances")
+    assert len(counted) == 2 and {q["PageSize"] for q in counted} == {"1"}
+    assert all("MaxResults" not in q for q in counted)  # TotalCount is meaningless with MaxResults
+
+
 def test_waiting_gives_up_at_the_deadline(ecs):
     ids = ecs.seed_fleet(2, status="Running")
     ecs.transition_seconds = 30

@@ -195,6 +195,8 @@ def test_a_confirmed_stop_is_one_line_with_its_result(make_bot, redis_url):
 def test_the_retention_job_drops_records_past_the_policys_retention(make_bot, tmp_path):
     policy = tmp_path / "policy.yaml"
     policy.write_text(SANDBOX_POLICY.read_text() + "\naudit:\n  retention_days: 30\n")
+    calendar = SANDBOX_POLICY.parent / "company-holidays.ics"  # named beside the policy file
+    (tmp_path / calendar.name).write_bytes(calendar.read_bytes())
     bot = make_bot(emulators=["slack"], env={"CHATOPS_CONFIG": str(policy)}, worker=False)
     assert bot.services.policy.audit.retention_days == 30
     authz, now = bot.services.authz, time.time()

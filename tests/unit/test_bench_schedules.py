@@ -137,13 +137,17 @@ def test_our_calls_by_purpose():
         _call("DescribeInstances", RegionId="r", InstanceIds='["i-1", "i-2", "i-3"]'),
         _call("DescribeInstances", RegionId="r", InstanceIds='["i-1", "i-2", "i-3"]'),
         _call("DescribeInstances", RegionId="r", **{"Tag.1.Key": "Schedule", "Tag.1.Value": "a"}),
+        # the next transition, planned from a fresh listing and sent without a refresh
+        _call("DescribeInstances", RegionId="r", **{"Tag.1.Key": "Schedule", "Tag.1.Value": "a"}),
+        _call("StartInstances", RegionId="r", **{"InstanceId.1": "i-1", "InstanceId.2": "i-2"}),
+        _call("DescribeInstances", RegionId="r", InstanceIds='["i-1", "i-2", "i-3"]'),
     ]
     assert purposes(calls, warning_calls={5}) == {
-        "engine_member_lookups": 1,
-        "job_power": 1,
+        "engine_member_lookups": 2,
+        "job_power": 2,
         "job_refresh_by_id": 1,
-        "job_wait_polls": 2,
-        "warning_member_lookups": 1,
+        "job_wait_polls": 3,
+        "warning_counts": 1,
     }
 
 

@@ -51,7 +51,12 @@ def period(**fields) -> dict:
         ),
         (with_(holidays=["DE-ZZ"]), None, "holidays[0]", "DE has no subdivision 'ZZ'"),
         (with_(holidays=["2026-02-30"]), None, "holidays[0]", "'2026-02-30' is not a date"),
-        (with_(holidays=["new year"]), None, "holidays[0]", "neither a date (YYYY-MM-DD) nor a country code"),
+        (
+            with_(holidays=["new year"]),
+            None,
+            "holidays[0]",
+            "neither a date (YYYY-MM-DD), a country code (JP, DE-BY) nor an ICS calendar",
+        ),
         (with_(workdays=["2026-10-10", "10/11/2026"]), None, "workdays[1]", "is not a date (YYYY-MM-DD)"),
         (with_(workdays=["JP"]), None, "workdays[0]", "is not a date"),
         (

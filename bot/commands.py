@@ -159,9 +159,13 @@ def dispatch_command(services: Services, payload: dict[str, Any]) -> Reply:
             "(each has `help`, e.g. `/ecs help`)."
         )
     first, _, rest = text.partition(" ")
+    # the arguments keep their inner spacing and line breaks (a command sent to Cloud Assistant is
+    # taken as typed); each handler tokenizes what it needs
+    body = raw.strip()
+    rest = body[len(body.split(None, 1)[0]) :].strip() if body else ""
     spec = table.get(first.lower())
     if spec is None and DEFAULT in table:
-        spec, rest = table[DEFAULT], text
+        spec, rest = table[DEFAULT], body
     if spec is None and not first:
         spec = table.get("help")
     if spec is None:

@@ -1,0 +1,175 @@
+"""Cloud Assistant through alibabacloud_ecs20140526: RunCommand, DescribeInvocations,
+DescribeInvocationResults, StopInvocation and DescribeCloudAssistantStatus, on the ECS adapter's one call
+path (token bucket per API, timeouts, bounded jittered retries, call counts and metrics).
+
+- RunCommand: at most 100 instance ids per call, the content Base64 (ContentEncoding=Base64) and a
+  ClientToken, so a request sent again (a worker that died and resumed) answers with the same InvokeId
+  instead of running the command twice.
+- Progress: DescribeInvocations by InvokeId without output: one call per batch of 100 instances.
+- Output: DescribeInvocationResults by InvokeId, 50 per page (the API's maximum), Base64-decoded.
+- Agents: DescribeCloudAssistantStatus, 50 ids per call.
+
+Results come out as `InvocationState` / `InstanceRun` values (bot.run_model), no SDK types.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable
+
+from alibabacloud_ecs20140526 import models as ecs_models
+
+from bot.adapters.ecs_support import chunked
+from bot.errors import UpstreamError
+from bot.registry import Capability
+from bot.run_model import InstanceRun, InvocationState
+
+capability = Capability("bot.adapters.cloud_assistant")
+
+RUN_BATCH = 100  # RunCommand InstanceId.N
+STATUS_BATCH = 50  # DescribeCloudAssistantStatus InstanceId.N, StopInvocation InstanceId.N
+RESULTS_PAGE = 50  # DescribeInvocationResults MaxResults
+MAX_PAGES = 1000
+
+
+def _decode(text: str | None) -> str:
+    if not text:
+        return ""
+    try:
+        return base64.b64decode(text, validate=False).decode("utf-8", errors="replace")
+    except (binascii.Error, ValueError):
+        return text
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value) if value is not None and value != "" else None
+    except (TypeError, ValueError):
+        return None
+
+
+class CloudAssistant:
+    def __init__(self, ecs):
+        self.ecs = ecs  # the EcsAdapter whose call path (rate limit, retries, counts) is used
+
+    def _call(self, action: str, method: str, request):
+        return self.ecs._call(action, method, request)
+
+    def agents_running(self, instance_ids: Iterable[str], region: str | None = None) -> dict[str, bool]:
+        """id → whether its Cloud Assistant agent answers (False also for one not installed)."""
+        region = region or self.ecs.region
+        out: dict[str, bool] = {}
+        for chunk in chunked(list(dict.fromkeys(instance_ids)), STATUS_BATCH):
+            request = ecs_models.DescribeCloudAssistantStatusRequest(region_id=region, instance_id=chunk)
+            body = self._call("DescribeCloudAssistantStatus", "describe_cloud_assistant_status", request)
+            found = body.instance_cloud_assistant_status_set
+            for s in (found.instance_cloud_assistant_status if found else None) or []:
+                out[s.instance_id] = str(s.cloud_assistant_status).lower() == "true"
+        return out
+
+    def run_command(
+        self,
+        instance_ids: list[str],
+        command_type: str,
+        content: str,
+        client_token: str,
+        timeout: int = 60,
+        region: str | None = None,
+        username: str | None = None,
+        working_dir: str | None = None,
+        name: str | None = None,
+    ) -> str:
+        """Start the command on ≤ 100 instances; returns the InvokeId (the same one for the same token)."""
+        if not 1 <= len(instance_ids) <= RUN_BATCH:
+            raise ValueError(f"RunCommand takes 1 to {RUN_BATCH} instances, not {len(instance_ids)}")
+        request = ecs_models.RunCommandRequest(
+            region_id=region or self.ecs.region,
+            type=command_type,
+            command_content=base64.b64encode(content.encode()).decode(),
+            content_encoding="Base64",
+            instance_id=list(instance_ids),
+            timeout=timeout,
+            username=username or None,
+            working_dir=working_dir or None,
+            name=name,
+            client_token=client_token,
+        )
+        body = self._call("RunCommand", "run_command", request)
+        if not body.invoke_id:
+            raise UpstreamError("ECS", "RunCommand answered without an InvokeId", code="NoInvokeId")
+        return body.invoke_id
+
+    def invocation(self, invoke_id: str, region: str | None = None) -> InvocationState | None:
+        """The invocation's overall and per-instance statuses, without output (one call)."""
+        request = ecs_models.DescribeInvocationsRequest(
+            region_id=region or self.ecs.region, invoke_id=invoke_id, include_output=False, max_results=1
+        )
+        body = self._call("DescribeInvocations", "describe_invocations", request)
+        found = body.invocations.invocation if body.invocations and body.invocations.invocation else []
+        inv = next((i for i in found if i.invoke_id == invoke_id), None)
+        if inv is None:
+            return None
+        rows = inv.invoke_instances.invoke_instance if inv.invoke_instances else None
+        return InvocationState(
+            invoke_id=invoke_id,
+            status=inv.invocation_status or "",
+            instances=tuple(
+                InstanceRun(
+                    instance_id=r.instance_id,
+                    status=r.invocation_status or "",
+                    exit_code=_int(r.exit_code),
+                    error_code=r.error_code or "",
+                    error_info=r.error_info or "",
+                    dropped=_int(r.dropped) or 0,
+                    start_time=r.start_time or "",
+                    finish_time=r.finish_time or "",
+                )
+                for r in rows or []
+            ),
+        )
+
+    def results(self, invoke_id: str, region: str | None = None) -> dict[str, InstanceRun]:
+        """Every instance's result with its output (decoded), paging 50 at a time."""
+        request = ecs_models.DescribeInvocationResultsRequest(
+            region_id=region or self.ecs.region,
+            invoke_id=invoke_id,
+            content_encoding="Base64",
+            max_results=RESULTS_PAGE,
+        )
+        out: dict[str, InstanceRun] = {}
+        for _ in range(MAX_PAGES):
+            body = self._call("DescribeInvocationResults", "describe_invocation_results", request)
+            inv = body.invocation
+            rows = inv.invocation_results.invocation_result if inv and inv.invocation_results else None
+            for r in rows or []:
+                out[r.instance_id] = InstanceRun(
+                    instance_id=r.instance_id,
+                    status=r.invocation_status or "",
+                    exit_code=_int(r.exit_code),
+                    error_code=r.error_code or "",
+                    error_info=r.error_info or "",
+                    dropped=_int(r.dropped) or 0,
+                    start_time=r.start_time or "",
+                    finish_time=r.finished_time or "",
+                    output=_decode(r.output),
+                )
+            token = inv.next_token if inv else None
+            if not token:
+                return out
+            request.next_token = token
+        raise UpstreamError("ECS", "DescribeInvocationResults returned too many pages", code="PagingLimit")
+
+    def stop(self, invoke_id: str, instance_ids: list[str] | None = None, region: str | None = None) -> None:
+        """StopInvocation: the whole invocation, or those instances (50 per call)."""
+        region = region or self.ecs.region
+        for chunk in chunked(list(instance_ids), STATUS_BATCH) if instance_ids else [None]:
+            request = ecs_models.StopInvocationRequest(
+                region_id=region, invoke_id=invoke_id, instance_id=chunk
+            )
+            self._call("StopInvocation", "stop_invocation", request)
+
+
+@capability.adapter("cloud_assistant")
+def build(services) -> CloudAssistant:
+    return CloudAssistant(services.adapter("ecs"))

@@ -1,0 +1,256 @@
+"""The `ecs.run` plan kind: a confirmed Cloud Assistant run as a durable job.
+
+send      RunCommand per batch of ≤ 100 instances, each with a ClientToken derived from the plan and
+          the batch; the InvokeId is saved at once. A worker that dies and resumes polls the saved
+          invocations; one that died between sending and saving sends the same request again and
+          ECS answers with the same InvokeId, so the command never runs twice.
+poll      one DescribeInvocations per unfinished batch per look; the looks start 0.2 s apart and
+          settle at 1 s (never 2ⁿ), until every instance is final or the timeout plus GRACE passes.
+results   once a batch is final, its output (DescribeInvocationResults, 50 a page) is kept in the
+          store beside the job; an instance ECS never reported on is "NoResult", not a failed run.
+report    counts per status, failures first, successes grouped by identical output, and a file with
+          every instance's full output.
+
+run:invoke:<InvokeId>        → the plan id (for `/ecs run status|stop INVOKE_ID`)
+run:output:<plan id>:<n>     batch n's outputs (JSON id → text)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from bot.errors import ChatOpsError, UserError
+from bot.pipeline.jobs import JOB_TTL, JobRecord, JobRun, load_job
+from bot.pipeline.kinds import Attachment, PlanKind, Preview, Report
+from bot.pipeline.plans import Plan
+from bot.policy import Policy
+from bot.registry import Capability
+from bot.render import escape
+from bot.run_model import NO_RESULT, InstanceRun
+from handlers.ecs.run_plan import RUN_USAGE, RunPlan
+from handlers.ecs.run_render import preview, progress, report
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+capability = Capability("handlers.ecs.run_job")
+log = logging.getLogger(__name__)
+
+POLL_FIRST, POLL_FACTOR, POLL_CAP = 0.2, 1.5, 1.0
+GRACE = 30.0  # how long past the command's timeout to wait for ECS's last word
+
+
+def run_plan(plan: Plan) -> RunPlan:
+    return RunPlan.from_dict(plan.body)
+
+
+def invoke_key(invoke_id: str) -> str:
+    return f"run:invoke:{invoke_id}"
+
+
+def output_key(plan_id: str, batch: int) -> str:
+    return f"run:output:{plan_id}:{batch}"
+
+
+def runs_of(state: dict) -> dict[str, InstanceRun]:
+    return {i: InstanceRun.from_dict(r) for i, r in (state.get("runs") or {}).items()}
+
+
+def invoke_ids(state: dict) -> list[str]:
+    return [b["invoke_id"] for b in state.get("batches") or () if b.get("invoke_id")]
+
+
+def outputs(store, plan_id: str, batches: int) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for n in range(batches):
+        found.update(store.get_json(output_key(plan_id, n)) or {})
+    return found
+
+
+def find_run(services: Services, ident: str) -> JobRecord:
+    """A run's job by any of its InvokeIds (or its plan id)."""
+    if not ident:
+        raise UserError("Name the run by its InvokeId (`t-…`, shown in its progress message).", RUN_USAGE)
+    plan_id = services.store.get(invoke_key(ident)) or ident
+    record = load_job(services.store, plan_id)
+    if record is None or record.plan.kind != RunKind.name:
+        raise UserError(
+            f"No run `{escape(ident)}` is known here (runs are kept for 7 days; the id is the `t-…` in the "
+            "run's progress message).",
+            RUN_USAGE,
+        )
+    return record
+
+
+class _Run:
+    """One attempt at a run: sending, polling, keeping results, showing progress."""
+
+    def __init__(self, job: JobRun, plan: RunPlan):
+        self.job, self.plan = job, plan
+        self.services = job.services
+        self.ca = self.services.adapter("cloud_assistant")
+        self.clock = self.services.clock
+        state = job.state
+        self.batches = state.setdefault(
+            "batches", [{"ids": ids, "invoke_id": None, "done": False} for ids in plan.batches()]
+        )
+        self.runs = runs_of(state)
+        self.names = {i.instance_id: i.name or i.instance_id for i in plan.targets}
+        state.setdefault("sent_at", self.clock.time())
+        # a resumed attempt keeps the first one's deadline
+        left = plan.timeout + GRACE - max(0.0, self.clock.time() - state["sent_at"])
+        self.deadline = self.clock.monotonic() + max(left, POLL_CAP)
+        self.began = self.clock.monotonic() - max(0.0, self.clock.time() - state["sent_at"])
+
+    def save(self) -> None:
+        self.job.state["runs"] = {i: r.as_dict() for i, r in self.runs.items()}
+        self.job.save()
+
+    def show(self, phase: str, force: bool = False) -> None:
+        text, body = progress(
+            self.plan,
+            self.runs,
+            invoke_ids(self.job.state),
+            self.clock.monotonic() - self.began,
+            phase,
+            self.names,
+        )
+        self.job.progress(text, body, force=force)
+
+    def send(self) -> None:
+        for n, batch in enumerate(self.batches):
+            if batch["invoke_id"] or batch["done"]:
+                continue
+            self.job.acting("sending")
+            try:
+                batch["invoke_id"] = self.ca.run_command(
+                    batch["ids"],
+                    self.plan.api_type,
+                    self.plan.command,
+                    self.plan.client_token(n),
+                    timeout=self.plan.timeout,
+                    region=self.plan.region,
+                    username=self.plan.username,
+                    working_dir=self.plan.working_dir,
+                    name=f"chatops-{self.plan.plan_id}",
+                )
+            except ChatOpsError as exc:  # this batch never started: its instances say why
+                code = getattr(exc, "code", None) or "Error"
+                for iid in batch["ids"]:
+                    self.runs[iid] = InstanceRun(iid, "Error", error_code=code, error_info=str(exc))
+                batch["done"] = True
+            else:
+                self.services.store.set(invoke_key(batch["invoke_id"]), self.plan.plan_id, JOB_TTL)
+            self.save()
+            self.show("sending")
+
+    def poll(self) -> None:
+        delay = POLL_FIRST
+        while any(not b["done"] for b in self.batches):
+            if self.clock.monotonic() >= self.deadline:
+                break
+            self.clock.sleep(min(delay, max(0.0, self.deadline - self.clock.monotonic())))
+            delay = min(delay * POLL_FACTOR, POLL_CAP)
+            for n, batch in enumerate(self.batches):
+                if not batch["done"]:
+                    self._look(n, batch)
+            self.job.set_phase("running")
+            self.save()
+            self.show("running")
+        for n, batch in enumerate(self.batches):
+            if not batch["done"]:  # past the deadline: what ECS has, and no result for the rest
+                self._collect(n, batch)
+                for iid in batch["ids"]:
+                    if not self.runs.get(iid, InstanceRun(iid)).finished:
+                        self.runs[iid] = InstanceRun(iid, NO_RESULT, error_code=NO_RESULT)
+                batch["done"] = True
+        self.save()
+
+    def _look(self, n: int, batch: dict) -> None:
+        try:
+            state = self.ca.invocation(batch["invoke_id"], region=self.plan.region)
+        except ChatOpsError as exc:  # retried already; the next look tries again
+            log.warning(
+                "could not read an invocation", extra={"invoke_id": batch["invoke_id"], "error": str(exc)}
+            )
+            return
+        if state is None:
+            return
+        for r in state.instances:
+            if r.instance_id in self.names:
+                self.runs[r.instance_id] = r
+        if all(self.runs.get(i, InstanceRun(i)).finished for i in batch["ids"]):
+            self._collect(n, batch)
+
+    def _collect(self, n: int, batch: dict) -> None:
+        try:
+            results = (
+                self.ca.results(batch["invoke_id"], region=self.plan.region) if batch["invoke_id"] else {}
+            )
+        except ChatOpsError as exc:
+            log.warning(
+                "could not read a run's output", extra={"invoke_id": batch["invoke_id"], "error": str(exc)}
+            )
+            return
+        kept = {}
+        for iid, r in results.items():
+            if iid in self.names:
+                kept[iid] = r.output or ""
+                self.runs[iid] = r
+        self.services.store.set_json(output_key(self.plan.plan_id, n), kept, JOB_TTL)
+        batch["done"] = True
+
+
+class RunKind(PlanKind):
+    name = "ecs.run"
+
+    def preview(self, plan: Plan, policy: Policy) -> Preview:
+        return preview(run_plan(plan))
+
+    def confirmed_text(self, plan: Plan, by: str) -> str:
+        run = run_plan(plan)
+        return (
+            f":white_check_mark: Confirmed by <@{by}>: running on {len(run.targets)} instance(s) matching "
+            f"`{run.selector}`. Progress is posted in this channel."
+        )
+
+    def run(self, job: JobRun) -> None:
+        attempt = _Run(job, run_plan(job.plan))
+        attempt.show("resuming" if job.resuming else "sending", force=True)
+        attempt.send()
+        attempt.poll()
+
+    def report(self, job: JobRun, seconds: float, failure: str | None = None) -> Report:
+        plan = run_plan(job.plan)
+        runs = runs_of(job.state)
+        found = outputs(job.services.store, plan.plan_id, len(plan.batches()))
+        for iid, text in found.items():
+            if iid in runs:
+                runs[iid] = InstanceRun(**{**runs[iid].as_dict(), "output": text})
+        if failure:
+            for iid in plan.target_ids:
+                if not runs.get(iid, InstanceRun(iid)).finished:
+                    runs[iid] = InstanceRun(iid, NO_RESULT, error_code=NO_RESULT)
+        elapsed = job.services.clock.time() - job.state.get("sent_at", job.services.clock.time())
+        text, body, file = report(
+            plan,
+            runs,
+            invoke_ids(job.state),
+            max(seconds, elapsed),
+            job.record.confirmed_by,
+            job.plan.origin.mention(),
+            job.record.approved_by,
+        )
+        failed = sum(1 for i in plan.target_ids if not runs.get(i, InstanceRun(i)).ok)
+        outcome = "error" if failure else ("ok" if not failed else f"{failed} failed")
+        if failure:
+            text = f"{failure} — {text}"
+        attachment = Attachment(
+            f"ecs-run-{plan.plan_id}.txt", file, f"/ecs run {plan.selector}: every instance's output"
+        )
+        ids = tuple(invoke_ids(job.state))
+        return Report(text, body, outcome, attachment, ids)
+
+
+KIND = capability.plan_kind(RunKind())

@@ -44,7 +44,7 @@ class Services:
             self.policy, settings.CHATOPS_ADMINS, self.store, reads, groups=self.groups, clock=self.clock
         )
         self._adapters: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # an adapter may be built from another (cloud_assistant from ecs)
         for name in (
             "SLACK_BOT_TOKEN",
             "SLACK_SIGNING_SECRET",

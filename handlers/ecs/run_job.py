@@ -18,6 +18,7 @@ run:output:<plan id>:<n>     batch n's outputs (JSON id → text)
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from bot.errors import ChatOpsError, UserError
@@ -152,9 +153,14 @@ class _Run:
                 break
             self.clock.sleep(min(delay, max(0.0, self.deadline - self.clock.monotonic())))
             delay = min(delay * POLL_FACTOR, POLL_CAP)
-            for n, batch in enumerate(self.batches):
-                if not batch["done"]:
-                    self._look(n, batch)
+            pending = [(n, b) for n, b in enumerate(self.batches) if not b["done"]]
+            if len(pending) == 1:
+                self._look(*pending[0])
+            else:  # the batches side by side: a look costs one call's time, whatever their number
+                with ThreadPoolExecutor(
+                    max_workers=min(8, len(pending)), thread_name_prefix="run-look"
+                ) as pool:
+                    list(pool.map(lambda nb: self._look(*nb), pending))
             self.job.set_phase("running")
             self.save()
             self.show("running")

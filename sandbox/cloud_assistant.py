@@ -12,7 +12,7 @@ StopInvocation and DescribeCloudAssistantStatus, as `alibabacloud_ecs20140526` s
   text), Name, Timeout, WorkingDir, Username, ClientToken, created_at (time.time()), instances: id →
   entry). An entry holds InstanceId, status, error_code, error_info, exit_code, output, duration,
   phases (its timeline, see `cloud_assistant_wire`) and `finished_at`: the time.time() at which it
-  reached its terminal status (None until then; the emulator's timer thread sets it as it happens).
+  reached its terminal status (None until then; the ECS emulator's timer thread sets it as it happens).
   The latency knob and `calls` apply as to every other action.
 
 An instance goes Pending → Running (after 0.1 s) → after `duration` Success (exit 0) or Failed
@@ -60,10 +60,12 @@ _ID_PREFIX = {"cn-hangzhou": "hz0", "cn-shanghai": "sh0", "cn-beijing": "bj0"}
 
 
 class CloudAssistantMixin:
-    # provided by EcsEmulator
+    # provided by EcsEmulator: its instances, its lock and the condition its timer thread waits on
+    # (the thread calls `_settle_invocations`)
     instances: dict[str, dict[str, Any]]
     statuses: Callable[..., dict[str, str]]
     _lock: Any
+    _wake: threading.Condition
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -73,33 +75,14 @@ class CloudAssistantMixin:
         self._tokens: dict[str, str] = {}
         self._active: set[str] = set()
         self._serial = 0
-        self._ca_wake = threading.Condition(threading.RLock())
-        self._ca_thread: threading.Thread | None = None
-        self._ca_stopping = False
-
-    # lifecycle ------------------------------------------------------------------------------------
-    def start(self):
-        started = super().start()  # type: ignore[misc]
-        self._ca_stopping = False
-        self._ca_thread = threading.Thread(target=self._settle_loop, name="ecs-cloud-assistant", daemon=True)
-        self._ca_thread.start()
-        return started
-
-    def stop(self) -> None:
-        with self._ca_wake:
-            self._ca_stopping = True
-            self._ca_wake.notify_all()
-        if self._ca_thread is not None:
-            self._ca_thread.join(2)
-        super().stop()  # type: ignore[misc]
 
     def agent_state(self, instance_id: str) -> str:
         return self.agents.get(instance_id, "running")
 
     # timeline -------------------------------------------------------------------------------------
-    def _settle(self, now: float) -> float | None:
+    def _settle_invocations(self, now: float) -> float | None:
         """Bring every live entry's status (and finished_at) up to `now`; returns when the next change
-        is due. Called with `_ca_wake` held."""
+        is due. Called with the emulator's lock held."""
         due: float | None = None
         for invoke_id in list(self._active):
             record = self.invocations[invoke_id]
@@ -117,13 +100,6 @@ class CloudAssistantMixin:
             if not live:
                 self._active.discard(invoke_id)
         return due
-
-    def _settle_loop(self) -> None:
-        with self._ca_wake:
-            while not self._ca_stopping:
-                due = self._settle(time.monotonic())
-                wait = 1.0 if due is None else min(1.0, max(0.005, due - time.monotonic()))
-                self._ca_wake.wait(wait)
 
     def _new_id(self, kind: str, region: str) -> str:
         self._serial += 1
@@ -149,7 +125,7 @@ class CloudAssistantMixin:
             raise AcsError(400, "InvalidParameter.ClientToken", "ClientToken is at most 64 ASCII characters.")
         if len(q.get("Name") or "") > 128:
             raise AcsError(400, "InvalidParameter.Name", "Name is at most 128 characters.")
-        with self._ca_wake:
+        with self._wake:
             if token in self._tokens:
                 return self._ids_of(self._tokens[token])
         statuses = self.statuses(ids)
@@ -165,7 +141,7 @@ class CloudAssistantMixin:
         entries = {
             i: new_entry(found[i], statuses[i] == "Running", self.agent_state(i), run, t0) for i in ids
         }
-        with self._ca_wake:
+        with self._wake:
             if token in self._tokens:  # the same token, sent twice at once
                 return self._ids_of(self._tokens[token])
             invoke_id = self._new_id("t", region)
@@ -187,35 +163,35 @@ class CloudAssistantMixin:
             if token:
                 self._tokens[token] = invoke_id
             self._active.add(invoke_id)
-            self._settle(t0)
-            self._ca_wake.notify_all()
+            self._settle_invocations(t0)
+            self._wake.notify_all()
             return self._ids_of(invoke_id)
 
     def api_StopInvocation(self, q: dict[str, str]) -> dict:
         region = require(q, "RegionId")
         invoke_id = require(q, "InvokeId")
         ids = set(instance_ids(q, 50, required=False))
-        with self._ca_wake:
+        with self._wake:
             record = self.invocations.get(invoke_id)
             if record is None or record["RegionId"] != region:
                 raise AcsError(
                     404, "InvalidInvokeId.NotFound", f"The specified InvokeId {invoke_id} does not exist."
                 )
             now = time.monotonic()
-            self._settle(now)
+            self._settle_invocations(now)
             for iid, entry in record["instances"].items():
                 if (not ids or iid in ids) and stop_entry(entry, now):
                     self._active.add(invoke_id)
-            self._settle(now)
-            self._ca_wake.notify_all()
+            self._settle_invocations(now)
+            self._wake.notify_all()
         return {}
 
     # reads ----------------------------------------------------------------------------------------
     def _matching(self, q: dict[str, str]) -> list[dict]:
         """The region's invocations that pass the InvokeId / CommandId / InstanceId filters, newest
-        first. Called with `_ca_wake` held."""
+        first. Called with the emulator's lock held."""
         region = require(q, "RegionId")
-        self._settle(time.monotonic())
+        self._settle_invocations(time.monotonic())
         out = []
         for record in reversed(list(self.invocations.values())):
             if record["RegionId"] != region:
@@ -231,7 +207,7 @@ class CloudAssistantMixin:
         include = parse_bool(q.get("IncludeOutput"))
         as_base64 = wants_base64(q)
         wanted = status_filter(q, "InvokeStatus", OVERALL)
-        with self._ca_wake:
+        with self._wake:
             rows = []
             for record in self._matching(q):
                 if q.get("CommandType") and q["CommandType"] != record["CommandType"]:
@@ -250,7 +226,7 @@ class CloudAssistantMixin:
     def api_DescribeInvocationResults(self, q: dict[str, str]) -> dict:
         as_base64 = wants_base64(q)
         wanted = status_filter(q, "InvokeRecordStatus", RECORD_FILTER)
-        with self._ca_wake:
+        with self._wake:
             rows = [
                 (record, entry)
                 for record in self._matching(q)
@@ -278,8 +254,8 @@ class CloudAssistantMixin:
         if os_type:
             items = [i for i in items if i.get("OSType", "linux") == os_type]
         shown, meta = page(q, items, 50 if ids else 10)
-        with self._ca_wake:
-            self._settle(time.monotonic())
+        with self._wake:
+            self._settle_invocations(time.monotonic())
             delivered: dict[str, list[tuple[dict, dict]]] = {}
             for record in self.invocations.values():
                 for iid, entry in record["instances"].items():

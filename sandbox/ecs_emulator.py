@@ -284,9 +284,12 @@ class EcsEmulator(CloudAssistantMixin, AcsEmulator):
                     return
                 now = time.monotonic()
                 events = self._apply_due(now)
+                due = min(
+                    self._timers[0][0] if self._timers else now + 1.0,
+                    self._settle_invocations(now) or now + 1.0,
+                )
                 if not events:
-                    timeout = (self._timers[0][0] - now) if self._timers else 1.0
-                    self._wake.wait(max(0.005, min(timeout, 1.0)))
+                    self._wake.wait(max(0.005, min(due - now, 1.0)))
                     continue
             self._fire(events)
 

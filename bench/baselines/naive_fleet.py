@@ -18,18 +18,12 @@ from alibabacloud_ecs20140526 import models as ecs_models
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from darabonba.exceptions import UnretryableException
 
-from bench.baselines.sdk import naive_client
+from bench.baselines.sdk import NaiveBaseline
 
 PAGE_SIZE = 100  # generous: the originals often left the 10-item default
 
 
-class NaiveFleet:
-    def __init__(self, endpoint: str, access_key_id: str, access_key_secret: str, region: str):
-        self.client = naive_client(endpoint, access_key_id, access_key_secret, region)
-        self.region = region
-        self.api_calls = 0
-        self.errors: list[str] = []
-
+class NaiveFleet(NaiveBaseline):
     def list_by_tag(self, key: str, value: str) -> list[tuple[str, str]]:
         """(id, status) of every instance with the tag, page by page."""
         out: list[tuple[str, str]] = []

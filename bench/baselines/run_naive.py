@@ -20,7 +20,7 @@ from alibabacloud_ecs20140526 import models as ecs_models
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from darabonba.exceptions import UnretryableException
 
-from bench.baselines.sdk import naive_client
+from bench.baselines.sdk import NaiveBaseline
 
 BATCH = 100  # RunCommand takes at most 100 instances
 FIRST_WAIT = 2.0
@@ -42,24 +42,14 @@ def _row(status: str, exit_code: int | None = None, output: str = "", error_code
     return {"status": status, "exit_code": exit_code, "output": output, "error_code": error_code}
 
 
-class NaiveRunner:
-    """`run()` as the seed did it. `waits` lists every wait it made, `api_calls` counts its calls
-    across runs. `sleep` is the waiting function (time.sleep)."""
+class NaiveRunner(NaiveBaseline):
+    """`NaiveRunner(endpoint, access_key_id, access_key_secret, region)`; `run()` as the seed did it.
+    `waits` lists every wait it made; `sleep` is how it waits (time.sleep)."""
 
-    def __init__(
-        self,
-        endpoint: str,
-        access_key_id: str,
-        access_key_secret: str,
-        region: str,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        self.client = naive_client(endpoint, access_key_id, access_key_secret, region)
-        self.region = region
-        self.sleep = sleep
-        self.api_calls = 0
+    def __init__(self, *connection: str, **by_name: str):
+        super().__init__(*connection, **by_name)
+        self.sleep: Callable[[float], None] = time.sleep
         self.waits: list[float] = []
-        self.errors: list[str] = []
 
     def run(
         self, instance_ids: list[str], command: str, type: str = "RunShellScript", timeout: int = 60

@@ -20,7 +20,9 @@ def ecs():
 
 def runner(emu: EcsEmulator, sleep=None) -> NaiveRunner:
     args = (emu.base_url, credentials.ALIBABA_ACCESS_KEY_ID, credentials.ALIBABA_ACCESS_KEY_SECRET)
-    return NaiveRunner(*args, credentials.REGION_ID, **({"sleep": sleep} if sleep else {}))
+    naive = NaiveRunner(*args, credentials.REGION_ID)
+    naive.sleep = sleep or naive.sleep
+    return naive
 
 
 def all_settled(emu: EcsEmulator) -> bool:

@@ -13,8 +13,10 @@ random 5xx, injected faults, recording); a subclass implements `api_<Action>(que
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import random
 import threading
 import time
@@ -141,6 +143,23 @@ def require(query: dict[str, str], name: str) -> str:
     if not value:
         raise AcsError(400, f"Missing{name}", f"{name} is mandatory for this action.")
     return value
+
+
+def encode_token(offset: int) -> str:
+    """An opaque NextToken for a list offset."""
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
+
+
+def decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["o"]
+    except (ValueError, KeyError, TypeError):
+        raise AcsError(400, "InvalidParameter.NextToken", "The specified NextToken is invalid.") from None
+    if not isinstance(offset, int) or offset < 0:
+        raise AcsError(400, "InvalidParameter.NextToken", "The specified NextToken is invalid.")
+    return offset
 
 
 # Per-API throttling -----------------------------------------------------------------------------------

@@ -5,6 +5,9 @@ MaxResults + NextToken and legacy PageNumber + PageSize), DescribeInstanceStatus
 Start/Stop/RebootInstances (AllTogether / SuccessFirst, DryRun, StoppedMode, ForceStop / ForceReboot) and
 StartInstance / StopInstance / RebootInstance. Power actions move instances through timed states
 (Running → Stopping → Stopped, Stopped → Starting → Running, reboot: Stopping → Starting → Running).
+Cloud Assistant (`sandbox/cloud_assistant.py`): RunCommand, DescribeInvocations,
+DescribeInvocationResults, StopInvocation and DescribeCloudAssistantStatus, with per-instance runs
+(Pending → Running → Success / Failed / Timeout, Aborted, Invalid, Stopping → Terminated, Cancelled).
 
 Behaviour the real API documents and the emulator keeps:
 - DescribeInstances returns 10 instances unless MaxResults / PageSize say otherwise (at most 100).
@@ -14,7 +17,8 @@ Behaviour the real API documents and the emulator keeps:
 - DryRun answers `DRYRUN.SUCCESS` when the checks pass; under SuccessFirst it always does.
 
 Knobs: see `AcsEmulator` (latency, per-API throttling, random 5xx, injected faults) plus
-`transition_seconds` and `no_stock` (instances that refuse to start with OperationDenied.NoStock).
+`transition_seconds` and `no_stock` (instances that refuse to start with OperationDenied.NoStock);
+Cloud Assistant's `agents`, `command_behaviour` and `invocations` (see `CloudAssistantMixin`).
 
 For other emulators: `add_state_listener(cb)` calls `cb(instance, old_status, new_status)` on every status
 change (a copy of the instance dict; a released instance reports new_status "Deleted"); `instances`
@@ -24,7 +28,6 @@ SpotStrategy, …); `seed_fleet`, `add_instance`, `release`, `set_status`.
 
 from __future__ import annotations
 
-import base64
 import heapq
 import itertools
 import json
@@ -39,13 +42,16 @@ from sandbox import credentials
 from sandbox.acs import (
     AcsEmulator,
     AcsError,
+    decode_token,
+    encode_token,
     flat_list,
     flat_objects,
     parse_bool,
     parse_int,
     require,
 )
-from sandbox.ecs_fleet import seed_office_fleet
+from sandbox.cloud_assistant import CloudAssistantMixin
+from sandbox.ecs_fleet import seed_agent_states, seed_office_fleet
 from sandbox.emulator import EmulatorSpec, register_emulator
 
 log = logging.getLogger(__name__)
@@ -76,7 +82,7 @@ def _now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())
 
 
-class EcsEmulator(AcsEmulator):
+class EcsEmulator(CloudAssistantMixin, AcsEmulator):
     name = "ecs"
     version = "2014-05-26"
     product = "Ecs"
@@ -278,9 +284,12 @@ class EcsEmulator(AcsEmulator):
                     return
                 now = time.monotonic()
                 events = self._apply_due(now)
+                due = min(
+                    self._timers[0][0] if self._timers else now + 1.0,
+                    self._settle_invocations(now) or now + 1.0,
+                )
                 if not events:
-                    timeout = (self._timers[0][0] - now) if self._timers else 1.0
-                    self._wake.wait(max(0.005, min(timeout, 1.0)))
+                    self._wake.wait(max(0.005, min(due - now, 1.0)))
                     continue
             self._fire(events)
 
@@ -371,12 +380,12 @@ class EcsEmulator(AcsEmulator):
                 items = items[:TAG_FILTER_CAP]
             if "MaxResults" in q or "NextToken" in q:
                 size = min(parse_int(q, "MaxResults", 10, 1), 100)
-                offset = _decode_token(q.get("NextToken"))
+                offset = decode_token(q.get("NextToken"))
                 page = items[offset : offset + size]
                 more = offset + size < len(items)
                 return {
                     "TotalCount": total,
-                    "NextToken": _encode_token(offset + size) if more else "",
+                    "NextToken": encode_token(offset + size) if more else "",
                     "Instances": {"Instance": [self._wire(i) for i in page]},
                 }
             number = parse_int(q, "PageNumber", 1, 1)
@@ -430,7 +439,7 @@ class EcsEmulator(AcsEmulator):
             raise AcsError(
                 400, "MissingParameter.ResourceIdOrTag", "Either ResourceId or Tag must be specified."
             )
-        offset = _decode_token(q.get("NextToken"))
+        offset = decode_token(q.get("NextToken"))
         entries = []
         with self._lock:
             if resource_type.lower() == "instance":
@@ -454,7 +463,7 @@ class EcsEmulator(AcsEmulator):
         page = entries[offset : offset + TAG_PAGE_SIZE]
         more = offset + TAG_PAGE_SIZE < len(entries)
         return {
-            "NextToken": _encode_token(offset + TAG_PAGE_SIZE) if more else "",
+            "NextToken": encode_token(offset + TAG_PAGE_SIZE) if more else "",
             "TagResources": {"TagResource": page},
         }
 
@@ -583,30 +592,16 @@ def _json_list(raw: str, name: str) -> list[str]:
     return value
 
 
-def _encode_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
-
-
-def _decode_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["o"]
-    except (ValueError, KeyError, TypeError):
-        raise AcsError(400, "InvalidParameter.NextToken", "The specified NextToken is invalid.") from None
-    if not isinstance(offset, int) or offset < 0:
-        raise AcsError(400, "InvalidParameter.NextToken", "The specified NextToken is invalid.")
-    return offset
-
-
 def build_sandbox_ecs(stack) -> EcsEmulator:
     """The sandbox's ECS: 42 instances in the default region (dev / staging / prod, Linux and Windows),
     6 in cn-shanghai, and 15 office machines in the default region that opt in to office-hours schedules;
+    three dev machines' Cloud Assistant agents are stopped or missing (`ecs_fleet.AGENT_STATES`);
     emulators already started that want ECS state changes are subscribed."""
     emulator = EcsEmulator()
     emulator.seed_fleet(42)
     emulator.seed_fleet(6, region="cn-shanghai", name_prefix="sh-")
     seed_office_fleet(emulator)  # last: the instances above keep their ids
+    seed_agent_states(emulator)
     for other in getattr(stack, "emulators", {}).values():
         hook = getattr(other, "on_ecs_state_change", None)
         if callable(hook):

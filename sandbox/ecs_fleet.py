@@ -28,3 +28,15 @@ def seed_office_fleet(emulator: EcsEmulator) -> list[str]:
         )
         for name, schedule, team in OFFICE_FLEET
     ]
+
+
+# Dev machines of the sample fleet whose Cloud Assistant agent is not running (all Running Linux).
+AGENT_STATES = {"dev-worker-07": "stopped", "dev-db-10": "stopped", "dev-cache-13": "not-installed"}
+
+
+def seed_agent_states(emulator: EcsEmulator) -> dict[str, str]:
+    """Two dev machines with a stopped Cloud Assistant agent and one without it; returns id → state."""
+    by_name = {i["InstanceName"]: iid for iid, i in emulator.instances.items()}
+    states = {by_name[name]: state for name, state in AGENT_STATES.items() if name in by_name}
+    emulator.agents.update(states)
+    return states

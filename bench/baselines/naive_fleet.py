@@ -15,30 +15,15 @@ from __future__ import annotations
 import time
 
 from alibabacloud_ecs20140526 import models as ecs_models
-from alibabacloud_ecs20140526.client import Client
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
-from alibabacloud_tea_openapi.models import Config
 from darabonba.exceptions import UnretryableException
+
+from bench.baselines.sdk import NaiveBaseline
 
 PAGE_SIZE = 100  # generous: the originals often left the 10-item default
 
 
-class NaiveFleet:
-    def __init__(self, endpoint: str, access_key_id: str, access_key_secret: str, region: str):
-        host = endpoint.removeprefix("http://")
-        self.client = Client(
-            Config(
-                access_key_id=access_key_id,
-                access_key_secret=access_key_secret,
-                region_id=region,
-                endpoint=host,
-                protocol="http",
-            )
-        )
-        self.region = region
-        self.api_calls = 0
-        self.errors: list[str] = []
-
+class NaiveFleet(NaiveBaseline):
     def list_by_tag(self, key: str, value: str) -> list[tuple[str, str]]:
         """(id, status) of every instance with the tag, page by page."""
         out: list[tuple[str, str]] = []

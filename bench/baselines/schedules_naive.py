@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from alibabacloud_ecs20140526 import models as ecs_models
-from alibabacloud_ecs20140526.client import Client
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
-from alibabacloud_tea_openapi.models import Config
 from darabonba.exceptions import UnretryableException
+
+from bench.baselines.sdk import NaiveBaseline
 
 DEFAULT_PAGE_SIZE = 10  # what DescribeInstances answers when PageSize is not set
 MAX_PAGES = 1000  # the loop's bound (10,000 instances at the default page size)
@@ -78,7 +78,7 @@ def cron_triggers(
     return out
 
 
-class NaiveScheduler:
+class NaiveScheduler(NaiveBaseline):
     """What one trigger invocation does. Not thread-safe: one instance per invocation (as each function
     invocation built its own client)."""
 
@@ -91,20 +91,9 @@ class NaiveScheduler:
         tag_key: str = "Schedule",
         paged: bool = False,
     ):
-        self.client = Client(
-            Config(
-                access_key_id=access_key_id,
-                access_key_secret=access_key_secret,
-                region_id=region,
-                endpoint=endpoint.removeprefix("http://"),
-                protocol="http",
-            )
-        )
-        self.region = region
+        super().__init__(endpoint, access_key_id, access_key_secret, region)
         self.tag_key = tag_key
         self.paged = paged
-        self.api_calls = 0
-        self.errors: list[str] = []
 
     def list_by_tag(self, value: str) -> list[tuple[str, str]]:
         """(id, status) of the instances tagged `tag_key=value`: the first page, or every page."""

@@ -185,7 +185,7 @@ class EcsEmulator(CloudAssistantMixin, AcsEmulator):
         status: str | None = None,
         name_prefix: str = "",
     ) -> list[str]:
-        """A deterministic fleet: envs round-robin, roles, every 7th Windows, every 11th spot, and (unless
+        """A deterministic fleet: envs round-robin, roles, every 7th Windows (none in dev), every 11th spot, and (unless
         `status` is given) every 8th Stopped."""
         roles = ("web", "api", "worker", "db", "cache", "batch")
         types = ("ecs.g7.large", "ecs.c7.xlarge", "ecs.r7.2xlarge", "ecs.g7.xlarge")
@@ -194,7 +194,7 @@ class EcsEmulator(CloudAssistantMixin, AcsEmulator):
         for n in range(count):
             env = envs[n % len(envs)]
             role = roles[(n // len(envs)) % len(roles)]
-            windows = n % 7 == 3
+            windows = n % 7 == 3 and env != "dev"  # dev is all Linux: one command type fits it
             tags = {"env": env, "app": role, "team": "payments" if role in ("api", "db") else "platform"}
             tags.update(extra_tags or {})
             ids.append(

@@ -62,7 +62,9 @@ def confirm(bot, text: str, user: str = "U_ALICE") -> tuple[dict, str]:
 def uploaded(bot) -> str:
     """The content of the last file uploaded, once its upload is complete."""
     files = bot.emulator("slack").files
-    done = wait_for(lambda: [f for f in list(files.values()) if f.get("content") is not None], 10, message="the file")
+    done = wait_for(
+        lambda: [f for f in list(files.values()) if f.get("content") is not None], 10, message="the file"
+    )
     return done[-1]["content"].decode()
 
 
@@ -167,7 +169,9 @@ def test_status_and_stop_while_it_runs(bot):
     ecs.command_behaviour = lambda inst, text, kind: (30.0, 0, "done")
     _, plan_id = confirm(bot, "run tag:app=slow -- sleep 30")
     record = wait_for(
-        lambda: (r := load_job(bot.services.store, plan_id)) and r.phase == "running" and r, 30, message="polling"
+        lambda: (r := load_job(bot.services.store, plan_id)) and r.phase == "running" and r,
+        30,
+        message="polling",
     )
     invoke_id = record.state["batches"][0]["invoke_id"]
     status = slash(bot, "/ecs", f"run status {invoke_id}").json()
@@ -182,7 +186,9 @@ def test_status_and_stop_while_it_runs(bot):
     assert "finished already" in finished["text"]
 
 
-def test_a_worker_killed_mid_poll_is_replaced_without_running_the_command_twice(make_bot, redis_url, tmp_path):
+def test_a_worker_killed_mid_poll_is_replaced_without_running_the_command_twice(
+    make_bot, redis_url, tmp_path
+):
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
     bot = make_bot(
@@ -196,11 +202,17 @@ def test_a_worker_killed_mid_poll_is_replaced_without_running_the_command_twice(
     env.update(bot.env, PYTHONPATH=str(ROOT), CHATOPS_LOG_LEVEL="WARNING")
     log = open(tmp_path / "worker1.log", "w")  # noqa: SIM115 - closed below
     first = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "worker", "--threads", "1"], cwd=ROOT, env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "bot.cli", "worker", "--threads", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
     )
     try:
         wait_for(
-            lambda: (r := load_job(bot.services.store, plan_id)) and r.phase == "running", 60, message="polling"
+            lambda: (r := load_job(bot.services.store, plan_id)) and r.phase == "running",
+            60,
+            message="polling",
         )
     finally:
         first.kill()  # SIGKILL mid-poll: the lease stays until it expires
@@ -223,7 +235,9 @@ def test_a_worker_killed_mid_poll_is_replaced_without_running_the_command_twice(
         second.stop(timeout=10)
     assert "120 Success" in report.text
     assert len(ecs.calls_named("RunCommand")) == 2  # the command ran once on each instance
-    assert len(ecs.invocations) == 2 and sum(len(v["instances"]) for v in ecs.invocations.values()) == len(ids)
+    assert len(ecs.invocations) == 2 and sum(len(v["instances"]) for v in ecs.invocations.values()) == len(
+        ids
+    )
     reports = [m for m in bot.emulator("slack").channel_messages("C_OPS") if "Ran on 120" in m.text]
     assert len(reports) == 1
     assert load_job(bot.services.store, plan_id).attempts == 2

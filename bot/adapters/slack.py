@@ -100,6 +100,13 @@ class SlackMessenger:
         except SlackApiError as exc:
             raise _upstream(exc) from exc
 
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        """Open a modal (views.open) for the click or command that gave `trigger_id` (valid 3 s)."""
+        try:
+            self.client.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as exc:
+            raise _upstream(exc) from exc
+
     def respond(self, response_url: str, payload: dict[str, Any]) -> None:
         """POST to a response_url (ephemeral answers, replacing the message a button sat on). Only to
         Slack's own response URL host, or to the host of the Web API the bot is pointed at (the

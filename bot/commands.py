@@ -87,14 +87,18 @@ class CommandRequest:
         return self.services.authz.authorize(self.actor, permission, targets, detail)
 
     def viewer_zone(self) -> dt.tzinfo:
-        """The caller's time zone (their Slack profile's) for answers only they see; else the team's."""
-        name = self.services.slack.user_timezone(self.actor.user_id) if self.actor.user_id else None
-        if name:
-            try:
-                return ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                pass
-        return self.services.timezone
+        return viewer_zone(self.services, self.actor.user_id)
+
+
+def viewer_zone(services: Services, user_id: str | None) -> dt.tzinfo:
+    """The caller's time zone (their Slack profile's) for answers only they see; else the team's."""
+    name = services.slack.user_timezone(user_id) if user_id else None
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return services.timezone
 
 
 @dataclass
@@ -112,6 +116,9 @@ class ActionRequest:
 
     def authorize(self, permission: str, targets: Iterable[Any] = (), detail: str | None = None):
         return self.services.authz.authorize(self.actor, permission, targets, detail)
+
+    def viewer_zone(self) -> dt.tzinfo:
+        return viewer_zone(self.services, self.actor.user_id)
 
 
 MAX_METADATA_CHARS = 3000  # Slack's limit on a view's private_metadata

@@ -193,6 +193,21 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: 
         time.sleep(interval)
 
 
+def cards(slack, channel: str = "C_OPS") -> list:
+    """The channel's messages that are not thread replies (incident cards, reports)."""
+    return [m for m in slack.channel_messages(channel) if not m.thread_ts]
+
+
+def replies(slack, channel: str = "C_OPS", thread_ts: str | None = None) -> list:
+    """The channel's thread replies (of one thread, when `thread_ts` is given)."""
+    return [m for m in slack.channel_messages(channel) if m.thread_ts and thread_ts in (None, m.thread_ts)]
+
+
+def ephemerals(slack, user: str) -> list[str]:
+    """The texts of the ephemeral messages `user` was shown."""
+    return [e.text for e in slack.timeline if e.kind == "ephemeral" and e.user == user]
+
+
 def run_sandbox_script(
     data_dir, script: str | Path, timeout: float = 180, env: dict | None = None, keep_redis: bool = True
 ) -> subprocess.CompletedProcess:

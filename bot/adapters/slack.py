@@ -170,6 +170,16 @@ class SlackMessenger:
             return None
         return ((resp.get("user") or {}).get("profile") or {}).get("email")
 
+    def user_name(self, user_id: str) -> str | None:
+        """The person's name as Slack shows it (profile real name, else the user name)."""
+        try:
+            resp = self.client.users_info(user=user_id)
+        except SlackApiError as exc:
+            log.warning("users.info failed", extra={"user": user_id, "error": str(exc)})
+            return None
+        user = resp.get("user") or {}
+        return (user.get("profile") or {}).get("real_name") or user.get("real_name") or user.get("name")
+
     def user_timezone(self, user_id: str) -> str | None:
         """The IANA zone of the user's Slack profile (remembered for ZONE_CACHE_SECONDS), else None."""
         now = time.monotonic()

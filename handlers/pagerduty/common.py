@@ -35,8 +35,10 @@ def planned_key(incident_key: str) -> str:
     return f"pagerduty:planned:{incident_key}"
 
 
-def actor_key(incident_id: str, status: str) -> str:
-    return f"pagerduty:actor:{incident_id}:{status}"
+def actor_key(incident_id: str, what: str) -> str:
+    """Who asked for a change from Slack; `what` is the V3 event that will report it, without its
+    `incident.` prefix (`acknowledged`, `reassigned` …)."""
+    return f"pagerduty:actor:{incident_id}:{what}"
 
 
 class CardRecord(Record):

@@ -14,7 +14,7 @@ from bot import blocks
 from bot.commands import Reply, ViewAnswer, ViewRequest
 from bot.registry import Capability, Registry
 from bot.render import escape
-from tests.support import choose, click, post_slack, submit_view, wait_for
+from tests.support import choose, click, ephemerals, post_slack, submit_view, wait_for
 
 toy = Capability("tests.modals_and_menus")
 FORM = "test.form"
@@ -41,10 +41,6 @@ def submit_form(req: ViewRequest) -> Reply | ViewAnswer:
 @toy.action("test.menu", permission="test.form")
 def menu(req) -> Reply:
     return Reply(f"chosen: {escape(req.value)}")
-
-
-def ephemerals(slack, user):
-    return [e.text for e in slack.timeline if e.kind == "ephemeral" and e.user == user]
 
 
 @pytest.fixture

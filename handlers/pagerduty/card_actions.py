@@ -94,20 +94,27 @@ def more_menu(req: ActionRequest) -> Reply | None:
     if what in ("urgency-high", "urgency-low"):
         change = Change(kind="urgency", incident=incident_id, urgency=what.removeprefix("urgency-"))
         return _change(req, change, "menu", req.response_url)
-    label = _label(services, incident_id)
     if what == "reassign":
-        services.authz.precheck(req.actor, "incident.reassign", detail=f"menu on incident {incident_id}")
-        policies = client(services, interactive=True).find_escalation_policies("")
-        return _open(
-            req, forms.reassign_modal(incident_id, label, req.channel_id, policies), "reassign", incident_id
-        )
+        return _open_reassign_form(req, incident_id)
+    return _open_priority_form(req, incident_id)
+
+
+def _open_reassign_form(req: ActionRequest, incident_id: str) -> Reply | None:
+    services = req.services
+    services.authz.precheck(req.actor, "incident.reassign", detail=f"menu on incident {incident_id}")
+    policies = client(services, interactive=True).find_escalation_policies("")
+    view = forms.reassign_modal(incident_id, _label(services, incident_id), req.channel_id, policies)
+    return _open(req, view, "reassign", incident_id)
+
+
+def _open_priority_form(req: ActionRequest, incident_id: str) -> Reply | None:
+    services = req.services
     services.authz.precheck(req.actor, "incident.priority", detail=f"menu on incident {incident_id}")
     priorities = client(services, interactive=True).priorities()
     if not priorities:
         return Reply(":information_source: This PagerDuty account has no incident priorities to choose from.")
-    return _open(
-        req, forms.priority_modal(incident_id, label, req.channel_id, priorities), "priority", incident_id
-    )
+    view = forms.priority_modal(incident_id, _label(services, incident_id), req.channel_id, priorities)
+    return _open(req, view, "priority", incident_id)
 
 
 # modals --------------------------------------------------------------------------------------------

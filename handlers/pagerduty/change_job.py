@@ -122,7 +122,7 @@ def _make(services, wanted: Change, user_id: str, request_id: str) -> str:
         steps = RequestSteps(change=change.model_copy(update={"incident": incident_id}))
     change = steps.change
     who = acting_as(services, user_id)
-    slack_name = services.slack.user_name(user_id) or user_id
+    slack_name = (services.slack.user_name(user_id) or user_id) if who.fallback else ""
     on_behalf = OnBehalf(user=user_id, fallback=who.fallback, email=who.email)
     if change.spec.confirmed_by:
         what = change.spec.confirmed_by.removeprefix("incident.")

@@ -89,10 +89,10 @@ def _apply(services, event: WebhookEvent, attempt: int) -> str:
         return _update_card(services, event, record)
 
 
-# Events after which a snooze no longer holds (PagerDuty cancels it on a status change or reassignment).
+# Events after which a snooze no longer holds (PagerDuty cancels it on a status change or reassignment;
+# not on `incident.acknowledged`, whose webhook may arrive after the snooze that followed it).
 _ENDS_SNOOZE = frozenset(
     {
-        "incident.acknowledged",
         "incident.unacknowledged",
         "incident.resolved",
         "incident.reopened",

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import records
 from bot.commands import ActionRequest, Reply, ViewAnswer, ViewRequest
 from bot.errors import UserError
 from bot.registry import CHOSEN_PERMISSION, Capability
 from handlers.pagerduty import controls, forms, lookups, parsing
 from handlers.pagerduty.change_job import request_change
-from handlers.pagerduty.changes import Change, incident_label
-from handlers.pagerduty.common import CardRecord, client, message_key
+from handlers.pagerduty.changes import Change
+from handlers.pagerduty.common import card_label, client
 from handlers.pagerduty.details import detail_reply
 from handlers.pagerduty.incident_commands import read_details
 from handlers.pagerduty.incidents import button_incident
@@ -31,17 +30,11 @@ NO_TRIGGER = (
 )
 
 
-def _label(services, incident_id: str) -> str:
-    """How the incident's card names it (`#12`), else its id."""
-    card = records.load_or_none(CardRecord, services.store.get(message_key(incident_id)))
-    return incident_label(card.incident) if card else incident_id
-
-
 def _change(req: ActionRequest | ViewRequest, change: Change, what: str, response_url: str | None) -> Reply:
     audit = req.authorize(
         change.spec.permission, [change.incident], detail=f"{what} on incident {change.incident}"
     )
-    label = _label(req.services, change.incident)
+    label = card_label(req.services, change.incident)
     return request_change(req.services, change, req.actor, response_url, audit, label)
 
 
@@ -60,7 +53,7 @@ def note_button(req: ActionRequest) -> Reply | None:
         return Reply(NOT_AN_INCIDENT)
     return _open(
         req,
-        forms.note_modal(incident_id, _label(req.services, incident_id), req.channel_id),
+        forms.note_modal(incident_id, card_label(req.services, incident_id), req.channel_id),
         "note",
         incident_id,
     )
@@ -103,7 +96,7 @@ def _open_reassign_form(req: ActionRequest, incident_id: str) -> Reply | None:
     services = req.services
     services.authz.precheck(req.actor, "incident.reassign", detail=f"menu on incident {incident_id}")
     policies = client(services, interactive=True).find_escalation_policies("")
-    view = forms.reassign_modal(incident_id, _label(services, incident_id), req.channel_id, policies)
+    view = forms.reassign_modal(incident_id, card_label(services, incident_id), req.channel_id, policies)
     return _open(req, view, "reassign", incident_id)
 
 
@@ -113,7 +106,7 @@ def _open_priority_form(req: ActionRequest, incident_id: str) -> Reply | None:
     priorities = client(services, interactive=True).priorities()
     if not priorities:
         return Reply(":information_source: This PagerDuty account has no incident priorities to choose from.")
-    view = forms.priority_modal(incident_id, _label(services, incident_id), req.channel_id, priorities)
+    view = forms.priority_modal(incident_id, card_label(services, incident_id), req.channel_id, priorities)
     return _open(req, view, "priority", incident_id)
 
 

@@ -27,7 +27,7 @@ from handlers.pagerduty.change_job import (
     will_retry,
 )
 from handlers.pagerduty.changes import Change
-from handlers.pagerduty.common import acting_as, client
+from handlers.pagerduty.common import acting_as, card_label, client
 from handlers.pagerduty.events import normalize_incident
 
 capability = Capability("handlers.pagerduty.incidents")
@@ -126,7 +126,8 @@ def _button(req: ActionRequest, kind: str) -> Reply:
         return Reply(":warning: This button does not name a PagerDuty incident; nothing was changed.")
     change = Change(kind=kind, incident=incident_id)
     audit = req.authorize(change.spec.permission, [incident_id], detail=f"button on incident {incident_id}")
-    return request_change(req.services, change, req.actor, req.response_url, audit)
+    label = card_label(req.services, incident_id)
+    return request_change(req.services, change, req.actor, req.response_url, audit, label)
 
 
 def button_incident(value: str) -> str | None:

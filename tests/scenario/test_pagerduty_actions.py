@@ -7,6 +7,8 @@ each change, also after changes made in PagerDuty itself."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.support import (
@@ -17,6 +19,7 @@ from tests.support import (
     find_button,
     find_element,
     replies,
+    run_sandbox_script,
     slash,
     submit_view,
     wait_for,
@@ -389,3 +392,28 @@ def test_bad_input_is_refused_with_a_reason_and_changes_nothing(bot):
     said(bot, "U_BOB", "does not name a PagerDuty incident")
     settled(bot)
     assert len(pd.calls_named("PUT /incidents/{id}")) == puts
+
+
+WALK = Path(__file__).resolve().parents[2] / "sandbox" / "data" / "pagerduty_walk.script"
+
+
+def test_the_sandbox_walk_takes_an_incident_from_triggered_to_resolved_from_slack(tmp_path):
+    proc = run_sandbox_script(tmp_path, WALK, timeout=240, env={"SANDBOX_PLANNED_WORK_DELAY": "3600"})
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    out = proc.stdout
+    assert "0 failed step(s)" in out
+    assert (
+        out.count("[#ops] chatops:\n    :rotating_light: *#1 Checkout errors on the web tier") == 1
+    )  # one card
+    for line in (
+        "*Bob Operator* reassigned the incident to the escalation policy Database Escalation.",
+        "*Bob Operator* escalated the incident to Bob Operator.",
+        "*Bob Operator* added a note:",
+        "*Bob Operator* acknowledged the incident.",
+        "*Bob Operator* snoozed the incident for 4 hours.",
+        "*Bob Operator* changed the priority to P2.",
+        "*Bob Operator* resolved the incident.",
+    ):
+        assert f"[#ops] chatops (in thread):\n    {line}" in out
+    assert "(bob clicked [5] Escalate to the next level of message 1)" in out
+    assert "(bob clicked [4] Snooze 4 hours of message 1)" in out

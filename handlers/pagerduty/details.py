@@ -12,10 +12,10 @@ from bot.render import DAY_TIME_ZONE, clip, escape, local_time, parse_time
 from handlers.pagerduty.changes import incident_label
 from handlers.pagerduty.controls import incident_controls
 from handlers.pagerduty.events import normalize_incident
+from handlers.pagerduty.messages import STATUS_ICON, heading, incident_fields
 
 SHOWN_NOTES = 5
 NOTE_CHARS = 300
-_STATUS_ICON = {"triggered": ":rotating_light:", "acknowledged": ":eyes:", "resolved": ":white_check_mark:"}
 
 
 @dataclass
@@ -48,27 +48,17 @@ def detail_reply(details: IncidentDetails, tz: dt.tzinfo) -> tuple[str, list[dic
     raw = details.incident
     inc = normalize_incident(raw)
     status = str(inc.get("status") or "")
-    icon = _STATUS_ICON.get(status, ":grey_question:")
-    label = incident_label(inc)
-    title = escape(inc.get("title") or "(no title)")
-    link = inc.get("html_url")
-    heading = f"<{link}|{label} {title}>" if link else f"{label} {title}"
     acks = [a for a in raw.get("acknowledgements") or [] if isinstance(a, dict)]
     acked = ", ".join(f"{_when(a.get('at'), tz)} by {_name(a.get('acknowledger'))}" for a in acks) or "—"
     level = f"level {details.level}" if details.level else "level unknown"
     if details.level and details.levels:
         level += f" of {details.levels}"
     fields = [
-        f"*Status*\n{icon} {status.capitalize() or 'Unknown'}",
-        f"*Urgency*\n{(inc.get('urgency') or 'n/a').capitalize()}",
-        f"*Priority*\n{escape(inc.get('priority') or 'none')}",
-        f"*Service*\n{escape(inc.get('service') or 'n/a')}",
-        f"*Assigned to*\n{escape(', '.join(inc.get('assignees') or []) or 'nobody')}",
-        f"*Escalation policy*\n{escape(inc.get('escalation_policy') or 'n/a')} ({level})",
+        *incident_fields(inc, level),
         f"*Created*\n{_when(raw.get('created_at'), tz)}",
         f"*Acknowledged*\n{acked}",
     ]
-    out = [blocks.section(f"{icon} *{heading}*  `{escape(inc.get('id'))}`", fields)]
+    out = [blocks.section(f"{heading(inc)}  `{escape(inc.get('id'))}`", fields)]
     retrigger = [
         a.get("at")
         for a in raw.get("pending_actions") or []
@@ -99,5 +89,6 @@ def detail_reply(details: IncidentDetails, tz: dt.tzinfo) -> tuple[str, list[dic
     controls = incident_controls(inc)
     if controls:
         out.append(controls)
-    text = f"{icon} {label} {inc.get('title') or ''} — {status}"
+    icon = STATUS_ICON.get(status, ":grey_question:")
+    text = f"{icon} {incident_label(inc)} {inc.get('title') or ''} — {status}"
     return text, out

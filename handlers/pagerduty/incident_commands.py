@@ -9,6 +9,8 @@ incident as their target (audited), and are made by the worker (`change_job`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from bot.commands import CommandRequest, Reply
 from bot.errors import ChatOpsError
@@ -71,99 +73,103 @@ def show_incident(req: CommandRequest) -> Reply:
     return Reply(text, body)
 
 
-def _ask(req: CommandRequest, change: Change) -> Reply:
-    detail = f"{req.command} {req.name} {req.args}"[:300]
-    audit = req.authorize(change.spec.permission, [change.incident], detail=detail)
-    return request_change(req.services, change, req.actor, req.response_url, audit)
-
-
-@capability.subcommand(
-    "/incident",
-    "reassign",
-    permission="incident.reassign",
-    usage=parsing.REASSIGN_USAGE,
-    summary="Reassign an incident to a person (by Slack mention, e-mail or name) or to an escalation policy.",
-    authorizes_targets=True,
-)
-def reassign_incident(req: CommandRequest) -> Reply:
-    wanted = parsing.parse_reassign(req.args)
+# the changes: each parses its arguments and names its targets (a Change), then `_ask` ---------------
+def _reassign(args: str, services) -> Change:
+    wanted = parsing.parse_reassign(args)
     if wanted.policy:
-        policy = lookups.policy_named(req.services, wanted.who)
-        change = Change(
+        policy = lookups.policy_named(services, wanted.who)
+        return Change(
             kind="delegate", incident=wanted.incident, target_id=policy["id"], target_name=policy["name"]
         )
-    else:
-        user = lookups.user_named(req.services, wanted.who)
-        change = Change(
-            kind="reassign", incident=wanted.incident, target_id=user["id"], target_name=user["name"]
-        )
-    return _ask(req, change)
+    user = lookups.user_named(services, wanted.who)
+    return Change(kind="reassign", incident=wanted.incident, target_id=user["id"], target_name=user["name"])
 
 
-@capability.subcommand(
-    "/incident",
-    "escalate",
-    permission="incident.escalate",
-    usage=parsing.ESCALATE_USAGE,
-    summary="Escalate an incident to the next level of its escalation policy (or to LEVEL).",
-    authorizes_targets=True,
+def _escalate(args: str, services) -> Change:
+    incident, level = parsing.parse_escalate(args)
+    return Change(kind="escalate", incident=incident, level=level)
+
+
+def _note(args: str, services) -> Change:
+    incident, text = parsing.parse_note(args)
+    return Change(kind="note", incident=incident, text=text)
+
+
+def _snooze(args: str, services) -> Change:
+    incident, seconds = parsing.parse_snooze(args)
+    return Change(kind="snooze", incident=incident, seconds=seconds)
+
+
+def _priority(args: str, services) -> Change:
+    incident, name = parsing.parse_priority(args)
+    priority = lookups.priority_named(services, name)
+    return Change(kind="priority", incident=incident, target_id=priority["id"], target_name=priority["name"])
+
+
+def _urgency(args: str, services) -> Change:
+    incident, urgency = parsing.parse_urgency(args)
+    return Change(kind="urgency", incident=incident, urgency=urgency)
+
+
+CHANGE_COMMANDS: tuple[tuple[str, str, str, str, Callable[[str, Any], Change]], ...] = (
+    (
+        "reassign",
+        "incident.reassign",
+        parsing.REASSIGN_USAGE,
+        "Reassign an incident to a person (by Slack mention, e-mail or name) or to an escalation policy.",
+        _reassign,
+    ),
+    (
+        "escalate",
+        "incident.escalate",
+        parsing.ESCALATE_USAGE,
+        "Escalate an incident to the next level of its escalation policy (or to LEVEL).",
+        _escalate,
+    ),
+    (
+        "note",
+        "incident.note",
+        parsing.NOTE_USAGE,
+        "Add a note to an incident (shown in its card's thread too).",
+        _note,
+    ),
+    (
+        "snooze",
+        "incident.snooze",
+        parsing.SNOOZE_USAGE,
+        "Snooze an acknowledged incident for 1, 4 or 24 hours (it triggers again after).",
+        _snooze,
+    ),
+    (
+        "priority",
+        "incident.priority",
+        parsing.PRIORITY_USAGE,
+        "Set an incident's priority (one of the PagerDuty account's).",
+        _priority,
+    ),
+    (
+        "urgency",
+        "incident.urgency",
+        parsing.URGENCY_USAGE,
+        "Set an incident's urgency (high or low).",
+        _urgency,
+    ),
 )
-def escalate_incident(req: CommandRequest) -> Reply:
-    incident, level = parsing.parse_escalate(req.args)
-    return _ask(req, Change(kind="escalate", incident=incident, level=level))
 
 
-@capability.subcommand(
-    "/incident",
-    "note",
-    permission="incident.note",
-    usage=parsing.NOTE_USAGE,
-    summary="Add a note to an incident (it also shows in the card's thread).",
-    authorizes_targets=True,
-)
-def note_incident(req: CommandRequest) -> Reply:
-    incident, text = parsing.parse_note(req.args)
-    return _ask(req, Change(kind="note", incident=incident, text=text))
+def _ask(build: Callable[[str, Any], Change]) -> Callable[[CommandRequest], Reply]:
+    """The sub-command of a change: its targets named, authorized with the incident, handed to the worker."""
+
+    def handle(req: CommandRequest) -> Reply:
+        change = build(req.args, req.services)
+        detail = f"{req.command} {req.name} {req.args}"[:300]
+        audit = req.authorize(change.spec.permission, [change.incident], detail=detail)
+        return request_change(req.services, change, req.actor, req.response_url, audit)
+
+    return handle
 
 
-@capability.subcommand(
-    "/incident",
-    "snooze",
-    permission="incident.snooze",
-    usage=parsing.SNOOZE_USAGE,
-    summary="Snooze an acknowledged incident for 1, 4 or 24 hours (it triggers again after).",
-    authorizes_targets=True,
-)
-def snooze_incident(req: CommandRequest) -> Reply:
-    incident, seconds = parsing.parse_snooze(req.args)
-    return _ask(req, Change(kind="snooze", incident=incident, seconds=seconds))
-
-
-@capability.subcommand(
-    "/incident",
-    "priority",
-    permission="incident.priority",
-    usage=parsing.PRIORITY_USAGE,
-    summary="Set an incident's priority (one of the PagerDuty account's).",
-    authorizes_targets=True,
-)
-def prioritise_incident(req: CommandRequest) -> Reply:
-    incident, name = parsing.parse_priority(req.args)
-    priority = lookups.priority_named(req.services, name)
-    return _ask(
-        req,
-        Change(kind="priority", incident=incident, target_id=priority["id"], target_name=priority["name"]),
-    )
-
-
-@capability.subcommand(
-    "/incident",
-    "urgency",
-    permission="incident.urgency",
-    usage=parsing.URGENCY_USAGE,
-    summary="Set an incident's urgency (high or low).",
-    authorizes_targets=True,
-)
-def set_incident_urgency(req: CommandRequest) -> Reply:
-    incident, urgency = parsing.parse_urgency(req.args)
-    return _ask(req, Change(kind="urgency", incident=incident, urgency=urgency))
+for _name, _permission, _usage, _summary, _build in CHANGE_COMMANDS:
+    capability.subcommand(
+        "/incident", _name, permission=_permission, usage=_usage, summary=_summary, authorizes_targets=True
+    )(_ask(_build))

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from handlers.pagerduty.common import OnBehalf
     from handlers.pagerduty.planning import PlannedWindow
 
-_STATUS_ICON = {"triggered": ":rotating_light:", "acknowledged": ":eyes:", "resolved": ":white_check_mark:"}
+STATUS_ICON = {"triggered": ":rotating_light:", "acknowledged": ":eyes:", "resolved": ":white_check_mark:"}
 
 _ACTIVITY = {
     "incident.triggered": "triggered the incident",
@@ -47,6 +47,33 @@ def format_window(start: str, end: str | None, tz: dt.tzinfo, all_day: bool = Fa
     return time_span(s, parse_time(end), tz, all_day=all_day)
 
 
+def heading(incident: dict[str, Any]) -> str:
+    """`:eyes: *#12 Title*`, linked to the incident in PagerDuty."""
+    icon = STATUS_ICON.get(str(incident.get("status") or "triggered"), ":grey_question:")
+    label = incident_label(incident)
+    title = escape(incident.get("title") or "(no title)")
+    link = incident.get("html_url")
+    return f"{icon} *<{link}|{label} {title}>*" if link else f"{icon} *{label} {title}*"
+
+
+def incident_fields(incident: dict[str, Any], level: str | None = None) -> list[str]:
+    """The fields an incident is shown with (a flat snapshot); `level` (`level 2 of 3`) goes with its
+    escalation policy, and with it every field is shown, also when empty (`/incident show`)."""
+    status = str(incident.get("status") or "triggered")
+    fields = [
+        f"*Status*\n{STATUS_ICON.get(status, ':grey_question:')} {status.capitalize()}",
+        f"*Urgency*\n{(incident.get('urgency') or 'n/a').capitalize()}",
+        f"*Service*\n{escape(incident.get('service') or incident.get('service_id') or 'n/a')}",
+        f"*Assigned to*\n{escape(', '.join(incident.get('assignees') or []) or 'nobody')}",
+    ]
+    if incident.get("priority") or level:
+        fields.append(f"*Priority*\n{escape(incident.get('priority') or 'none')}")
+    if incident.get("escalation_policy") or level:
+        policy = escape(incident.get("escalation_policy") or "n/a")
+        fields.append(f"*Escalation policy*\n{policy}" + (f" ({level})" if level else ""))
+    return fields
+
+
 def incident_card(
     incident: dict[str, Any],
     tz: dt.tzinfo,
@@ -55,22 +82,10 @@ def incident_card(
 ) -> tuple[str, list[dict[str, Any]]]:
     """(fallback text, blocks) of the one message an incident has in Slack."""
     status = str(incident.get("status") or "triggered")
-    icon = _STATUS_ICON.get(status, ":grey_question:")
+    icon = STATUS_ICON.get(status, ":grey_question:")
     label = incident_label(incident)
     title = str(incident.get("title") or "(no title)")
-    link = incident.get("html_url")
-    heading = f"<{link}|{label} {escape(title)}>" if link else f"{label} {escape(title)}"
-    fields = [
-        f"*Status*\n{icon} {status.capitalize()}",
-        f"*Urgency*\n{(incident.get('urgency') or 'n/a').capitalize()}",
-        f"*Service*\n{escape(incident.get('service') or incident.get('service_id') or 'n/a')}",
-        f"*Assigned to*\n{escape(', '.join(incident.get('assignees') or []) or 'nobody')}",
-    ]
-    if incident.get("priority"):
-        fields.append(f"*Priority*\n{escape(incident['priority'])}")
-    if incident.get("escalation_policy"):
-        fields.append(f"*Escalation policy*\n{escape(incident['escalation_policy'])}")
-    out = [blocks.section(f"{icon} *{heading}*", fields)]
+    out = [blocks.section(heading(incident), incident_fields(incident))]
     if planned:
         window = format_window(planned.start, planned.end, tz, planned.all_day)
         source = planned.calendar_name or "calendar"
@@ -143,7 +158,7 @@ def latest_line(
 
 def list_line(incident: dict[str, Any]) -> str:
     status = str(incident.get("status") or "")
-    icon = _STATUS_ICON.get(status, "")
+    icon = STATUS_ICON.get(status, "")
     label = incident_label(incident)
     title = escape(str(incident.get("title") or ""))
     link = incident.get("html_url")

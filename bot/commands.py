@@ -8,6 +8,9 @@ A capability declares what it offers on its `Capability` (bot.registry); it neve
     @capability.action("incident.ack", permission="incident.ack")
     def ack(req: ActionRequest) -> Reply: ...
 
+    @capability.view("incident.note", permission="incident.note")     # a modal's submission
+    def note(req: ViewRequest) -> Reply | ViewAnswer | None: ...
+
 Every button carries a permission, checked before its handler runs. A command or button that acts on
 targets declares `authorizes_targets` (or, for a plan's gates, the plan's permission): the dispatcher
 only pre-checks that the caller holds the permission at all, and the decision that is audited is made
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.authz import Actor, AuditRecord
 from bot.errors import ChatOpsError, Forbidden, UserError, new_correlation_id, user_message
-from bot.registry import DEFAULT, PLAN_PERMISSION
+from bot.registry import DEFAULT, HANDLER_AUTHORIZES
 from bot.render import escape
 
 if TYPE_CHECKING:
@@ -83,14 +87,18 @@ class CommandRequest:
         return self.services.authz.authorize(self.actor, permission, targets, detail)
 
     def viewer_zone(self) -> dt.tzinfo:
-        """The caller's time zone (their Slack profile's) for answers only they see; else the team's."""
-        name = self.services.slack.user_timezone(self.actor.user_id) if self.actor.user_id else None
-        if name:
-            try:
-                return ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                pass
-        return self.services.timezone
+        return viewer_zone(self.services, self.actor.user_id)
+
+
+def viewer_zone(services: Services, user_id: str | None) -> dt.tzinfo:
+    """The caller's time zone (their Slack profile's) for answers only they see; else the team's."""
+    name = services.slack.user_timezone(user_id) if user_id else None
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return services.timezone
 
 
 @dataclass
@@ -104,9 +112,48 @@ class ActionRequest:
     response_url: str | None
     message: dict = field(default_factory=dict)
     audit: AuditRecord | None = None
+    trigger_id: str | None = None  # lets the handler open a modal (valid for 3 seconds)
 
     def authorize(self, permission: str, targets: Iterable[Any] = (), detail: str | None = None):
         return self.services.authz.authorize(self.actor, permission, targets, detail)
+
+    def viewer_zone(self) -> dt.tzinfo:
+        return viewer_zone(self.services, self.actor.user_id)
+
+
+MAX_METADATA_CHARS = 3000  # Slack's limit on a view's private_metadata
+
+
+@dataclass
+class ViewRequest:
+    """A modal's submission. `values` maps each input's action_id to what was entered or chosen;
+    `metadata` is the JSON object the modal was opened with (bot.blocks.modal), `channel_id` its
+    "channel" (where answers go)."""
+
+    services: Services
+    actor: Actor
+    callback_id: str
+    values: dict[str, str | None]
+    metadata: dict[str, Any]
+    audit: AuditRecord | None = None
+
+    @property
+    def channel_id(self) -> str | None:
+        return self.actor.channel_id
+
+    def authorize(self, permission: str, targets: Iterable[Any] = (), detail: str | None = None):
+        return self.services.authz.authorize(self.actor, permission, targets, detail)
+
+
+@dataclass
+class ViewAnswer:
+    """What a modal's submission is answered with: `errors` (block_id → why) keep the modal open with
+    the reasons under the inputs; otherwise it closes and `reply`, if any, is shown to the submitter
+    (ephemeral, in the modal's channel)."""
+
+    errors: dict[str, str] | None = None
+    reply: Reply | None = None
+    channel_id: str | None = None
 
 
 def _fail(exc: BaseException, what: str) -> Reply:
@@ -202,6 +249,17 @@ def dispatch_command(services: Services, payload: dict[str, Any]) -> Reply:
     return reply
 
 
+def action_value(act: dict[str, Any]) -> str:
+    """What an interactive element carries: a button's value, the chosen option of an overflow menu or
+    a select, or the user a user picker chose."""
+    option = act.get("selected_option")
+    if isinstance(option, dict) and isinstance(option.get("value"), str):
+        return option["value"]
+    if isinstance(act.get("selected_user"), str):
+        return act["selected_user"]
+    return str(act.get("value") or "")
+
+
 def dispatch_action(services: Services, payload: dict[str, Any]) -> list[Reply]:
     """Run each button in a block_actions payload; returns the replies (usually one)."""
     user = payload.get("user") or {}
@@ -219,16 +277,17 @@ def dispatch_action(services: Services, payload: dict[str, Any]) -> list[Reply]:
             services=services,
             actor=actor,
             action_id=action_id,
-            value=str(act.get("value") or ""),
+            value=action_value(act),
             channel_id=channel,
             message_ts=container.get("message_ts") or (payload.get("message") or {}).get("ts"),
             response_url=payload.get("response_url"),
             message=payload.get("message") or {},
+            trigger_id=payload.get("trigger_id"),
         )
         try:
             detail = f"button {action_id}"
-            if spec.permission == PLAN_PERMISSION:
-                pass  # a plan's gate authorizes with the plan's permission and targets
+            if spec.permission in HANDLER_AUTHORIZES:
+                pass  # a plan's gate, or the chosen option, authorizes with its permission and targets
             elif spec.authorizes_targets:
                 services.authz.precheck(actor, spec.permission, detail=detail)
             else:
@@ -239,3 +298,67 @@ def dispatch_action(services: Services, payload: dict[str, Any]) -> list[Reply]:
         if reply is not None:
             replies.append(reply)
     return replies
+
+
+def _input_value(element: Any) -> str | None:
+    if not isinstance(element, dict):
+        return None
+    if isinstance(element.get("value"), str):
+        return element["value"]
+    return action_value(element) or None
+
+
+def view_values(view: dict[str, Any]) -> dict[str, str | None]:
+    """The submitted inputs of a view, by action_id (text typed, option or user chosen)."""
+    values: dict[str, str | None] = {}
+    state = ((view.get("state") or {}).get("values")) or {}
+    for block in state.values() if isinstance(state, dict) else ():
+        if isinstance(block, dict):
+            for action_id, element in block.items():
+                values[str(action_id)] = _input_value(element)
+    return values
+
+
+def view_metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object a modal carries in private_metadata ({} when absent or not an object)."""
+    raw = view.get("private_metadata")
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_METADATA_CHARS:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def dispatch_view(services: Services, payload: dict[str, Any]) -> ViewAnswer:
+    """Run a view_submission payload through the handler its callback_id names."""
+    user = payload.get("user") or {}
+    view = payload.get("view") or {}
+    callback_id = str(view.get("callback_id") or "")
+    metadata = view_metadata(view)
+    channel = metadata.get("channel")
+    channel = channel if isinstance(channel, str) and channel else None
+    req = ViewRequest(
+        services=services,
+        actor=Actor(str(user.get("id") or ""), channel, user.get("username") or user.get("name")),
+        callback_id=callback_id,
+        values=view_values(view),
+        metadata=metadata,
+    )
+    spec = services.registry.views.get(callback_id)
+    if spec is None:
+        reply = Reply(":warning: This form is no longer supported; nothing was changed.")
+        return ViewAnswer(reply=reply, channel_id=req.channel_id)
+    try:
+        detail = f"form {callback_id}"
+        if spec.authorizes_targets:
+            services.authz.precheck(req.actor, spec.permission, detail=detail)
+        else:
+            req.audit = req.authorize(spec.permission, detail=detail)
+        answer = spec.handler(req)
+    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a correlation id
+        answer = _fail(exc, f"form {callback_id}")
+    if isinstance(answer, ViewAnswer):
+        return answer
+    return ViewAnswer(reply=answer, channel_id=req.channel_id)

@@ -1,4 +1,4 @@
-"""One registry per process: every command, button, job, periodic job, route, loop, adapter, answer
+"""One registry per process: every command, button, modal, job, periodic job, route, loop, adapter, answer
 builder, plan kind and policy section the bot offers.
 
 A module declares what it offers on a `Capability` with plain decorators; nothing is live until a
@@ -68,6 +68,21 @@ class ActionSpec:
 
 
 PLAN_PERMISSION = "<the plan's permission>"
+# A menu whose options need different permissions (an overflow menu): the handler authorizes the option
+# chosen, with its target; the permissions it checks are registered elsewhere (commands, `permissions`).
+CHOSEN_PERMISSION = "<the chosen option's permission>"
+HANDLER_AUTHORIZES = frozenset({PLAN_PERMISSION, CHOSEN_PERMISSION})
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """A modal's submission, by the `callback_id` of its view; `permission` as for a button (the
+    handler authorizes with the targets when `authorizes_targets`)."""
+
+    callback_id: str
+    handler: Callable[..., Any]
+    permission: str
+    authorizes_targets: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +150,15 @@ class Capability:
     def action(self, action_id: str, *, permission: str, authorizes_targets: bool = False):
         def register(fn):
             self._add("actions", action_id, ActionSpec(action_id, fn, permission, authorizes_targets))
+            return fn
+
+        return register
+
+    def view(self, callback_id: str, *, permission: str, authorizes_targets: bool = False):
+        """The submission of a modal this capability opens (bot.commands.ViewRequest)."""
+
+        def register(fn):
+            self._add("views", callback_id, ViewSpec(callback_id, fn, permission, authorizes_targets))
             return fn
 
         return register
@@ -223,6 +247,7 @@ class Registry:
     def __init__(self):
         self.commands: dict[str, dict[str, Subcommand]] = {}
         self.actions: dict[str, ActionSpec] = {}
+        self.views: dict[str, ViewSpec] = {}
         self.jobs: dict[str, JobSpec] = {}
         self.routes: dict[tuple[str, str], RouteSpec] = {}
         self.loops: dict[str, LoopSpec] = {}
@@ -265,7 +290,11 @@ class Registry:
     def known_permissions(self) -> set[str]:
         """Every permission something checks: the commands', the buttons', the declared ones."""
         known = {spec.permission for table in self.commands.values() for spec in table.values()}
-        known |= {spec.permission for spec in self.actions.values() if spec.permission != PLAN_PERMISSION}
+        known |= {
+            spec.permission
+            for spec in (*self.actions.values(), *self.views.values())
+            if spec.permission not in HANDLER_AUTHORIZES
+        }
         return known | set(self.read_permissions) | set(self.extra_permissions)
 
     def subcommands_of(self, command: str) -> list[Subcommand]:

@@ -59,6 +59,7 @@ class Console:
         self.channel = channel
         self.buttons = ButtonBoard()
         self.seen_seq = self.slack.last_seq
+        self.seen_views = len(self.slack.views)
         self.shown_text: list[str] = []
         self.names = {uid: u["name"] for uid, u in credentials.USERS.items()}
         self.names.update(credentials.CHANNELS)
@@ -99,7 +100,20 @@ class Console:
         with self.lock:
             effects = self.take_new_effects()
             self.show_effects(effects)
-            return len(effects)
+            return len(effects) + self.show_new_forms()
+
+    def show_new_forms(self) -> int:
+        """Say so when the bot opened a modal: the console has none (each has a slash command)."""
+        opened = self.slack.views[self.seen_views :]
+        self.seen_views += len(opened)
+        for view in (v["view"] for v in opened if v.get("kind") == "modal"):
+            title = ((view.get("title") or {}).get("text")) or "a form"
+            self.say(
+                f"(the bot opened the form “{title}”; the console cannot fill in forms: the command's "
+                "`help` names the sub-command that does the same)",
+                from_bot=True,
+            )
+        return len(opened)
 
     def has_new_effects(self) -> bool:
         return self.slack.last_seq > self.seen_seq

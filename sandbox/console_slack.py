@@ -97,15 +97,19 @@ def click_body(
         "channel": {"id": channel, "name": credentials.CHANNELS.get(channel, channel)},
         "message": message,
         "response_url": response_url,
-        "actions": [
-            {
-                "action_id": element.get("action_id"),
-                "block_id": block.get("block_id", "b"),
-                "type": "button",
-                "value": element.get("value", ""),
-                "text": element.get("text"),
-                "action_ts": f"{time.time():.6f}",
-            }
-        ],
+        "actions": [_action(element, block)],
     }
     return urlencode({"payload": json.dumps(payload)})
+
+
+def _action(element: dict, block: dict) -> dict:
+    """The action Slack sends for a clicked button, or for an option chosen in a menu."""
+    action = {
+        "action_id": element.get("action_id"),
+        "block_id": block.get("block_id", "b"),
+        "type": element.get("type") or "button",
+        "action_ts": f"{time.time():.6f}",
+    }
+    if "selected_option" in element:
+        return {**action, "selected_option": element["selected_option"]}
+    return {**action, "value": element.get("value", ""), "text": element.get("text")}

@@ -2,11 +2,13 @@
 client refuses plain http) that POSTs signed webhooks to the bot on every incident change.
 
 REST: incidents create / get / list / update / bulk update (with `incident_key` semantics: 400 while an
-open incident on the same service has the key), notes, users, services, escalation policies,
-schedules, on-calls; `Authorization: Token token=…` checked, `From` required on writes, classic
-pagination (limit ≤ 100, offset + limit ≤ 10 000), PagerDuty's error envelope and X-Request-Id.
-Knob: `fail_next(status, count)` answers the next requests with 429 / 5xx.
-Webhooks: see `sandbox/pagerduty_webhooks.py` (`emulator.webhooks` holds the knobs).
+open incident on the same service has the key), snooze, notes, log entries, priorities, users,
+services, escalation policies (with their levels), schedules, on-calls; `Authorization: Token token=…`
+checked, `From` required on writes, classic pagination (limit ≤ 100, offset + limit ≤ 10 000),
+PagerDuty's error envelope and X-Request-Id. How changes behave and what they emit:
+`sandbox/pagerduty_changes.py`; the account's contents: `sandbox/pagerduty_world.py`.
+Knobs: `fail_next(status, count)` answers the next requests with 429 / 5xx; `end_snooze(id)` ends a
+snooze now. Webhooks: see `sandbox/pagerduty_webhooks.py` (`emulator.webhooks` holds the knobs).
 The sandbox also gets a sample calendar (CALENDAR_ICS_URLS) whose planned work starts
 `SANDBOX_PLANNED_WORK_DELAY` seconds (default 180) after launch.
 """
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import os
 import secrets
 import shutil
@@ -28,32 +29,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from sandbox import credentials
 from sandbox.emulator import Emulator, EmulatorSpec, Request, Response, register_emulator
+from sandbox.pagerduty_changes import ChangeRefused, IncidentChanges
 from sandbox.pagerduty_webhooks import WebhookSender
+from sandbox.pagerduty_world import SERVICE_ID, PagerDutyWorld, iso, now, ref
 
-HTML = "https://sandbox.pagerduty.test"
-SERVICE_ID = "PSVC001"
 ITERATION_LIMIT = 10_000
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _ref(kind: str, obj: dict[str, Any], path: str) -> dict[str, Any]:
-    return {
-        "id": obj["id"],
-        "type": f"{kind}_reference",
-        "summary": obj.get("summary") or obj.get("name"),
-        "self": f"https://api.pagerduty.test/{path}/{obj['id']}",
-        "html_url": f"{HTML}/{path}/{obj['id']}",
-    }
-
-
-class PagerDutyEmulator(Emulator):
+class PagerDutyEmulator(IncidentChanges, PagerDutyWorld, Emulator):
     name = "pagerduty"
 
     def __init__(
@@ -70,11 +53,6 @@ class PagerDutyEmulator(Emulator):
         self._lock = threading.RLock()
         self._numbers = itertools.count(1)
         self._failures: list[int] = []
-        self.users: dict[str, dict[str, Any]] = {}
-        self.services: dict[str, dict[str, Any]] = {}
-        self.escalation_policies: dict[str, dict[str, Any]] = {}
-        self.schedules: dict[str, dict[str, Any]] = {}
-        self.oncall_entries: list[dict[str, Any]] = []
         self.incidents: dict[str, dict[str, Any]] = {}
         self.notes: dict[str, list[dict[str, Any]]] = {}
         self.calendar_file: Path | None = None
@@ -83,62 +61,7 @@ class PagerDutyEmulator(Emulator):
             lambda: getattr(self.stack, "bot_url", None),
             webhook_secrets or [credentials.PAGERDUTY_WEBHOOK_SECRET],
         )
-        self._seed()
-
-    # world ---------------------------------------------------------------------------------------
-    def _seed(self) -> None:
-        for person in credentials.USERS.values():
-            self.add_user(f"P{person['name'].upper()}", person["real_name"], person["email"], person["tz"])
-        self.add_user("PBOT001", "ChatOps Bot", credentials.PAGERDUTY_FROM_EMAIL, "UTC")
-        self.escalation_policies = {
-            "PEP001": {"id": "PEP001", "name": "Ops Escalation", "summary": "Ops Escalation"},
-            "PEP002": {"id": "PEP002", "name": "Database Escalation", "summary": "Database Escalation"},
-        }
-        self.schedules = {
-            "PSCH001": {"id": "PSCH001", "name": "Primary Ops", "summary": "Primary Ops"},
-            "PSCH002": {"id": "PSCH002", "name": "DB Primary", "summary": "DB Primary"},
-        }
-        self.services = {
-            SERVICE_ID: {"id": SERVICE_ID, "name": "Alibaba Cloud Ops", "escalation_policy": "PEP001"},
-            "PSVC002": {"id": "PSVC002", "name": "Database", "escalation_policy": "PEP002"},
-        }
-        for svc in self.services.values():
-            svc["summary"] = svc["name"]
-        now = _now().replace(minute=0, second=0, microsecond=0)
-        self.oncall_entries = [
-            {
-                "user": "PALICE",
-                "ep": "PEP001",
-                "level": 1,
-                "schedule": "PSCH001",
-                "start": now - dt.timedelta(hours=6),
-                "end": now + dt.timedelta(hours=18),
-            },
-            {"user": "PBOB", "ep": "PEP001", "level": 2, "schedule": None, "start": None, "end": None},
-            {
-                "user": "PCAROL",
-                "ep": "PEP002",
-                "level": 1,
-                "schedule": "PSCH002",
-                "start": now - dt.timedelta(hours=2),
-                "end": now + dt.timedelta(days=7),
-            },
-            {"user": "PBOB", "ep": "PEP002", "level": 2, "schedule": None, "start": None, "end": None},
-        ]
-
-    def add_user(self, user_id: str, name: str, email: str, tz: str = "UTC") -> dict[str, Any]:
-        user = {
-            "id": user_id,
-            "type": "user",
-            "name": name,
-            "summary": name,
-            "email": email,
-            "time_zone": tz,
-            "html_url": f"{HTML}/users/{user_id}",
-        }
-        with self._lock:
-            self.users[user_id] = user
-        return user
+        self._seed_world()
 
     def fail_next(self, status: int = 429, count: int = 1) -> None:
         with self._lock:
@@ -151,7 +74,7 @@ class PagerDutyEmulator(Emulator):
         directory = Path(tempfile.mkdtemp(prefix="chatops-calendar-"))
         self._calendar_dirs.append(directory)  # removed by stop()
         path = directory / "planned-work.ics"
-        path.write_text(sample_calendar(_now() + dt.timedelta(seconds=delay)))
+        path.write_text(sample_calendar(now() + dt.timedelta(seconds=delay)))
         self.calendar_file = path
         return path
 
@@ -199,6 +122,7 @@ class PagerDutyEmulator(Emulator):
                 self.record(name, req, 400)
                 return self._error(400, "Invalid Input Provided", 2001, ["body is not JSON"])
         with self._lock:
+            self.expire_snoozes()
             status, out = self._route(req, query, body)
         self.record(name, req, status, out)
         return Response.json(out, status, {"X-Request-Id": secrets.token_hex(8)})
@@ -219,71 +143,101 @@ class PagerDutyEmulator(Emulator):
     def _fail(self, status: int, message: str, code: int, errors: list[str] | None = None):
         return status, {"error": {"message": message, "code": code, "errors": errors or []}}
 
+    def _refused(self, why: str):
+        return self._fail(400, "Invalid Input Provided", 2001, [why])
+
     def _route(self, req: Request, q: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         parts = req.path.strip("/").split("/")
         m = req.method
-        if parts == ["incidents"] and m == "POST":
-            return self._create(req, body)
-        if parts == ["incidents"] and m == "GET":
-            return self._list_incidents(q)
-        if parts == ["incidents"] and m == "PUT":
-            return self._bulk_update(req, body)
-        if len(parts) == 2 and parts[0] == "incidents":
-            inc = self.incidents.get(parts[1])
-            if inc is None:
-                return self._fail(404, "Not Found", 2100)
-            if m == "GET":
-                return 200, {"incident": self._rest(inc)}
-            if m == "PUT":
-                return self._update(
-                    req, inc, (body or {}).get("incident") if isinstance(body, dict) else None
-                )
-        if len(parts) == 3 and parts[0] == "incidents" and parts[2] == "notes":
-            inc = self.incidents.get(parts[1])
-            if inc is None:
-                return self._fail(404, "Not Found", 2100)
-            if m == "GET":
-                notes = self.notes.get(inc["id"], [])
-                return 200, {"notes": notes}
+        if parts == ["incidents"]:
             if m == "POST":
-                return self._add_note(req, inc, body)
-        if (
-            m == "GET"
-            and len(parts) == 1
-            and parts[0] in ("users", "services", "escalation_policies", "schedules")
-        ):
-            items = {
-                "users": self.users,
-                "services": self.services,
-                "escalation_policies": self.escalation_policies,
-                "schedules": self.schedules,
-            }[parts[0]]
+                return self._create(req, body)
+            if m == "GET":
+                return self._list_incidents(q)
+            if m == "PUT":
+                return self._bulk_update(req, body)
+        if parts[0] == "incidents" and len(parts) in (2, 3):
+            inc = self.incidents.get(parts[1])
+            if inc is None:
+                return self._fail(404, "Not Found", 2100, [f"incident {parts[1]} not found"])
+            found = self._incident_route(req, inc, parts[2] if len(parts) == 3 else "", q, body)
+            if found is not None:
+                return found
+        if m == "GET":
+            found = self._directory_route(parts, q)
+            if found is not None:
+                return found
+        return self._fail(404, "Not Found", 2100, [f"{m} {req.path} is not emulated"])
+
+    def _incident_route(
+        self, req: Request, inc: dict[str, Any], sub: str, q: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any] | None:
+        m = req.method
+        if sub == "" and m == "GET":
+            return 200, {"incident": self.incident_rest(inc)}
+        if sub == "log_entries" and m == "GET":
+            entries = list(reversed(inc["log"]))  # newest first
+            if (q.get("is_overview") or ["false"])[0] == "true":
+                entries = [e for e in entries if e["type"] != "notify_log_entry"]
+            return self._page("log_entries", entries, q)
+        if sub == "notes" and m == "GET":
+            return 200, {"notes": list(self.notes.get(inc["id"], []))}
+        if (sub, m) not in (("", "PUT"), ("notes", "POST"), ("snooze", "POST")):
+            return None
+        requester = self._requester(req)
+        if requester is None:
+            return self._refused("Requester User Not Found")
+        try:
+            if sub == "notes":
+                note_in = (body or {}).get("note") if isinstance(body, dict) else None
+                return 201, {"note": self.add_note(inc, (note_in or {}).get("content"), requester)}
+            if sub == "snooze":
+                self.snooze(inc, (body or {}).get("duration") if isinstance(body, dict) else None, requester)
+                return 201, {"incident": self.incident_rest(inc)}
+            changes = (body or {}).get("incident") if isinstance(body, dict) else None
+            if not isinstance(changes, dict) or changes.get("type") not in ("incident", "incident_reference"):
+                return self._refused("incident type must be incident_reference")
+            self.apply_changes(inc, changes, requester)
+        except ChangeRefused as exc:
+            return self._refused(str(exc))
+        return 200, {"incident": self.incident_rest(inc)}
+
+    def _directory_route(self, parts: list[str], q: dict[str, list[str]]) -> tuple[int, Any] | None:
+        tables = {
+            "users": self.users,
+            "services": self.services,
+            "escalation_policies": self.escalation_policies,
+            "schedules": self.schedules,
+            "priorities": self.priorities,
+        }
+        if len(parts) == 1 and parts[0] in tables:
             query = (q.get("query") or [""])[0].lower()
             found = [
                 dict(v)
-                for v in items.values()
+                for v in tables[parts[0]].values()
                 if not query
                 or any(query in str(v.get(f) or "").lower() for f in ("name", "email", "summary"))
             ]
             return self._page(parts[0], found, q)
-        if m == "GET" and len(parts) == 2 and parts[0] in ("users", "services"):
-            items = self.users if parts[0] == "users" else self.services
-            item = items.get(parts[1])
+        if len(parts) == 2 and parts[0] in ("users", "services", "escalation_policies"):
+            item = tables[parts[0]].get(parts[1])
             if item is None:
                 return self._fail(404, "Not Found", 2100)
+            if parts[0] == "escalation_policies":
+                return 200, {"escalation_policy": self.escalation_policy_rest(parts[1])}
             return 200, {parts[0][:-1]: dict(item)}
-        if m == "GET" and parts == ["oncalls"]:
+        if parts == ["oncalls"]:
             return self._oncalls(q)
-        return self._fail(404, "Not Found", 2100, [f"{m} {req.path} is not emulated"])
+        return None
 
     def _page(self, wrapper: str, items: list[dict[str, Any]], q: dict[str, list[str]]) -> tuple[int, Any]:
         try:
             limit = min(int((q.get("limit") or ["25"])[0]), 100)
             offset = int((q.get("offset") or ["0"])[0])
         except ValueError:
-            return self._fail(400, "Invalid Input Provided", 2001, ["limit and offset must be integers"])
+            return self._refused("limit and offset must be integers")
         if limit < 1 or offset < 0 or offset + limit > ITERATION_LIMIT:
-            return self._fail(400, "Invalid Input Provided", 2001, ["offset + limit must not exceed 10000"])
+            return self._refused("offset + limit must not exceed 10000")
         total = len(items) if (q.get("total") or ["false"])[0] == "true" else None
         chunk = items[offset : offset + limit]
         return 200, {
@@ -305,36 +259,30 @@ class PagerDutyEmulator(Emulator):
     def _create(self, req: Request, body: Any) -> tuple[int, Any]:
         requester = self._requester(req)
         if requester is None:
-            return self._fail(400, "Invalid Input Provided", 2001, ["Requester User Not Found"])
+            return self._refused("Requester User Not Found")
         inc_in = body.get("incident") if isinstance(body, dict) else None
         if not isinstance(inc_in, dict) or inc_in.get("type") != "incident" or not inc_in.get("title"):
-            return self._fail(400, "Invalid Input Provided", 2001, ["Incident type and title are required"])
+            return self._refused("Incident type and title are required")
         svc_id = (inc_in.get("service") or {}).get("id")
         service = self.services.get(svc_id or "")
         if service is None:
-            return self._fail(400, "Invalid Input Provided", 2001, ["Service not found"])
+            return self._refused("Service not found")
         key = inc_in.get("incident_key")
         if key and any(
             i["incident_key"] == key and i["service"] == svc_id and i["status"] != "resolved"
             for i in self.incidents.values()
         ):
-            return self._fail(
-                400,
-                "Invalid Input Provided",
-                2001,
-                ["Open incident with matching dedup key already exists on this service"],
-            )
+            return self._refused("Open incident with matching dedup key already exists on this service")
         urgency = inc_in.get("urgency") or "high"
         if urgency not in ("high", "low"):
-            return self._fail(400, "Invalid Input Provided", 2001, ["Urgency must be high or low"])
+            return self._refused("Urgency must be high or low")
         number = next(self._numbers)
         inc_id = "Q" + secrets.token_hex(6).upper()
         ep = service["escalation_policy"]
-        assignees = [e["user"] for e in self.oncall_entries if e["ep"] == ep and e["level"] == 1][:1]
         details = (
             ((inc_in.get("body") or {}).get("details")) if isinstance(inc_in.get("body"), dict) else None
         )
-        now = _iso(_now())
+        stamp = iso(now())
         inc = {
             "id": inc_id,
             "number": number,
@@ -343,17 +291,22 @@ class PagerDutyEmulator(Emulator):
             "incident_key": key or uuid.uuid4().hex,
             "service": svc_id,
             "urgency": urgency,
-            "assignees": assignees,
+            "assignees": self.on_call_at(ep, 1),
             "escalation_policy": ep,
             "escalation_level": 1,
             "priority": None,
-            "created_at": now,
-            "updated_at": now,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "status_changed_at": stamp,
+            "acknowledgements": [],
+            "pending_actions": [],
+            "log": [],
             "details": details,
         }
         self.incidents[inc_id] = inc
-        self._changed(inc, "incident.triggered", requester)
-        return 201, {"incident": self._rest(inc)}
+        self._record(inc, "incident.triggered", requester, "Triggered through the API")
+        self._notify(inc, inc["assignees"])
+        return 201, {"incident": self.incident_rest(inc)}
 
     def _list_incidents(self, q: dict[str, list[str]]) -> tuple[int, Any]:
         items = list(self.incidents.values())
@@ -367,28 +320,15 @@ class PagerDutyEmulator(Emulator):
             items = [i for i in items if i["urgency"] in q["urgencies[]"]]
         desc = (q.get("sort_by") or [""])[0].endswith(":desc")
         items.sort(key=lambda i: i["number"], reverse=desc)
-        return self._page("incidents", [self._rest(i) for i in items], q)
-
-    def _update(self, req: Request, inc: dict[str, Any], changes: Any) -> tuple[int, Any]:
-        requester = self._requester(req)
-        if requester is None:
-            return self._fail(400, "Invalid Input Provided", 2001, ["Requester User Not Found"])
-        if not isinstance(changes, dict) or changes.get("type") not in ("incident", "incident_reference"):
-            return self._fail(
-                400, "Invalid Input Provided", 2001, ["incident type must be incident_reference"]
-            )
-        error = self._apply(inc, changes, requester)
-        if error:
-            return self._fail(400, "Invalid Input Provided", 2001, [error])
-        return 200, {"incident": self._rest(inc)}
+        return self._page("incidents", [self.incident_rest(i) for i in items], q)
 
     def _bulk_update(self, req: Request, body: Any) -> tuple[int, Any]:
         requester = self._requester(req)
         if requester is None:
-            return self._fail(400, "Invalid Input Provided", 2001, ["Requester User Not Found"])
+            return self._refused("Requester User Not Found")
         items = body.get("incidents") if isinstance(body, dict) else None
         if not isinstance(items, list):
-            return self._fail(400, "Invalid Input Provided", 2001, ["incidents must be a list"])
+            return self._refused("incidents must be a list")
         if len(items) > 250:
             return self._fail(413, "Request Entity Too Large", 2001, ["at most 250 incidents per request"])
         out = []
@@ -396,70 +336,12 @@ class PagerDutyEmulator(Emulator):
             inc = self.incidents.get(str((item or {}).get("id")))
             if inc is None:
                 return self._fail(404, "Not Found", 2100, [f"incident {item!r} not found"])
-            error = self._apply(inc, item, requester)
-            if error:
-                return self._fail(400, "Invalid Input Provided", 2001, [error])
-            out.append(self._rest(inc))
+            try:
+                self.apply_changes(inc, item, requester)
+            except ChangeRefused as exc:
+                return self._refused(str(exc))
+            out.append(self.incident_rest(inc))
         return 200, {"incidents": out}
-
-    def _apply(self, inc: dict[str, Any], changes: dict[str, Any], requester: dict[str, Any]) -> str | None:
-        events: list[str] = []
-        status = changes.get("status")
-        if status is not None:
-            if status not in ("triggered", "acknowledged", "resolved"):
-                return f"unknown status {status!r}"
-            old = inc["status"]
-            if status != old:
-                inc["status"] = status
-                if old == "resolved":
-                    events.append("incident.reopened")
-                    if status == "acknowledged":
-                        events.append("incident.acknowledged")
-                elif status == "triggered":
-                    events.append("incident.unacknowledged")
-                else:
-                    events.append(f"incident.{status}")
-        if "assignments" in changes:
-            users = [str(((a or {}).get("assignee") or {}).get("id")) for a in changes["assignments"] or []]
-            if any(u not in self.users for u in users):
-                return "assignee not found"
-            if users != inc["assignees"]:
-                inc["assignees"] = users
-                events.append("incident.reassigned")
-        if changes.get("escalation_level") not in (None, inc["escalation_level"]):
-            inc["escalation_level"] = int(changes["escalation_level"])
-            events.append("incident.escalated")
-        if "priority" in changes:
-            prio = (changes["priority"] or {}).get("id") if isinstance(changes["priority"], dict) else None
-            if prio != inc["priority"]:
-                inc["priority"] = prio
-                events.append("incident.priority_updated")
-        if changes.get("urgency") in ("high", "low"):
-            inc["urgency"] = changes["urgency"]
-        if changes.get("title"):
-            inc["title"] = str(changes["title"])[:1024]
-        inc["updated_at"] = _iso(_now())
-        for event_type in events:
-            self._changed(inc, event_type, requester)
-        return None
-
-    def _add_note(self, req: Request, inc: dict[str, Any], body: Any) -> tuple[int, Any]:
-        requester = self._requester(req)
-        if requester is None:
-            return self._fail(400, "Invalid Input Provided", 2001, ["Requester User Not Found"])
-        content = ((body or {}).get("note") or {}).get("content") if isinstance(body, dict) else None
-        if not content:
-            return self._fail(400, "Invalid Input Provided", 2001, ["note content is required"])
-        note = {
-            "id": "N" + secrets.token_hex(5).upper(),
-            "type": "incident_note",
-            "content": content,
-            "created_at": _iso(_now()),
-            "user": _ref("user", requester, "users"),
-        }
-        self.notes.setdefault(inc["id"], []).append(note)
-        self._changed(inc, "incident.annotated", requester, note=note)
-        return 201, {"note": note}
 
     def _oncalls(self, q: dict[str, list[str]]) -> tuple[int, Any]:
         entries = self.oncall_entries
@@ -471,126 +353,19 @@ class PagerDutyEmulator(Emulator):
         for e in entries:
             out.append(
                 {
-                    "user": _ref("user", self.users[e["user"]], "users"),
-                    "escalation_policy": _ref(
+                    "user": ref("user", self.users[e["user"]], "users"),
+                    "escalation_policy": ref(
                         "escalation_policy", self.escalation_policies[e["ep"]], "escalation_policies"
                     ),
                     "escalation_level": e["level"],
-                    "schedule": _ref("schedule", self.schedules[e["schedule"]], "schedules")
+                    "schedule": ref("schedule", self.schedules[e["schedule"]], "schedules")
                     if e["schedule"]
                     else None,
-                    "start": _iso(e["start"]) if e["start"] else None,
-                    "end": _iso(e["end"]) if e["end"] else None,
+                    "start": iso(e["start"]) if e["start"] else None,
+                    "end": iso(e["end"]) if e["end"] else None,
                 }
             )
         return self._page("oncalls", out, q)
-
-    # representations -----------------------------------------------------------------------------
-    def _rest(self, inc: dict[str, Any]) -> dict[str, Any]:
-        service = self.services[inc["service"]]
-        users = [self.users[u] for u in inc["assignees"] if u in self.users]
-        return {
-            "id": inc["id"],
-            "type": "incident",
-            "summary": f"[#{inc['number']}] {inc['title']}",
-            "self": f"https://api.pagerduty.test/incidents/{inc['id']}",
-            "html_url": f"{HTML}/incidents/{inc['id']}",
-            "incident_number": inc["number"],
-            "title": inc["title"],
-            "status": inc["status"],
-            "incident_key": inc["incident_key"],
-            "created_at": inc["created_at"],
-            "last_status_change_at": inc["updated_at"],
-            "urgency": inc["urgency"],
-            "service": _ref("service", service, "services"),
-            "assignments": [{"at": inc["updated_at"], "assignee": _ref("user", u, "users")} for u in users],
-            "escalation_policy": _ref(
-                "escalation_policy", self.escalation_policies[inc["escalation_policy"]], "escalation_policies"
-            ),
-            "priority": {"id": inc["priority"], "type": "priority_reference", "summary": inc["priority"]}
-            if inc["priority"]
-            else None,
-            "body": {"type": "incident_body", "details": inc.get("details")},
-        }
-
-    def _v3_data(self, inc: dict[str, Any]) -> dict[str, Any]:
-        rest = self._rest(inc)
-        return {
-            "id": inc["id"],
-            "type": "incident",
-            "self": rest["self"],
-            "html_url": rest["html_url"],
-            "number": inc["number"],
-            "status": inc["status"],
-            "incident_key": inc["incident_key"],
-            "created_at": inc["created_at"],
-            "title": inc["title"],
-            "service": rest["service"],
-            "assignees": [a["assignee"] for a in rest["assignments"]],
-            "escalation_policy": rest["escalation_policy"],
-            "teams": [],
-            "priority": rest["priority"],
-            "urgency": inc["urgency"],
-            "conference_bridge": None,
-            "resolve_reason": None,
-            "incident_type": {"name": "incident_default"},
-        }
-
-    def _changed(
-        self, inc: dict[str, Any], event_type: str, agent: dict[str, Any], note: dict[str, Any] | None = None
-    ) -> None:
-        now = _now()
-        occurred = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-        agent_ref = _ref("user", agent, "users")
-        if note is not None:
-            data: dict[str, Any] = {
-                "id": note["id"],
-                "type": "incident_note",
-                "content": note["content"],
-                "trigger_type": "manual",
-                "incident": {**_ref("incident", {"id": inc["id"], "summary": inc["title"]}, "incidents")},
-            }
-        else:
-            data = self._v3_data(inc)
-        v3 = {
-            "id": "01" + secrets.token_hex(12).upper(),
-            "event_type": event_type,
-            "resource_type": "incident",
-            "occurred_at": occurred,
-            "agent": agent_ref,
-            "client": None,
-            "data": data,
-        }
-        legacy = {v: k for k, v in _V2_NAMES.items()}.get(event_type, "incident." + event_type.split(".")[-1])
-        rest = self._rest(inc)
-        log_entry = {
-            "id": "R" + secrets.token_hex(6).upper(),
-            "type": legacy.split(".")[-1] + "_log_entry",
-            "created_at": occurred,
-            "agent": agent_ref,
-            "channel": {"type": "note", "summary": note["content"]} if note else {"type": "api"},
-        }
-        v2 = {
-            "id": str(uuid.uuid4()),
-            "event": legacy,
-            "created_on": occurred,
-            "incident": {**rest, "service": {**rest["service"], "name": rest["service"]["summary"]}},
-            "webhook": {"type": "webhook_reference"},
-            "log_entries": [log_entry],
-        }
-        self.webhooks.emit(json.loads(json.dumps(v3)), v2)
-
-
-_V2_NAMES = {
-    "incident.trigger": "incident.triggered",
-    "incident.acknowledge": "incident.acknowledged",
-    "incident.unacknowledge": "incident.unacknowledged",
-    "incident.resolve": "incident.resolved",
-    "incident.assign": "incident.reassigned",
-    "incident.escalate": "incident.escalated",
-    "incident.delegate": "incident.delegated",
-    "incident.annotate": "incident.annotated",
-}
 
 
 def _factory(stack: Any) -> PagerDutyEmulator:

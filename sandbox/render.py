@@ -25,6 +25,24 @@ def _text_of(obj: Any) -> str:
     return str(obj or "")
 
 
+# Menus: each option is shown as a button of its own ("⋯" for an overflow menu, "▾" for a drop-down);
+# clicking it sends the option as the menu's selected_option, as Slack does.
+MENUS = {"overflow": "⋯", "static_select": "▾"}
+
+
+def _menu(block: dict, menu: dict, number_button: Callable[[dict, dict], int]) -> list[str]:
+    out = []
+    for option in menu.get("options") or []:
+        choice = {
+            "type": menu["type"],
+            "action_id": menu.get("action_id"),
+            "selected_option": option,
+            "text": option.get("text"),
+        }
+        out.append(f"[{number_button(block, choice)}] {MENUS[menu['type']]} {_text_of(option.get('text'))}")
+    return out
+
+
 def render_blocks(
     blocks: list[dict], number_button: Callable[[dict, dict], int], names: dict[str, str] | None = None
 ) -> list[str]:
@@ -55,6 +73,9 @@ def render_blocks(
                     buttons.append(f"[{number_button(block, el)}] {style}{_text_of(el.get('text'))}")
             if buttons:
                 lines.append("  " + "   ".join(buttons))
+            for el in block.get("elements") or []:
+                if el.get("type") in MENUS:
+                    lines.append("  " + "   ".join(_menu(block, el, number_button)))
         elif kind == "rich_text":
             lines.append("  " + str(block)[:200])
     return [line.replace("```", "") for line in lines]

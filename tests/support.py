@@ -81,20 +81,22 @@ def slash(bot, command: str, text: str = "", user: str = "U_ALICE", channel: str
 
 
 def find_button(blocks: list[dict], action_id: str) -> dict:
-    for block in blocks or []:
-        for el in block.get("elements") or []:
-            if el.get("type") == "button" and el.get("action_id") == action_id:
-                return el
-        acc = block.get("accessory")
-        if isinstance(acc, dict) and acc.get("action_id") == action_id:
-            return acc
-    raise AssertionError(f"no button {action_id!r} in {json.dumps(blocks)[:500]}")
+    el = find_element(blocks, action_id)
+    if el.get("type") != "button":
+        raise AssertionError(f"{action_id!r} is a {el.get('type')}, not a button")
+    return el
 
 
 def click(
     bot, button: dict, user: str = "U_ALICE", channel: str = "C_OPS", message_ts: str | None = None
 ) -> HttpResult:
     """Press a button (an element dict from blocks) with a signed block_actions payload."""
+    act = {"action_id": button["action_id"], "type": "button", "value": button.get("value", "")}
+    return _act(bot, act, user, channel, message_ts)
+
+
+def _act(bot, act: dict[str, Any], user: str, channel: str, message_ts: str | None) -> HttpResult:
+    """A signed block_actions payload for one interactive element, as Slack sends it."""
     slack = bot.emulator("slack")
     payload = {
         "type": "block_actions",
@@ -112,15 +114,69 @@ def click(
         "channel": {"id": channel},
         "message": {"ts": message_ts},
         "response_url": slack.new_response_url(channel, user, message_ts),
-        "actions": [
-            {
-                "action_id": button["action_id"],
-                "block_id": "b",
-                "type": "button",
-                "value": button.get("value", ""),
-                "action_ts": f"{time.time():.6f}",
-            }
-        ],
+        "actions": [{**act, "block_id": "b", "action_ts": f"{time.time():.6f}"}],
+    }
+    return post_slack(bot, urlencode({"payload": json.dumps(payload)}))
+
+
+def choose(
+    bot,
+    element: dict,
+    value: str,
+    user: str = "U_ALICE",
+    channel: str = "C_OPS",
+    message_ts: str | None = None,
+) -> HttpResult:
+    """Pick the option `value` of a menu (an overflow or static_select element dict from blocks), or
+    the user `value` of a users_select, with a signed block_actions payload."""
+    act: dict[str, Any] = {"action_id": element["action_id"], "type": element["type"]}
+    if element["type"] == "users_select":
+        act["selected_user"] = value
+    else:
+        [option] = [o for o in element.get("options") or [] if o["value"] == value]
+        act["selected_option"] = option
+    return _act(bot, act, user, channel, message_ts)
+
+
+def find_element(blocks: list[dict], action_id: str) -> dict:
+    """The interactive element (button, menu, picker) with this action_id in message blocks."""
+    for block in blocks or []:
+        for el in [*(block.get("elements") or []), block.get("accessory") or {}]:
+            if isinstance(el, dict) and el.get("action_id") == action_id:
+                return el
+    raise AssertionError(f"no element {action_id!r} in {json.dumps(blocks)[:500]}")
+
+
+def submit_view(bot, view: dict, values: dict[str, str], user: str = "U_ALICE") -> HttpResult:
+    """Submit a modal (a view the bot opened, from the Slack emulator's `views`) with `values` for its
+    inputs by action_id, as Slack's view_submission payload carries them."""
+    state: dict[str, dict[str, Any]] = {}
+    for block in view.get("blocks") or []:
+        if block.get("type") != "input":
+            continue
+        element = block["element"]
+        entered = values.get(element["action_id"])
+        if element["type"] == "plain_text_input":
+            got: dict[str, Any] = {"type": "plain_text_input", "value": entered}
+        elif element["type"] == "users_select":
+            got = {"type": "users_select", "selected_user": entered}
+        else:
+            chosen = [o for o in element.get("options") or [] if o["value"] == entered]
+            got = {"type": element["type"], "selected_option": chosen[0] if chosen else None}
+        state[block["block_id"]] = {element["action_id"]: got}
+    payload = {
+        "type": "view_submission",
+        "team": {"id": credentials.SLACK_TEAM_ID},
+        "user": {"id": user, "username": user, "team_id": credentials.SLACK_TEAM_ID},
+        "api_app_id": "A0SANDBOX",
+        "trigger_id": secrets.token_hex(6),
+        "view": {
+            "id": "V" + secrets.token_hex(4).upper(),
+            "type": "modal",
+            "callback_id": view.get("callback_id"),
+            "private_metadata": view.get("private_metadata", ""),
+            "state": {"values": state},
+        },
     }
     return post_slack(bot, urlencode({"payload": json.dumps(payload)}))
 
@@ -135,6 +191,21 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: 
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out waiting for {message}")
         time.sleep(interval)
+
+
+def cards(slack, channel: str = "C_OPS") -> list:
+    """The channel's messages that are not thread replies (incident cards, reports)."""
+    return [m for m in slack.channel_messages(channel) if not m.thread_ts]
+
+
+def replies(slack, channel: str = "C_OPS", thread_ts: str | None = None) -> list:
+    """The channel's thread replies (of one thread, when `thread_ts` is given)."""
+    return [m for m in slack.channel_messages(channel) if m.thread_ts and thread_ts in (None, m.thread_ts)]
+
+
+def ephemerals(slack, user: str) -> list[str]:
+    """The texts of the ephemeral messages `user` was shown."""
+    return [e.text for e in slack.timeline if e.kind == "ephemeral" and e.user == user]
 
 
 def run_sandbox_script(

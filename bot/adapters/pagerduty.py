@@ -150,12 +150,32 @@ class PagerDuty:
         return self._call("list_incidents", lambda: list(self._iter("/incidents", params, limit=limit)))
 
     def update_incident(self, incident_id: str, status: str, from_email: str | None = None) -> dict[str, Any]:
-        body = {"type": "incident_reference", "status": status}
+        return self.change_incident(incident_id, {"status": status}, from_email)
+
+    def change_incident(
+        self, incident_id: str, fields: dict[str, Any], from_email: str | None = None
+    ) -> dict[str, Any]:
+        """PUT /incidents/{id} with the fields to change: status, assignments, escalation_policy,
+        escalation_level, priority, urgency (PagerDuty's names and shapes)."""
+        body = {"type": "incident_reference", **fields}
         return self._call(
             "update_incident",
             self.client.rput,
             f"/incidents/{incident_id}",
             json=body,
+            **self._from(from_email),
+        )
+
+    def snooze_incident(
+        self, incident_id: str, seconds: int, from_email: str | None = None
+    ) -> dict[str, Any]:
+        """POST /incidents/{id}/snooze: an acknowledged incident stays so for `seconds`, then triggers
+        again (PagerDuty answers 400 for one that is not acknowledged)."""
+        return self._call(
+            "snooze_incident",
+            self.client.rpost,
+            f"/incidents/{incident_id}/snooze",
+            json={"duration": int(seconds)},
             **self._from(from_email),
         )
 
@@ -168,11 +188,40 @@ class PagerDuty:
             **self._from(from_email),
         )
 
+    def incident_notes(self, incident_id: str) -> list[dict[str, Any]]:
+        """GET /incidents/{id}/notes (one answer, oldest first)."""
+        return self._call("list_notes", self.client.rget, f"/incidents/{incident_id}/notes")
+
+    def incident_log(self, incident_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The newest `limit` overview log entries of an incident (GET /incidents/{id}/log_entries,
+        `is_overview`: status changes, assignments, escalations, notes, snoozes; no notifications),
+        newest first."""
+        entries = self._call(
+            "list_log_entries",
+            lambda: list(
+                self._iter(f"/incidents/{incident_id}/log_entries", {"is_overview": "true"}, limit=PAGE_SIZE)
+            ),
+        )
+        entries.sort(key=lambda e: str(e.get("created_at") or ""), reverse=True)
+        return entries[:limit]
+
+    def priorities(self) -> list[dict[str, Any]]:
+        """The account's incident priorities (GET /priorities) in PagerDuty's order; empty when the
+        account does not use priorities."""
+        return self._call("list_priorities", lambda: list(self._iter("/priorities", {}, limit=100)))
+
     # people and on-call --------------------------------------------------------------------------
+    def find_users(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
+        """Users whose name or e-mail contains `query` (GET /users?query=)."""
+        return self._call("list_users", lambda: list(self._iter("/users", {"query": query}, limit=limit)))
+
+    def get_escalation_policy(self, policy_id: str) -> dict[str, Any]:
+        """One escalation policy with its `escalation_rules` (one per level)."""
+        return self._call("get_escalation_policy", self.client.rget, f"/escalation_policies/{policy_id}")
+
     def find_user_by_email(self, email: str) -> dict[str, Any] | None:
         wanted = email.strip().lower()
-        users = self._call("list_users", lambda: list(self._iter("/users", {"query": wanted}, limit=50)))
-        for user in users:
+        for user in self.find_users(wanted, limit=50):
             if str(user.get("email") or "").lower() == wanted:
                 return user
         return None

@@ -100,6 +100,13 @@ class SlackMessenger:
         except SlackApiError as exc:
             raise _upstream(exc) from exc
 
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        """Open a modal (views.open) for the click or command that gave `trigger_id` (valid 3 s)."""
+        try:
+            self.client.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as exc:
+            raise _upstream(exc) from exc
+
     def respond(self, response_url: str, payload: dict[str, Any]) -> None:
         """POST to a response_url (ephemeral answers, replacing the message a button sat on). Only to
         Slack's own response URL host, or to the host of the Web API the bot is pointed at (the
@@ -162,6 +169,16 @@ class SlackMessenger:
             log.warning("users.info failed", extra={"user": user_id, "error": str(exc)})
             return None
         return ((resp.get("user") or {}).get("profile") or {}).get("email")
+
+    def user_name(self, user_id: str) -> str | None:
+        """The person's name as Slack shows it (profile real name, else the user name)."""
+        try:
+            resp = self.client.users_info(user=user_id)
+        except SlackApiError as exc:
+            log.warning("users.info failed", extra={"user": user_id, "error": str(exc)})
+            return None
+        user = resp.get("user") or {}
+        return (user.get("profile") or {}).get("real_name") or user.get("real_name") or user.get("name")
 
     def user_timezone(self, user_id: str) -> str | None:
         """The IANA zone of the user's Slack profile (remembered for ZONE_CACHE_SECONDS), else None."""

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 from slack_bolt import App, BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.commands import Reply, dispatch_action, dispatch_command
+from bot.commands import MAX_METADATA_CHARS, Reply, dispatch_action, dispatch_command, dispatch_view
 from bot.config import check_required
 from bot.errors import ChatOpsError, new_correlation_id
 from bot.store import ClaimStatus
@@ -54,7 +54,7 @@ def _strict_json(text: str, what: str) -> Any:
 
 
 # Interactive payloads and events this app handles; anything else signed is acknowledged and ignored.
-HANDLED_PAYLOADS = frozenset({"block_actions"})
+HANDLED_PAYLOADS = frozenset({"block_actions", "view_submission"})
 HANDLED_EVENTS = frozenset({"app_mention", "app_home_opened"})
 
 
@@ -69,7 +69,9 @@ def check_payload(payload: dict[str, Any]) -> bool:
         return False
     user = payload.get("user")
     if not isinstance(user, dict) or not _is_id(user.get("id")):
-        raise BadRequest("block_actions needs a user object with an id")
+        raise BadRequest(f"{payload['type']} needs a user object with an id")
+    if payload["type"] == "view_submission":
+        return _check_view(payload)
     for name in ("channel", "container", "message", "team"):
         if payload.get(name) is not None and not isinstance(payload[name], dict):
             raise BadRequest(f"block_actions: {name} must be an object")
@@ -86,6 +88,39 @@ def check_payload(payload: dict[str, Any]) -> bool:
             raise BadRequest("every action needs an action_id string")
         if act.get("value") is not None and not isinstance(act["value"], str):
             raise BadRequest("an action's value must be a string")
+        _check_choice(act, "an action")
+    return True
+
+
+def _check_choice(element: dict[str, Any], what: str) -> None:
+    """An option chosen in a menu, or a user chosen in a user picker, as Slack sends them."""
+    option = element.get("selected_option")
+    if option is not None and not (isinstance(option, dict) and isinstance(option.get("value"), str)):
+        raise BadRequest(f"{what}'s selected_option must be an object with a string value")
+    if element.get("selected_user") is not None and not _is_id(element["selected_user"]):
+        raise BadRequest(f"{what}'s selected_user must be a user id")
+
+
+def _check_view(payload: dict[str, Any]) -> bool:
+    view = payload.get("view")
+    if not isinstance(view, dict) or not isinstance(view.get("callback_id"), str):
+        raise BadRequest("view_submission needs a view object with a callback_id")
+    metadata = view.get("private_metadata")
+    if metadata is not None and not (isinstance(metadata, str) and len(metadata) <= MAX_METADATA_CHARS):
+        raise BadRequest("view_submission: private_metadata must be a string of at most 3000 characters")
+    state = view.get("state") or {}
+    values = state.get("values", {}) if isinstance(state, dict) else None
+    if not isinstance(values, dict) or len(values) > 100:
+        raise BadRequest("view_submission: state.values must be an object of at most 100 blocks")
+    for block in values.values():
+        if not isinstance(block, dict):
+            raise BadRequest("view_submission: every block of state.values must be an object")
+        for element in block.values():
+            if not isinstance(element, dict):
+                raise BadRequest("view_submission: every input of state.values must be an object")
+            if element.get("value") is not None and not isinstance(element["value"], str):
+                raise BadRequest("view_submission: an input's value must be a string")
+            _check_choice(element, "an input")
     return True
 
 
@@ -238,6 +273,16 @@ class SlackGateway:
             for reply in dispatch_action(services, body):
                 self._deliver(body, reply)
 
+        @self.app.view(re.compile(r".*"))
+        def on_view(ack, body):
+            answer = dispatch_view(services, body)
+            if answer.errors:
+                ack(response_action="errors", errors=answer.errors)
+                return
+            ack()
+            if answer.reply is not None and answer.channel_id:
+                self._post_ephemeral(answer.channel_id, (body.get("user") or {}).get("id"), answer.reply)
+
         @self.app.event("app_mention")
         def on_mention(event, say):
             say(
@@ -263,13 +308,19 @@ class SlackGateway:
                 services_slack.respond(response_url, reply.as_response())
             else:
                 channel = (body.get("channel") or {}).get("id")
-                user = (body.get("user") or {}).get("id")
-                if channel and user:
-                    self.services.slack.post_ephemeral(channel, user, reply.text, reply.blocks)
+                self._post_ephemeral(channel, (body.get("user") or {}).get("id"), reply)
         except ChatOpsError as exc:
             log.warning("could not deliver a reply", extra={"error": str(exc)})
         except Exception:  # noqa: BLE001 - delivery failures must not turn an ack into a 500
             log.exception("bug while delivering a reply", extra={"correlation_id": new_correlation_id()})
+
+    def _post_ephemeral(self, channel: str | None, user: str | None, reply: Reply) -> None:
+        if not (channel and user):
+            return
+        try:
+            self.services.slack.post_ephemeral(channel, user, reply.text, reply.blocks)
+        except ChatOpsError as exc:
+            log.warning("could not deliver a reply", extra={"error": str(exc)})
 
 
 def _json(status: int, obj: dict) -> tuple[int, dict[str, str], bytes]:

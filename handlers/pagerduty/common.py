@@ -6,8 +6,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot import records
 from bot.errors import ConfigError, UserError
 from bot.records import Record
+from handlers.pagerduty.changes import incident_label
 from handlers.pagerduty.planning import PlannedWindow
 
 if TYPE_CHECKING:
@@ -35,8 +37,10 @@ def planned_key(incident_key: str) -> str:
     return f"pagerduty:planned:{incident_key}"
 
 
-def actor_key(incident_id: str, status: str) -> str:
-    return f"pagerduty:actor:{incident_id}:{status}"
+def actor_key(incident_id: str, what: str) -> str:
+    """Who asked for a change from Slack; `what` is the V3 event that will report it, without its
+    `incident.` prefix (`acknowledged`, `reassigned` …)."""
+    return f"pagerduty:actor:{incident_id}:{what}"
 
 
 class CardRecord(Record):
@@ -56,6 +60,12 @@ class OnBehalf(Record):
     user: str
     fallback: bool = False  # no PagerDuty user has their Slack e-mail: the bot's From address was used
     email: str = ""
+
+
+def card_label(services: Services, incident_id: str) -> str:
+    """How the incident's card names it (`#12`), else its id."""
+    card = records.load_or_none(CardRecord, services.store.get(message_key(incident_id)))
+    return incident_label(card.incident) if card else incident_id
 
 
 def client(services: Services, interactive: bool = False) -> PagerDuty:

@@ -12,6 +12,7 @@ on the queue a few times, then posts the card itself.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -88,9 +89,25 @@ def _apply(services, event: WebhookEvent, attempt: int) -> str:
         return _update_card(services, event, record)
 
 
+# Events after which a snooze no longer holds (PagerDuty cancels it on a status change or reassignment;
+# not on `incident.acknowledged`, whose webhook may arrive after the snooze that followed it).
+_ENDS_SNOOZE = frozenset(
+    {
+        "incident.unacknowledged",
+        "incident.resolved",
+        "incident.reopened",
+        "incident.reassigned",
+        "incident.delegated",
+        "incident.escalated",
+    }
+)
+
+
 def _snapshot(services, event: WebhookEvent, previous: dict[str, Any] | None) -> dict[str, Any]:
     """The incident as the card should show it after this event."""
     incident = dict(previous or {})
+    if event.event_type in _ENDS_SNOOZE:
+        incident.pop("snoozed_until", None)
     if event.incident.get("partial"):
         for k in ("id", "html_url", "title"):
             if event.incident.get(k) and not incident.get(k):
@@ -103,7 +120,10 @@ def _snapshot(services, event: WebhookEvent, previous: dict[str, Any] | None) ->
             "incident.reassigned",
             "incident.resolved",
         ):
-            incident["assignees"] = []
+            incident["assignees"] = incident["assignee_ids"] = []
+        if event.event_type == "incident.priority_updated":  # also when the priority was removed
+            incident["priority"] = event.incident.get("priority")
+            incident["priority_id"] = event.incident.get("priority_id")
     status = messages.STATUS_FOR_EVENT.get(event.event_type)
     if status and event.incident.get("partial"):
         incident["status"] = status
@@ -158,6 +178,9 @@ def _post_card(services, event: WebhookEvent) -> str:
 
 def _update_card(services, event: WebhookEvent, record: CardRecord) -> str:
     newer = _is_newer(event.occurred_at, record.occurred_at)
+    snooze_ended = event.event_type == "incident.unacknowledged" and bool(
+        record.incident.get("snoozed_until")
+    )
     if event.event_type == "incident.triggered" and not newer:
         return "already-posted"
     if newer:
@@ -177,18 +200,57 @@ def _update_card(services, event: WebhookEvent, record: CardRecord) -> str:
         services.slack.update(record.channel, record.ts, text, blocks)
         services.store.set(message_key(str(record.incident["id"])), records.dump(record), MESSAGE_TTL)
     if event.event_type != "incident.triggered":
-        _thread_reply(services, event, record)
+        _thread_reply(services, event, record, snooze_ended)
     return "updated"
 
 
-def _thread_reply(services, event: WebhookEvent, record: CardRecord) -> None:
-    status = messages.STATUS_FOR_EVENT.get(event.event_type)
-    incident_id = str(record.incident.get("id"))
-    on_behalf = (
-        records.load_or_none(OnBehalf, services.store.get(actor_key(incident_id, status))) if status else None
+def _thread_reply(services, event: WebhookEvent, record: CardRecord, snooze_ended: bool = False) -> None:
+    on_behalf = _take_on_behalf(services, str(record.incident.get("id")), event.event_type)
+    text = messages.activity_text(
+        event.event_type, event.agent, record.incident, event.note, on_behalf, snooze_ended=snooze_ended
     )
-    text = messages.activity_text(event.event_type, event.agent, record.incident, event.note, on_behalf)
     services.slack.post(record.channel, text, thread_ts=record.ts)
+
+
+def _take_on_behalf(services, incident_id: str, event_type: str) -> OnBehalf | None:
+    """Who asked for the change this event reports, from Slack (remembered by the change job); the
+    record is used once, so a later change made in PagerDuty itself is not put down to them."""
+    key = actor_key(incident_id, event_type.removeprefix("incident."))
+    found = records.load_or_none(OnBehalf, services.store.get(key))
+    if found is not None:
+        services.store.delete(key)
+    return found
+
+
+def confirm_from_answer(
+    services, incident: dict[str, Any], what: str, agent: str | None, on_behalf: OnBehalf | None, **shown: Any
+) -> bool:
+    """A change PagerDuty sends no webhook for (a snooze, an urgency change), confirmed from its answer:
+    the card shows `incident` (PagerDuty's answer) and `shown` (e.g. snoozed_until), and its thread says
+    who did `what`. The card keeps the time of the newest webhook it shows. False when the incident has
+    no card here."""
+    incident_id = str(incident.get("id") or "")
+    store = services.store
+    with store.lock(f"pagerduty-incident:{incident_id}", ttl=60, wait=15) as held:
+        if not held:
+            raise IncidentBusy(incident_id)
+        record = records.load_or_none(CardRecord, store.get(message_key(incident_id)))
+        if record is None:
+            return False
+        answer = {k: v for k, v in normalize_incident(incident).items() if v not in (None, "")}
+        now = dt.datetime.fromtimestamp(services.clock.time(), dt.UTC)
+        latest = messages.latest_line("", agent, now.isoformat(), services.timezone, what=what)
+        record = record.model_copy(
+            update={"incident": {**record.incident, **answer, **shown}, "latest": latest}
+        )
+        text, blocks = messages.incident_card(
+            record.incident, services.timezone, record.planned, record.latest
+        )
+        services.slack.update(record.channel, record.ts, text, blocks)
+        store.set(message_key(incident_id), records.dump(record), MESSAGE_TTL)
+        reply = messages.activity_text("", agent, record.incident, on_behalf=on_behalf, what=what)
+        services.slack.post(record.channel, reply, thread_ts=record.ts)
+    return True
 
 
 def _is_newer(occurred_at: str | None, than: str | None) -> bool:

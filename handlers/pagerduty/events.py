@@ -257,13 +257,14 @@ def _v2_event(message: Any) -> WebhookEvent:
 
 def normalize_incident(data: dict[str, Any]) -> dict[str, Any]:
     """A flat snapshot of a V3 incident or a V2 incident object (the fields the Slack message shows)."""
-    assignees = [_summary(a) for a in data.get("assignees") or [] if isinstance(a, dict)]
-    if not assignees:
-        assignees = [
-            _summary(a.get("assignee"))
+    people = [a for a in data.get("assignees") or [] if isinstance(a, dict)]
+    if not people:
+        people = [
+            a["assignee"]
             for a in data.get("assignments") or []
             if isinstance(a, dict) and isinstance(a.get("assignee"), dict)
         ]
+    assignees = [_summary(a) for a in people]
     service = data.get("service") if isinstance(data.get("service"), dict) else {}
     return {
         "id": data.get("id"),
@@ -275,8 +276,15 @@ def normalize_incident(data: dict[str, Any]) -> dict[str, Any]:
         "service_id": service.get("id"),
         "service": _summary(service) or "",
         "assignees": [a for a in assignees if a],
+        "assignee_ids": [str(a["id"]) for a in people if a.get("id")],
         "incident_key": data.get("incident_key"),
         "created_at": data.get("created_at"),
         "priority": _summary(data.get("priority")),
+        "priority_id": _ref_id(data.get("priority")),
         "escalation_policy": _summary(data.get("escalation_policy")),
+        "escalation_policy_id": _ref_id(data.get("escalation_policy")),
     }
+
+
+def _ref_id(ref: Any) -> str | None:
+    return str(ref["id"]) if isinstance(ref, dict) and ref.get("id") else None

@@ -2,8 +2,9 @@
 
 Reads answer at once (interactive client, short timeout). Writes are handed to the worker: the caller
 gets "working on it" right away and the outcome through the response_url; the card itself is edited
-when PagerDuty's webhook reports the change. Writes run as the PagerDuty user with the caller's Slack
-e-mail, else as PAGERDUTY_FROM_EMAIL (and the thread reply says so).
+when PagerDuty's webhook reports the change (handlers/pagerduty/change_job.py). The other changes —
+reassign, escalate, note, snooze, priority, urgency — and `/incident show` are in `incident_commands`
+and `card_actions`.
 """
 
 from __future__ import annotations
@@ -12,25 +13,29 @@ import logging
 import uuid
 
 from bot import blocks, records
-from bot.authz import AuditRecord
 from bot.commands import ActionRequest, CommandRequest, Reply
 from bot.errors import ChatOpsError, Conflict, UserError
-from bot.queue import current_attempt
 from bot.registry import Capability
 from bot.render import escape, plural
-from handlers.pagerduty import messages, parsing
-from handlers.pagerduty.common import ACTOR_TTL, OnBehalf, acting_as, actor_key, client, number_key
+from handlers.pagerduty import controls, messages, parsing
+from handlers.pagerduty.change_job import (
+    MAX_ATTEMPTS,
+    RETRY_DELAY,
+    change_incident,
+    finish,
+    request_change,
+    will_retry,
+)
+from handlers.pagerduty.changes import Change
+from handlers.pagerduty.common import acting_as, card_label, client
 from handlers.pagerduty.events import normalize_incident
 
 capability = Capability("handlers.pagerduty.incidents")
 
 log = logging.getLogger(__name__)
 
-UPDATE_JOB = "pagerduty.update_incident"
+UPDATE_JOB = "pagerduty.update_incident"  # acknowledge / resolve jobs of an earlier version
 CREATE_JOB = "pagerduty.create_incident"
-MAX_ATTEMPTS = 3
-RETRY_DELAY = 5.0
-_VERB = {"acknowledged": ("Acknowledging", "acknowledged"), "resolved": ("Resolving", "resolved")}
 
 
 # commands ------------------------------------------------------------------------------------------
@@ -88,8 +93,8 @@ def new_incident(req: CommandRequest) -> Reply:
     "/incident", "ack", permission="incident.ack", usage=parsing.ACK_USAGE, summary="Acknowledge an incident."
 )
 def ack_incident(req: CommandRequest) -> Reply:
-    incident_id = parsing.parse_incident_id(req.args, parsing.ACK_USAGE)
-    return _request(req.services, incident_id, "acknowledged", req.actor.user_id, req.response_url, req.audit)
+    change = Change(kind="ack", incident=parsing.parse_incident_id(req.args, parsing.ACK_USAGE))
+    return request_change(req.services, change, req.actor, req.response_url, req.audit)
 
 
 @capability.subcommand(
@@ -100,31 +105,33 @@ def ack_incident(req: CommandRequest) -> Reply:
     summary="Resolve an incident.",
 )
 def resolve_incident(req: CommandRequest) -> Reply:
-    incident_id = parsing.parse_incident_id(req.args, parsing.RESOLVE_USAGE)
-    return _request(req.services, incident_id, "resolved", req.actor.user_id, req.response_url, req.audit)
+    change = Change(kind="resolve", incident=parsing.parse_incident_id(req.args, parsing.RESOLVE_USAGE))
+    return request_change(req.services, change, req.actor, req.response_url, req.audit)
 
 
 # buttons -------------------------------------------------------------------------------------------
-@capability.action(messages.ACK_ACTION, permission="incident.ack", authorizes_targets=True)
+@capability.action(controls.ACK_ACTION, permission="incident.ack", authorizes_targets=True)
 def ack_button(req: ActionRequest) -> Reply:
-    return _button(req, "incident.ack", "acknowledged")
+    return _button(req, "ack")
 
 
-@capability.action(messages.RESOLVE_ACTION, permission="incident.resolve", authorizes_targets=True)
+@capability.action(controls.RESOLVE_ACTION, permission="incident.resolve", authorizes_targets=True)
 def resolve_button(req: ActionRequest) -> Reply:
-    return _button(req, "incident.resolve", "resolved")
+    return _button(req, "resolve")
 
 
-def _button(req: ActionRequest, permission: str, status: str) -> Reply:
-    incident_id = _button_incident(req.value)
+def _button(req: ActionRequest, kind: str) -> Reply:
+    incident_id = button_incident(req.value)
     if incident_id is None:
         return Reply(":warning: This button does not name a PagerDuty incident; nothing was changed.")
-    audit = req.authorize(permission, [incident_id], detail=f"button on incident {incident_id}")
-    return _request(req.services, incident_id, status, req.actor.user_id, req.response_url, audit)
+    change = Change(kind=kind, incident=incident_id)
+    audit = req.authorize(change.spec.permission, [incident_id], detail=f"button on incident {incident_id}")
+    label = card_label(req.services, incident_id)
+    return request_change(req.services, change, req.actor, req.response_url, audit, label)
 
 
-def _button_incident(value: str) -> str | None:
-    """The incident id a card's button carries, checked as strictly as the slash command's argument
+def button_incident(value: str) -> str | None:
+    """The incident id a card's control carries, checked as strictly as the slash command's argument
     (a button's value is input like any other); cards carry ids, never numbers."""
     if len(value) > 64:
         return None
@@ -133,19 +140,6 @@ def _button_incident(value: str) -> str | None:
     except UserError:
         return None
     return None if incident_id.startswith("#") else incident_id
-
-
-def _request(services, incident_id, status, user_id, response_url, audit: AuditRecord | None) -> Reply:
-    client(services)
-    services.queue.enqueue(
-        UPDATE_JOB,
-        incident_id=incident_id,
-        status=status,
-        user_id=user_id,
-        response_url=response_url,
-        audit=records.to_dict(audit) if audit else None,
-    )
-    return Reply(f":hourglass_flowing_sand: {_VERB[status][0]} `{incident_id}` in PagerDuty…")
 
 
 # jobs ------------------------------------------------------------------------------------------------
@@ -157,50 +151,18 @@ def update_incident(
     user_id: str,
     response_url: str | None = None,
     audit: dict | None = None,
-    attempt: int | None = None,  # carried by jobs an earlier version put back on the queue
+    attempt: int | None = None,
 ) -> None:
-    verb = _VERB[status][1]
-    try:
-        pd = client(services)
-        if incident_id.startswith("#"):  # the number a card shows
-            found = _by_number(services, pd, incident_id[1:])
-            if found is None:
-                _finish(
-                    services,
-                    response_url,
-                    audit,
-                    "error",
-                    f":x: No open incident {incident_id} is known here; give its id (`Q1ABC23DEF`, "
-                    "from `/incident list`) or the number on its card.",
-                )
-                return
-            incident_id = found
-        current = pd.get_incident(incident_id)
-        label = messages.incident_label(normalize_incident(current))
-        if current.get("status") == "resolved":
-            _finish(
-                services, response_url, audit, "noop", f":information_source: {label} is already resolved."
-            )
-            return
-        if current.get("status") == status:
-            _finish(services, response_url, audit, "noop", f":information_source: {label} is already {verb}.")
-            return
-        who = acting_as(services, user_id)
-        services.store.set(
-            actor_key(incident_id, status),
-            records.dump(OnBehalf(user=user_id, fallback=who.fallback, email=who.email)),
-            ACTOR_TTL,
-        )
-        pd.update_incident(incident_id, status, from_email=who.email)
-    except ChatOpsError as exc:
-        if _will_retry(exc):
-            raise  # the queue runs the job again shortly
-        _finish(services, response_url, audit, "error", f":x: Could not mark `{incident_id}` {verb}: {exc}")
-        return
-    note = f" as {who.email}" + (
-        " (you have no PagerDuty user with your Slack e-mail)" if who.fallback else ""
+    """Acknowledge / resolve jobs an earlier version put on the queue: made as a change request."""
+    change = Change(kind="ack" if status == "acknowledged" else "resolve", incident=incident_id)
+    change_incident(
+        services,
+        records.to_dict(change),
+        user_id,
+        request_id=uuid.uuid4().hex,
+        response_url=response_url,
+        audit=audit,
     )
-    _finish(services, response_url, audit, "ok", f":white_check_mark: {label} {verb} in PagerDuty{note}.")
 
 
 @capability.job(CREATE_JOB, retries=MAX_ATTEMPTS - 1, retry_delay=RETRY_DELAY)
@@ -230,9 +192,11 @@ def create_incident(
         except Conflict:  # a retry of a request that did reach PagerDuty: take the incident
             created = pd.find_incident_by_key(incident_key) or {}
     except ChatOpsError as exc:
-        if _will_retry(exc):
+        if will_retry(exc):
             raise  # the queue runs the job again shortly
-        _finish(services, response_url, audit, "error", f":x: Could not open the incident: {exc}")
+        finish(
+            services, (response_url, None, user_id), audit, "error", f":x: Could not open the incident: {exc}"
+        )
         return
     inc = normalize_incident(created)
     link = (
@@ -240,41 +204,10 @@ def create_incident(
         if inc.get("html_url")
         else messages.incident_label(inc)
     )
-    _finish(
+    finish(
         services,
-        response_url,
+        (response_url, None, user_id),
         audit,
         "ok",
         f":white_check_mark: Opened {link} “{escape(inc.get('title'))}” (`{inc.get('id')}`); its card follows in the channel.",
     )
-
-
-def _by_number(services, pd, number: str) -> str | None:
-    """The id of the incident whose card shows #number: remembered when its card was posted, else
-    found among the open incidents."""
-    known = services.store.get(number_key(number))
-    if known:
-        return known
-    for incident in pd.list_incidents(statuses=["triggered", "acknowledged"], limit=100):
-        if str(incident.get("incident_number") or incident.get("number") or "") == number:
-            return str(incident["id"])
-    return None
-
-
-def _will_retry(exc: ChatOpsError) -> bool:
-    """The queue tries the job again (its `retries`) when the failure may pass and attempts remain;
-    otherwise the job reports the failure itself."""
-    return exc.retryable and current_attempt() < MAX_ATTEMPTS
-
-
-def _finish(services, response_url: str | None, audit: dict | None, result: str, text: str) -> None:
-    if audit:
-        try:
-            services.authz.record_result(records.load(AuditRecord, audit), result, text[:300])
-        except ChatOpsError as exc:
-            log.warning("could not record the audit result", extra={"error": str(exc)})
-    if response_url:
-        try:
-            services.slack.respond(response_url, {"text": text, "response_type": "ephemeral"})
-        except ChatOpsError as exc:
-            log.warning("could not answer through the response_url", extra={"error": str(exc)})

@@ -13,7 +13,7 @@ import pytest
 
 from handlers.pagerduty.calendar_sync import sync_all
 from sandbox.pagerduty_calendar import calendar, vevent
-from tests.support import click, find_button, slash, wait_for
+from tests.support import cards, click, ephemerals, find_button, replies, slash, wait_for
 
 ENV = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
 
@@ -21,18 +21,6 @@ ENV = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
 def write_calendar(path, *events) -> str:
     path.write_text(calendar(*events))
     return str(path)
-
-
-def cards(slack, channel="C_OPS"):
-    return [m for m in slack.channel_messages(channel) if not m.thread_ts]
-
-
-def replies(slack, channel="C_OPS"):
-    return [m for m in slack.channel_messages(channel) if m.thread_ts]
-
-
-def ephemerals(slack, user):
-    return [e.text for e in slack.timeline if e.kind == "ephemeral" and e.user == user]
 
 
 @pytest.fixture
@@ -192,9 +180,20 @@ def test_commands_permissions_and_acting_without_a_pagerduty_account(make_bot, r
     assert pd.calls_named("PUT /incidents/{id}") == []
 
     slash(bot, "/incident", f"ack {incident['id']}", user="U_NOVA")
-    wait_for(lambda: len(replies(slack)) == 1, message="ack reply")
+    [ack] = wait_for(
+        lambda: [r for r in replies(slack) if "acknowledged the incident" in r.text], message="ack"
+    )
     assert pd.calls_named("PUT /incidents/{id}")[-1].request.headers["from"] == "oncall-bot@example.com"
-    assert "no PagerDuty user has their Slack e-mail" in replies(slack)[0].text
+    assert "no PagerDuty user has their Slack e-mail" in ack.text
+    # PagerDuty's own record names the Slack user too: a note by the bot's user
+    [note] = wait_for(lambda: pd.notes.get(incident["id"]), message="the note naming the Slack user")
+    assert (
+        note["content"] == "The incident was acknowledged from Slack by Nova New, who has no PagerDuty user."
+    )
+    assert note["user"]["summary"] == "ChatOps Bot"
+    wait_for(
+        lambda: any("from Slack by Nova New" in r.text for r in replies(slack)), message="the note's line"
+    )
     wait_for(
         lambda: any("no PagerDuty user with your Slack e-mail" in t for t in ephemerals(slack, "U_NOVA"))
     )

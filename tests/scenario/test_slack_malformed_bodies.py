@@ -28,7 +28,6 @@ PAYLOADS = {
     "container a list": {**BASE, "container": [], "actions": [BUTTON]},
 }
 IGNORED = {
-    "view_submission": {"type": "view_submission", "view": "garbage"},
     "block_suggestion": {"type": "block_suggestion", "value": 3},
     "interactive_message": {"type": "interactive_message", "actions": 4},
     "dialog_submission": {"type": "dialog_submission"},

@@ -200,8 +200,9 @@ def _open(req: ActionRequest) -> tuple[ApprovalRequest | None, Plan | None, Repl
         expire(services, request)
         return None, None, Reply(GONE)
     plan = load_plan(services.store, request.plan_id, services.clock.time())
-    if plan is None:
-        return None, None, Reply(GONE)
+    if plan is None:  # decided by a click that came in meanwhile (it discards the plan), or gone
+        used = services.store.get(_used(request.plan_id))
+        return None, None, Reply(f":information_source: This request was already {used}." if used else GONE)
     return request, plan, None
 
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from huey import RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 
-from bot.errors import ChatOpsError
+from bot.errors import ChatOpsError, new_correlation_id
 from bot.registry import JobSpec, Registry
 from bot.store import QueuedJob
 
@@ -81,7 +81,12 @@ class TaskQueue:
                 return result
             except Exception as exc:
                 if attempt > spec.retries or not should_retry(exc):
-                    log.exception("job failed", extra={"job": spec.name, "attempt": attempt})
+                    reference = new_correlation_id()
+                    log.exception(
+                        "job failed",
+                        extra={"job": spec.name, "attempt": attempt, "correlation_id": reference},
+                    )
+                    report_given_up(services, spec.name, attempt, reference)
                     raise
                 delay = retry_delay(spec, attempt, exc)
                 self.enqueue(spec.name, *args, delay=delay, **{**kwargs, ATTEMPT: attempt + 1})
@@ -168,6 +173,28 @@ class RetryJob(Exception):
     def __init__(self, reason: str, delay: float | None = None):
         super().__init__(reason)
         self.delay = delay
+
+
+GIVEN_UP_EVERY = 600.0  # a job that keeps failing is reported at most this often
+
+
+def report_given_up(services: Services, name: str, attempt: int, reference: str) -> None:
+    """A job that failed for good after being accepted is said in the ops channel (at most once every
+    GIVEN_UP_EVERY seconds per job name), so nothing accepted fails unseen."""
+    try:
+        if not services.store.set_nx(f"queue:given-up:{name}", reference, GIVEN_UP_EVERY):
+            return
+        events = getattr(services.policy, "events", None)
+        channel = getattr(events, "ops_channel", None) or getattr(events, "default_channel", None)
+        channel = channel or services.settings.SLACK_NOTIFY_CHANNEL
+        if channel:
+            services.slack.post(
+                channel,
+                f":x: A background job failed for good: `{name}` after {attempt} attempt(s) "
+                f"(reference `{reference}` in the worker's log). Its work was not done.",
+            )
+    except Exception:  # noqa: BLE001 - reporting must never hide the failure it reports
+        log.warning("could not report a failed job", extra={"job": name, "correlation_id": reference})
 
 
 def current_attempt() -> int:

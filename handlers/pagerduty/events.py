@@ -124,15 +124,35 @@ def delivery_items(body: bytes, webhook_id: str | None = None) -> list[DeliveryI
     if isinstance(event, dict):
         event_type = event.get("event_type")
         handled = isinstance(event_type, str) and event_type in HANDLED_EVENT_TYPES
+        if handled:
+            _check_shape(event, ("data", "agent"), "event")
         return [DeliveryItem(0, _v3_keys(event, webhook_id, body), handled)]
     messages = doc.get("messages")
     if isinstance(messages, list):
         items = []
         for index, message in enumerate(messages):
             message = _v2_message(message)
-            items.append(DeliveryItem(index, _v2_keys(message), _v2_type(message) in HANDLED_EVENT_TYPES))
+            handled = _v2_type(message) in HANDLED_EVENT_TYPES
+            if handled:
+                _check_shape(message, ("incident", "data"), f"messages[{index}]")
+                data = message.get("data")
+                if isinstance(data, dict):
+                    _check_shape(data, ("incident",), f"messages[{index}].data")
+                entries = message.get("log_entries")
+                if entries is not None and not isinstance(entries, list):
+                    raise BadDelivery(f"messages[{index}].log_entries must be a list")
+            items.append(DeliveryItem(index, _v2_keys(message), handled))
         return items
     raise BadDelivery(_NEITHER)
+
+
+def _check_shape(obj: dict[str, Any], fields: tuple[str, ...], where: str) -> None:
+    """What the worker reads of an event must be objects where present: anything else could never be
+    processed, so it is refused at once (400) instead of failing in the worker after a 202."""
+    for name in fields:
+        value = obj.get(name)
+        if value is not None and not isinstance(value, dict):
+            raise BadDelivery(f"{where}.{name} must be a JSON object")
 
 
 def parse_delivery(body: bytes, webhook_id: str | None = None) -> list[WebhookEvent]:
@@ -235,8 +255,10 @@ def _v2_event(message: Any) -> WebhookEvent:
     message = _v2_message(message)
     incident_raw = message.get("incident")
     if not isinstance(incident_raw, dict):
-        incident_raw = (message.get("data") or {}).get("incident") or {}  # V1 shape
-    entries = [e for e in message.get("log_entries") or [] if isinstance(e, dict)]
+        data = message.get("data") if isinstance(message.get("data"), dict) else {}
+        incident_raw = data.get("incident") if isinstance(data.get("incident"), dict) else {}  # V1 shape
+    listed = message.get("log_entries")
+    entries = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
     first = entries[0] if entries else {}
     event_type = _v2_type(message)
     note = None

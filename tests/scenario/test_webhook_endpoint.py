@@ -242,3 +242,25 @@ def test_embedded_store_dedupes_too(make_bot):
     slack = bot.emulator("slack")
     wait_for(lambda: posts(slack) and drained(bot), message="the card")
     assert len(posts(slack)) == 1
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"messages": [{"id": "m1", "event": "incident.trigger", "data": "x"}]},
+        {"messages": [{"id": "m2", "event": "incident.trigger", "incident": ["not", "an", "object"]}]},
+        {"messages": [{"id": "m3", "event": "incident.trigger", "data": {"incident": 7}}]},
+        {"messages": [{"id": "m4", "event": "incident.trigger", "incident": {}, "log_entries": 5}]},
+        {"event": {"id": "E1", "event_type": "incident.triggered", "data": "x"}},
+        {"event": {"id": "E2", "event_type": "incident.acknowledged", "data": {}, "agent": "bob"}},
+    ],
+)
+def test_a_delivery_the_worker_could_never_process_is_refused_at_once(bot, doc):
+    resp = deliver(bot.web_url, json.dumps(doc).encode())
+    assert resp.status == 400 and "must be" in resp.json()["error"]
+
+
+def test_an_unhandled_event_of_any_shape_is_still_only_ignored(bot):
+    doc = {"messages": [{"id": "m9", "event": "incident.custom", "data": "x"}]}
+    resp = deliver(bot.web_url, json.dumps(doc).encode())
+    assert resp.status == 202 and resp.json()["ignored"] == 1

@@ -9,7 +9,9 @@ every other failure is an UpstreamError("MNS", ...) with the service's request i
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 import socket
 import threading
 import time
@@ -53,6 +55,41 @@ class QueueMessage:
     enqueue_time_ms: int
     first_dequeue_time_ms: int
     next_visible_time_ms: int
+
+
+_MESSAGE = re.compile(r"<Message(?:\s[^>]*)?>(.*?)</Message>", re.S)
+
+
+def _field(block: str, name: str) -> str:
+    found = re.search(f"<{name}>(.*?)</{name}>", block, re.S)
+    return html.unescape(found.group(1)) if found else ""
+
+
+def _number(block: str, name: str) -> int:
+    text = _field(block, name).strip()
+    return int(text) if text.isdigit() else 0
+
+
+def salvage(raw: str) -> list[QueueMessage]:
+    """The messages of a receive answer the SDK refused to parse (RespDataDamaged: a body with characters
+    XML does not allow, an empty body), read leniently so that the consumer can deliver the readable ones
+    and quarantine the rest instead of the whole batch coming back forever."""
+    out = []
+    for block in _MESSAGE.findall(raw or ""):
+        message_id, handle = _field(block, "MessageId").strip(), _field(block, "ReceiptHandle").strip()
+        if message_id and handle:
+            out.append(
+                QueueMessage(
+                    message_id=message_id,
+                    receipt_handle=handle,
+                    body=_field(block, "MessageBody"),
+                    dequeue_count=_number(block, "DequeueCount"),
+                    enqueue_time_ms=_number(block, "EnqueueTime"),
+                    first_dequeue_time_ms=_number(block, "FirstDequeueTime"),
+                    next_visible_time_ms=_number(block, "NextVisibleTime"),
+                )
+            )
+    return out
 
 
 def _text(body: bytes | str) -> str:
@@ -119,6 +156,16 @@ class MnsQueueClient:
             messages = self._queue.batch_receive_message(max_messages, wait_seconds)
         except MNSServerException as exc:
             if exc.type == "MessageNotExist":
+                return []
+            raise _upstream(exc, "receive failed") from exc
+        except MNSClientNetworkException as exc:
+            salvaged = salvage(getattr(exc, "message", "")) if exc.type == "RespDataDamaged" else []
+            if salvaged:
+                log.warning(
+                    "a received batch was damaged; read it leniently", extra={"messages": len(salvaged)}
+                )
+                return salvaged
+            if self._interrupted:
                 return []
             raise _upstream(exc, "receive failed") from exc
         except MNSExceptionBase as exc:

@@ -184,6 +184,28 @@ def test_poison_and_overdelivered_messages_are_quarantined_not_looped(events_bot
     assert not seen(slack, "C_OPS", "i-tired → Running")
 
 
+def test_unreadable_bodies_are_quarantined_and_the_rest_of_their_batch_delivered(events_bot):
+    bot = events_bot()
+    mns, slack = bot.emulator("mns"), bot.emulator("slack")
+    mns.send(
+        encode_body(
+            state_change_event({"InstanceId": "i-before", "InstanceName": "before"}, "Stopping"), "raw"
+        )
+    )
+    mns.send("\x01\x02 not even XML")
+    mns.send("")
+    mns.send(
+        encode_body(state_change_event({"InstanceId": "i-after", "InstanceName": "after"}, "Running"), "raw")
+    )
+    wait_for(lambda: mns.depth() == 0, 30, message="every message handled")
+    wait_for(lambda: len(seen(slack, "C_OPS", "Quarantined MNS message")) == 2, 20, message="2 reports")
+    wait_for(
+        lambda: seen(slack, "C_OPS", "before") and seen(slack, "C_OPS", "after"), 20, message="the events"
+    )
+    records = [json.loads(r) for r in bot.services.store.list_range(keys.QUARANTINE)]
+    assert sorted(r["body"] for r in records) == ["", "\x01\x02 not even XML"]
+
+
 def outboxes_empty(bot) -> bool:
     store = bot.services.store
     return not any(

@@ -145,6 +145,8 @@ class PagerDutyPolicy(_Section):
     default_channel: str | None = None  # None → SLACK_NOTIFY_CHANNEL
     calendar_lead_minutes: int = Field(default=0, ge=0, le=1440)
     calendar_resolve_at_end: bool = False
+    # how long a worker that stopped mid-effect holds an event's Slack effect before another takes it
+    effect_claim_seconds: int = Field(default=120, ge=5, le=3600)
 
 
 class Policy(_Section):

@@ -13,8 +13,9 @@ until a process builds its `TaskQueue` from its registry, which binds every job 
     services.queue.enqueue("calendar.sync")     # a periodic job, now: once more, even if this minute's ran
 
 Job functions receive the process's `Services` first (given to the queue when a worker builds its
-consumer). A job is durable once `enqueue` returns: it
-survives a web restart and is picked up by any `chatops worker` on the same store.
+consumer). A job is durable once `enqueue` returns: it survives a web restart and is picked up by any
+`chatops worker` on the same store; a worker killed while running it leaves it to another
+(bot.queue_delivery), so every accepted job runs at least once.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from huey import RedisHuey, SqliteHuey, crontab
+from huey import RedisHuey, crontab
 from huey.consumer import Consumer
 
 from bot.errors import ChatOpsError, new_correlation_id
+from bot.queue_delivery import Heartbeat, ReliableRedisHuey, ReliableSqliteHuey
 from bot.registry import JobSpec, Registry
 from bot.store import QueuedJob
 
@@ -52,10 +54,12 @@ class _Binding:
 class TaskQueue:
     def __init__(self, redis_url: str | None, data_dir: Path, registry: Registry):
         if redis_url:
-            self.huey = RedisHuey("chatops", url=redis_url, results=False, store_none=False)
+            self.huey = ReliableRedisHuey("chatops", url=redis_url, results=False, store_none=False)
         else:
             Path(data_dir).mkdir(parents=True, exist_ok=True)
-            self.huey = SqliteHuey("chatops", filename=str(Path(data_dir) / "queue.sqlite3"), results=False)
+            self.huey = ReliableSqliteHuey(
+                "chatops", filename=str(Path(data_dir) / "queue.sqlite3"), results=False
+            )
         self._binding = _Binding()
         self._tasks: dict[str, Any] = {}
         self._periodic: set[str] = set()
@@ -262,7 +266,25 @@ def _run_periodic_once(
 
 class _ThreadFriendlyConsumer(Consumer):
     """Huey's consumer installs its own signal handlers in start(); our processes handle signals
-    themselves (bot.worker) and the sandbox runs the consumer beside a console, so skip them."""
+    themselves (bot.worker) and the sandbox runs the consumer beside a console, so skip them. It beats
+    the queue's heartbeat while it runs (bot.queue_delivery: what a stopped worker held is put back)."""
 
     def _set_signal_handlers(self):
         return None
+
+    def start(self):
+        self._heartbeat = Heartbeat(self.huey.storage)
+        try:
+            self._heartbeat.beat_once()  # recover first: a worker that died just before us held tasks
+        except Exception as exc:  # noqa: BLE001 - the store may be away; the heartbeat tries again
+            log.warning("queue heartbeat failed", extra={"error": str(exc)})
+        self._heartbeat.start()
+        return super().start()
+
+    def stop(self, graceful=False):
+        try:
+            return super().stop(graceful=graceful)
+        finally:
+            beat = getattr(self, "_heartbeat", None)
+            if beat is not None:
+                beat.stop()

@@ -169,12 +169,14 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """`redis-server` from PATH on a free loopback port, no persistence; `url` once started."""
+    """`redis-server` from PATH on a free loopback port (no persistence unless `persistent`); `url` once
+    started."""
 
-    def __init__(self):
+    def __init__(self, persistent: bool = False):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="chatops-redis-")
         self.proc: subprocess.Popen | None = None
+        self.persistent = persistent  # AOF with fsync on every write: a SIGKILL loses nothing written
 
     @property
     def url(self) -> str:
@@ -194,7 +196,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.persistent else "no",
+                "--appendfsync",
+                "always",
                 "--dir",
                 self.dir,
                 "--logfile",
@@ -214,6 +218,13 @@ class RedisServer:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"redis-server did not answer on port {self.port}")
+
+    def kill(self) -> None:
+        """SIGKILL, keeping its files (start() again brings it back with what it had written)."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.proc = None
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -94,6 +94,23 @@ class SlackMessenger:
         except SlackApiError as exc:
             raise _upstream(exc) from exc
 
+    def recent_messages(self, channel: str, limit: int = 200) -> list[dict[str, Any]]:
+        """The channel's latest messages, newest first (conversations.history, up to `limit`)."""
+        found: list[dict[str, Any]] = []
+        cursor = None
+        try:
+            while len(found) < limit:
+                resp = self.client.conversations_history(
+                    channel=channel, limit=min(100, limit - len(found)), cursor=cursor
+                )
+                found += [m for m in resp.get("messages") or [] if isinstance(m, dict)]
+                cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except SlackApiError as exc:
+            raise _upstream(exc) from exc
+        return found
+
     def post_ephemeral(self, channel: str, user: str, text: str, blocks: list[dict] | None = None) -> None:
         try:
             self.client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks)

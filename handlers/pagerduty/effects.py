@@ -52,11 +52,14 @@ def apply_event(services, payload: dict[str, Any]) -> str:
     card (`RetryJob`: the queue runs the job again shortly) a few times, then posts one itself."""
     attempt = current_attempt()
     event = WebhookEvent.from_job(payload)
-    effects = services.deduper(EFFECT_NAMESPACE, pending_ttl=120.0)
+    held_for = float(services.policy.pagerduty.effect_claim_seconds)
+    effects = services.deduper(EFFECT_NAMESPACE, pending_ttl=held_for)
     key = dedupe_key("event", event.event_id)
     claim = effects.claim(key)
     if claim.status is not ClaimStatus.CLAIMED:
         services.metrics.dedupe_hits.labels("pagerduty-effect", claim.status.value).inc()
+        if claim.status is ClaimStatus.BUSY:  # another worker is on it, or stopped on it: look again
+            raise RetryJob("another worker holds this event's effect", delay=min(held_for, 30.0))
         return claim.status.value
     try:
         outcome = _apply(services, event, attempt)
@@ -70,13 +73,20 @@ def apply_event(services, payload: dict[str, Any]) -> str:
     return outcome
 
 
+def card_lock(services, incident_id: str):
+    """One worker at a time edits an incident's card; a worker that stopped holding it gives it up
+    after `pagerduty.effect_claim_seconds` (as it does the event's effect)."""
+    held_for = float(services.policy.pagerduty.effect_claim_seconds)
+    return services.store.lock(f"pagerduty-incident:{incident_id}", ttl=held_for, wait=min(15.0, held_for))
+
+
 def _apply(services, event: WebhookEvent, attempt: int) -> str:
     incident_id = str(event.incident.get("id") or "")
     if not incident_id:
         log.warning("PagerDuty event without an incident id; ignored", extra={"event_id": event.event_id})
         return "ignored"
     store = services.store
-    with store.lock(f"pagerduty-incident:{incident_id}", ttl=60, wait=15) as held:
+    with card_lock(services, incident_id) as held:
         if not held:
             raise IncidentBusy(incident_id)
         raw = store.get(message_key(incident_id))
@@ -159,21 +169,45 @@ def _post_card(services, event: WebhookEvent) -> str:
     if event.event_type != "incident.triggered":
         latest = messages.latest_line(event.event_type, event.agent, event.occurred_at, services.timezone)
     text, blocks = messages.incident_card(incident, services.timezone, planned, latest)
-    posted = services.slack.post(channel, text, blocks)
+    posting = f"pagerduty:card-posting:{incident['id']}"
+    # An attempt that stopped between posting and remembering the card left this mark: the card may
+    # be in the channel already — take it over instead of posting a second one.
+    found = _card_in_channel(services, channel, str(incident["id"])) if services.store.get(posting) else None
+    if found:
+        services.slack.update(channel, found, text, blocks)
+        card_channel, card_ts = channel, found
+    else:
+        services.store.set(posting, "1", MESSAGE_TTL)
+        posted = services.slack.post(channel, text, blocks)
+        card_channel, card_ts = posted.channel, posted.ts
     record = CardRecord(
-        channel=posted.channel,
-        ts=posted.ts,
+        channel=card_channel,
+        ts=card_ts,
         incident=incident,
         planned=planned,
         latest=latest,
         occurred_at=event.occurred_at,
     )
     services.store.set(message_key(str(incident["id"])), records.dump(record), MESSAGE_TTL)
+    services.store.delete(posting)
     if incident.get("number"):  # so `/incident ack 12` finds the incident the card shows as #12
         services.store.set(number_key(incident["number"]), str(incident["id"]), MESSAGE_TTL)
     if event.event_type != "incident.triggered":
         _thread_reply(services, event, record)
     return "posted"
+
+
+def _card_in_channel(services, channel: str, incident_id: str) -> str | None:
+    """The ts of this incident's card among the channel's latest messages (its controls carry the
+    incident's id), if an earlier attempt posted it."""
+    wanted = f"pagerduty:{incident_id}"
+    try:
+        for m in services.slack.recent_messages(channel, limit=1000):
+            if any(isinstance(b, dict) and b.get("block_id") == wanted for b in m.get("blocks") or []):
+                return str(m.get("ts"))
+    except ChatOpsError as exc:
+        log.warning("could not look for an earlier card", extra={"incident": incident_id, "error": str(exc)})
+    return None
 
 
 def _update_card(services, event: WebhookEvent, record: CardRecord) -> str:
@@ -231,7 +265,7 @@ def confirm_from_answer(
     no card here."""
     incident_id = str(incident.get("id") or "")
     store = services.store
-    with store.lock(f"pagerduty-incident:{incident_id}", ttl=60, wait=15) as held:
+    with card_lock(services, incident_id) as held:
         if not held:
             raise IncidentBusy(incident_id)
         record = records.load_or_none(CardRecord, store.get(message_key(incident_id)))

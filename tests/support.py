@@ -12,6 +12,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,7 +215,7 @@ def run_sandbox_script(
 ) -> subprocess.CompletedProcess:
     """`chatops sandbox --script` in a process of its own (no proxy settings): `script` is a file, or the
     script's text (fed on stdin). With `keep_redis` off, the sandbox uses its embedded store."""
-    base = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    base = _no_proxy_env()
     if not keep_redis:
         base.pop("REDIS_URL", None)
     source, text = (str(script), None) if isinstance(script, Path) else ("-", script)
@@ -225,3 +227,30 @@ def run_sandbox_script(
         timeout=timeout,
         env={**base, **(env or {})},
     )
+
+
+def _no_proxy_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+
+
+@contextmanager
+def emulators_command(*args: str) -> Iterator[tuple[subprocess.Popen, dict[str, str]]]:
+    """`chatops emulators ARGS` in a process of its own: (the process, the base URLs it printed).
+    Its stderr (the bot's environment, the hints) is left to be read; the process is ended after."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "emulators", *args],
+        cwd=Path(__file__).resolve().parents[1],
+        env=_no_proxy_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line, (
+            f"chatops emulators printed no URLs: {proc.stderr.read()[-2000:] if proc.poll() is not None else ''}"
+        )
+        yield proc, json.loads(line)
+    finally:
+        proc.terminate()
+        proc.wait(20)

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sandbox import credentials
+from sandbox.slack_limits import check_message
 
 
 @dataclass
@@ -79,7 +80,18 @@ def slash(bot, command: str, text: str = "", user: str = "U_ALICE", channel: str
             "api_app_id": "A0SANDBOX",
         }
     )
-    return post_slack(bot, body)
+    return slack_accepts_answer(post_slack(bot, body))
+
+
+def slack_accepts_answer(result: HttpResult) -> HttpResult:
+    """A slash command's answer goes back to Slack in the HTTP response, and Slack holds it to the same
+    limits as a posted message (a refused answer shows the user an error): check it as Slack would."""
+    if result.status == 200 and result.headers.get("content-type", "").startswith("application/json"):
+        answer = result.json()
+        if isinstance(answer, dict) and ("text" in answer or "blocks" in answer):
+            refused = check_message(answer)
+            assert refused is None, f"Slack would refuse this answer: {refused.body()}"
+    return result
 
 
 def find_button(blocks: list[dict], action_id: str) -> dict:

@@ -1,6 +1,10 @@
-"""Slack's message and Block Kit limits (sandbox/slack_limits.py)."""
+"""Slack's message and Block Kit limits (sandbox/slack_limits.py), and the bot's builders (bot/blocks.py)
+against them: whatever text a builder is given, Slack accepts what it builds."""
 
 from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot import blocks
 from sandbox.slack_limits import check_message, check_view
@@ -100,3 +104,42 @@ def test_unknown_block_and_modal_title():
     ]
     modal = {"type": "modal", "title": {"type": "plain_text", "text": "t" * 25}, "blocks": []}
     assert check_view(modal).errors == ("must be less than 25 characters [json-pointer:/view/title/text]",)
+
+
+# The builders: Slack takes what they build, whatever they are given -----------------------------------
+
+texts = st.text(max_size=4000) | st.sampled_from(["", " ", "\n", "x" * 3001, "😀" * 3001])
+
+
+@given(texts, st.lists(texts, max_size=12))
+def test_section_is_always_accepted(text, fields):
+    assert check_message({"text": "t", "blocks": [blocks.section(text, fields)]}) is None
+
+
+@given(texts, st.lists(texts, max_size=12))
+def test_header_and_context_are_always_accepted(title, notes):
+    assert check_message({"text": "t", "blocks": [blocks.header(title), blocks.context(*notes)]}) is None
+
+
+@given(texts, st.text(min_size=1, max_size=255), st.text(max_size=3000))
+def test_buttons_are_always_accepted(label, action_id, value):
+    button = blocks.button(label, action_id, value)
+    assert check_message({"text": "t", "blocks": [blocks.actions(*[button] * 30)]}) is None
+
+
+@given(st.lists(st.just(blocks.divider()), max_size=80))
+def test_limit_blocks_keeps_a_message_within_fifty(many):
+    assert check_message({"text": "t", "blocks": blocks.limit_blocks(many)}) is None
+
+
+@given(texts)
+def test_code_is_always_accepted(text):
+    assert check_message({"text": "t", "blocks": [blocks.section(blocks.code(text))]}) is None
+
+
+def test_long_text_is_cut_with_a_note_and_blocks_beyond_fifty_are_counted():
+    text = blocks.section("x" * 5000)["text"]["text"]
+    assert len(text) == 3000 and text.endswith(f"… ({5000 - text.index('…')} more characters cut)")
+    shown = blocks.limit_blocks([blocks.divider()] * 60)
+    assert len(shown) == 50 and shown[-1] == blocks.context("… 11 more blocks not shown")
+    assert blocks.section("", ["a", ""]) == {"type": "section", "fields": [{"type": "mrkdwn", "text": "a"}]}

@@ -39,23 +39,18 @@ class QueueAdmin:
 
     queues: dict[str, MnsQueue]
 
-    def admin_route(self, req: Request, name: str, query: dict[str, str]):
-        if req.method == "PUT" and query.get("metaoverride", "").lower() == "true":
-            return "SetQueueAttributes", lambda: self._set_queue_attributes(req, name)
-        operations = {
+    def admin_operations(self) -> dict[str, tuple[str, Any]]:
+        """Method → (operation, fn(request, queue name, query)) for /queues/NAME."""
+        return {
             "PUT": ("CreateQueue", self._create_queue),
             "GET": ("GetQueueAttributes", self._get_queue_attributes),
             "DELETE": ("DeleteQueue", self._delete_queue),
         }
-        if req.method not in operations:
-            return "unknown", None
-        op, fn = operations[req.method]
-        return op, lambda: fn(req, name)
 
     def queue_url(self, name: str) -> str:
         return f"{self.base_url}/queues/{name}"
 
-    def _create_queue(self, req: Request, name: str) -> Response:
+    def _create_queue(self, req: Request, name: str, _query: dict[str, str]) -> Response:
         if len(name) > MAX_QUEUE_NAME:
             raise WireError(
                 400, "QueueNameLengthError", f"The length of the queue name must be at most {MAX_QUEUE_NAME}."
@@ -78,7 +73,7 @@ class QueueAdmin:
             raise WireError(409, "QueueAlreadyExist", "The queue you want to create is already exist.")
         return self._empty(req, "CreateQueue", headers=location)
 
-    def _set_queue_attributes(self, req: Request, name: str) -> Response:
+    def _set_queue_attributes(self, req: Request, name: str, _query: dict[str, str]) -> Response:
         queue = self._existing(name)
         changes = parse_queue_attributes(req.body)
         with self._cond:
@@ -86,7 +81,7 @@ class QueueAdmin:
             self._cond.notify_all()  # a shorter retention or polling wait applies to receives in progress
         return self._empty(req, "SetQueueAttributes")
 
-    def _get_queue_attributes(self, req: Request, name: str) -> Response:
+    def _get_queue_attributes(self, req: Request, name: str, _query: dict[str, str]) -> Response:
         with self._cond:
             queue = self._existing(name)
             fields = self._queue_fields(queue)
@@ -97,7 +92,7 @@ class QueueAdmin:
         queue.promote(now)
         return queue_fields(queue.name, queue.current_attributes(), queue.counts(now))
 
-    def _delete_queue(self, req: Request, name: str) -> Response:
+    def _delete_queue(self, req: Request, name: str, _query: dict[str, str]) -> Response:
         with self._cond:
             self._existing(name)
             del self.queues[name]

@@ -26,7 +26,7 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from sandbox import credentials
 from sandbox.emulator import Emulator, EmulatorSpec, Request, Response, register_emulator
 from sandbox.mns_admin import QueueAdmin
-from sandbox.mns_events import encode_body, interruption_event, state_change_event, system_event
+from sandbox.mns_events import EventFeed
 from sandbox.mns_queue import MnsQueue, QueueMessage
 from sandbox.mns_wire import (
     WireError,
@@ -46,7 +46,7 @@ MAX_WAIT_SECONDS = 30
 MAX_BATCH = 16
 
 
-class MnsEmulator(QueueAdmin, Emulator):
+class MnsEmulator(EventFeed, QueueAdmin, Emulator):
     name = "mns"
 
     def __init__(
@@ -103,9 +103,6 @@ class MnsEmulator(QueueAdmin, Emulator):
             self._cond.notify_all()
             return ids
 
-    def send_event(self, event: dict[str, Any], encoding: str | None = None, queue: str | None = None) -> str:
-        return self.send(encode_body(event, encoding or self.event_encoding), queue)
-
     def depth(self, queue: str | None = None) -> int:
         with self._cond:
             return self.queue(queue).depth
@@ -120,32 +117,6 @@ class MnsEmulator(QueueAdmin, Emulator):
             if msg is None:
                 return None
             return {"dequeue_count": msg.dequeue_count, "visible_at": msg.visible_at, "body": msg.body}
-
-    def on_ecs_state_change(self, instance: dict[str, Any], old: str | None, new: str | None) -> None:
-        """ECS emulator hook: CloudMonitor publishes an Instance:StateChange event for every transition."""
-        state = new if new not in (None, "Released", "Deleted") else "Deleted"
-        self.send_event(state_change_event(instance, state, shape=self.event_shape))
-
-    def inject_interruption(self, instance_id: str) -> str:
-        """A preemptible-instance interruption (action delete), as sent ~5 minutes before release."""
-        return self.send_event(interruption_event(self._instance(instance_id)), encoding="base64")
-
-    def inject_system_event(
-        self,
-        instance_id: str,
-        event: str = "SystemMaintenance.Reboot",
-        status: str = "Scheduled",
-        not_before: float | None = None,
-    ) -> str:
-        when = not_before if not_before is not None else self.clock.time() + 3 * 86400
-        return self.send_event(system_event(self._instance(instance_id), event, status, when))
-
-    def _instance(self, instance_id: str) -> dict[str, Any]:
-        ecs = getattr(self.stack, "emulators", {}).get("ecs") if self.stack is not None else None
-        found = getattr(ecs, "instances", {}).get(instance_id) if ecs is not None else None
-        if found:
-            return dict(found)
-        return {"InstanceId": instance_id, "RegionId": credentials.REGION_ID, "InstanceName": instance_id}
 
     # HTTP ------------------------------------------------------------------------------------------
     def handle(self, req: Request) -> Response:
@@ -176,21 +147,27 @@ class MnsEmulator(QueueAdmin, Emulator):
         """(operation name, a call answering it, or None when the method does not apply)."""
         if len(parts) == 1:
             return "ListQueue", (lambda: self._list_queues(req)) if req.method == "GET" else None
-        if len(parts) == 2:
-            return self.admin_route(req, parts[1], query)
-        if req.method == "GET" and query.get("peekonly", "").lower() == "true":
-            batch = "numOfMessages" in query
-            return ("BatchPeekMessage" if batch else "PeekMessage"), lambda: self._peek(req, parts[1], query)
-        operations = {
-            "POST": ("SendMessage", self._send),
-            "GET": ("ReceiveMessage", self._receive),
-            "DELETE": ("DeleteMessage", self._delete),
-            "PUT": ("ChangeMessageVisibility", self._change_visibility),
-        }
-        if req.method not in operations:
-            return "unknown", None
-        name, fn = operations[req.method]
-        return name, lambda: fn(req, self._existing(parts[1]), query)
+        if len(parts) == 2 and req.method == "PUT" and query.get("metaoverride", "").lower() == "true":
+            table = {"PUT": ("SetQueueAttributes", self._set_queue_attributes)}
+        elif len(parts) == 2:
+            table = self.admin_operations()
+        elif query.get("peekonly", "").lower() == "true":
+            table = {"GET": ("BatchPeekMessage" if "numOfMessages" in query else "PeekMessage", self._peek)}
+        else:
+            table = {
+                "POST": ("SendMessage", self._send),
+                "GET": (
+                    "BatchReceiveMessage" if "numOfMessages" in query else "ReceiveMessage",
+                    self._receive,
+                ),
+                "DELETE": (
+                    "DeleteMessage" if "ReceiptHandle" in query else "BatchDeleteMessage",
+                    self._delete,
+                ),
+                "PUT": ("ChangeMessageVisibility", self._change_visibility),
+            }
+        name, fn = table.get(req.method, ("unknown", None))
+        return name, None if fn is None else (lambda: fn(req, parts[1], query))
 
     def _existing(self, name: str) -> MnsQueue:
         with self._cond:
@@ -223,7 +200,8 @@ class MnsEmulator(QueueAdmin, Emulator):
         return None
 
     # messages --------------------------------------------------------------------------------------
-    def _send(self, req: Request, queue: MnsQueue, query: dict[str, str]) -> Response:
+    def _send(self, req: Request, name: str, query: dict[str, str]) -> Response:
+        queue = self._existing(name)
         root_el = parse_xml(req.body)
         batch = local(root_el.tag) == "Messages"
         items = [c for c in root_el if local(c.tag) == "Message"] if batch else [root_el]
@@ -266,9 +244,10 @@ class MnsEmulator(QueueAdmin, Emulator):
             return None
         return check_range("numOfMessages", parse_int("numOfMessages", query["numOfMessages"]), 1, MAX_BATCH)
 
-    def _receive(self, req: Request, queue: MnsQueue, query: dict[str, str]) -> Response:
+    def _receive(self, req: Request, name: str, query: dict[str, str]) -> Response:
+        queue = self._existing(name)
         count = self._batch_size(query)
-        name = "BatchReceiveMessage" if count is not None else "ReceiveMessage"
+        op = "BatchReceiveMessage" if count is not None else "ReceiveMessage"
         if "waitseconds" in query:
             wait = check_range(
                 "waitseconds", parse_int("waitseconds", query["waitseconds"]), 0, MAX_WAIT_SECONDS
@@ -291,10 +270,10 @@ class MnsEmulator(QueueAdmin, Emulator):
                 self.first_receive_at = now
         if not got:
             raise WireError(404, "MessageNotExist", "Message not exist.")
-        return self._xml(req, name, 200, messages_xml(got, batch=count is not None))
+        return self._xml(req, op, 200, messages_xml(got, batch=count is not None))
 
-    def _peek(self, req: Request, queue_name: str, query: dict[str, str]) -> Response:
-        queue = self._existing(queue_name)
+    def _peek(self, req: Request, name: str, query: dict[str, str]) -> Response:
+        queue = self._existing(name)
         count = self._batch_size(query)
         with self._cond:
             now = self.clock.time()
@@ -302,14 +281,15 @@ class MnsEmulator(QueueAdmin, Emulator):
             got = queue.peek(count or 1, now)
         if not got:
             raise WireError(404, "MessageNotExist", "Message not exist.")
-        name = "BatchPeekMessage" if count is not None else "PeekMessage"
-        return self._xml(req, name, 200, messages_xml(got, batch=count is not None, received=False))
+        op = "BatchPeekMessage" if count is not None else "PeekMessage"
+        return self._xml(req, op, 200, messages_xml(got, batch=count is not None, received=False))
 
     def _remove(self, queue: MnsQueue, msg: QueueMessage) -> None:
         self.last_delete_at = self.clock.time()
         queue.remove(msg)
 
-    def _delete(self, req: Request, queue: MnsQueue, query: dict[str, str]) -> Response:
+    def _delete(self, req: Request, name: str, query: dict[str, str]) -> Response:
+        queue = self._existing(name)
         if "ReceiptHandle" in query:
             with self._cond:
                 msg = queue.live(query["ReceiptHandle"], self.clock.time())
@@ -335,7 +315,8 @@ class MnsEmulator(QueueAdmin, Emulator):
             return self._empty(req, "BatchDeleteMessage")
         return self._xml(req, "BatchDeleteMessage", 404, batch_delete_errors_xml(failed))
 
-    def _change_visibility(self, req: Request, queue: MnsQueue, query: dict[str, str]) -> Response:
+    def _change_visibility(self, req: Request, name: str, query: dict[str, str]) -> Response:
+        queue = self._existing(name)
         if "ReceiptHandle" not in query:
             raise WireError(400, "MissingReceiptHandle", "ReceiptHandle is missing.")
         if "VisibilityTimeout" not in query:

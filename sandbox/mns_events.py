@@ -1,5 +1,6 @@
-"""ECS events as CloudMonitor puts them on an MNS queue (protocols.md §6), and the console's `inject`
-command that puts them on the sandbox's queue.
+"""ECS events as CloudMonitor puts them on an MNS queue (protocols.md §6): the builders, the MNS
+emulator's feed (`EventFeed`: state changes from the ECS emulator, interruptions, system events) and
+the console's `inject` command that puts them on the sandbox's queue.
 
 Both envelope shapes are built here: (a) the ECS event notification, (b) the CloudMonitor system event;
 bodies are Base64 (what CloudMonitor writes) or raw JSON.
@@ -114,6 +115,40 @@ def system_event(instance: dict[str, Any], event: str, status: str, not_before: 
             "eventStatus": status,
         },
     }
+
+
+class EventFeed:
+    """What CloudMonitor puts on the queue: a mixin of MnsEmulator (which has `send`, `clock`, `stack`,
+    `event_encoding` and `event_shape`)."""
+
+    def send_event(self, event: dict[str, Any], encoding: str | None = None, queue: str | None = None) -> str:
+        return self.send(encode_body(event, encoding or self.event_encoding), queue)
+
+    def on_ecs_state_change(self, instance: dict[str, Any], old: str | None, new: str | None) -> None:
+        """ECS emulator hook: CloudMonitor publishes an Instance:StateChange event for every transition."""
+        state = new if new not in (None, "Released", "Deleted") else "Deleted"
+        self.send_event(state_change_event(instance, state, shape=self.event_shape))
+
+    def inject_interruption(self, instance_id: str) -> str:
+        """A preemptible-instance interruption (action delete), as sent ~5 minutes before release."""
+        return self.send_event(interruption_event(self._instance(instance_id)), encoding="base64")
+
+    def inject_system_event(
+        self,
+        instance_id: str,
+        event: str = "SystemMaintenance.Reboot",
+        status: str = "Scheduled",
+        not_before: float | None = None,
+    ) -> str:
+        when = not_before if not_before is not None else self.clock.time() + 3 * 86400
+        return self.send_event(system_event(self._instance(instance_id), event, status, when))
+
+    def _instance(self, instance_id: str) -> dict[str, Any]:
+        ecs = getattr(self.stack, "emulators", {}).get("ecs") if self.stack is not None else None
+        found = getattr(ecs, "instances", {}).get(instance_id) if ecs is not None else None
+        if found:
+            return dict(found)
+        return {"InstanceId": instance_id, "RegionId": credentials.REGION_ID, "InstanceName": instance_id}
 
 
 # Console: `inject …` puts events on the sandbox's MNS queue ------------------------------------------

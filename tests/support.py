@@ -266,3 +266,23 @@ def emulators_command(*args: str) -> Iterator[tuple[subprocess.Popen, dict[str, 
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+@contextmanager
+def worker_process(env: dict[str, str]) -> Iterator[str]:
+    """`chatops worker --threads 1 --metrics-port 0` in a process of its own: yields its metrics URL;
+    the worker is stopped (SIGTERM) after."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "worker", "--threads", "1", "--metrics-port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line, "chatops worker stopped before serving its metrics"
+        yield json.loads(line)["metrics"]
+    finally:
+        proc.terminate()
+        proc.wait(30)

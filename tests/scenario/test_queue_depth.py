@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 from bench.events import worker_env
 from bot.adapters.mns import MnsQueueClient
@@ -17,7 +15,7 @@ from bot.registry import Registry, find_capabilities
 from handlers.events.queue_depth import JOB, latest
 from sandbox import credentials
 from sandbox.stack import EmulatorStack
-from tests.support import http, slash, wait_for
+from tests.support import http, slash, wait_for, worker_process
 
 EMULATORS = ["slack", "mns", "ecs"]
 AK, SK = credentials.ALIBABA_ACCESS_KEY_ID, credentials.ALIBABA_ACCESS_KEY_SECRET
@@ -72,15 +70,7 @@ def test_a_worker_process_exposes_the_depth_on_its_metrics(redis_url, tmp_path):
         for n in range(3):
             mns.send(f"not yet {n}", delay=600)  # delayed: the worker's consumer cannot take them
         env = worker_env(stack, tmp_path, redis_url, {"events": {"wait_seconds": 1}})
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "worker", "--threads", "1", "--metrics-port", "0"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            url = json.loads(proc.stdout.readline())["metrics"]
+        with worker_process(env) as url:
             shown = wait_for(
                 lambda: "chatops_mns_messages" in http("GET", url).text, 30, message="the gauges"
             )
@@ -94,6 +84,3 @@ def test_a_worker_process_exposes_the_depth_on_its_metrics(redis_url, tmp_path):
 
             assert wait_for(lambda: delayed() == 3.0, 60, message="the worker's reading") is True
             assert metric(http("GET", url).text, "chatops_mns_oldest_message_age_seconds") == 0.0
-        finally:
-            proc.terminate()
-            proc.wait(30)

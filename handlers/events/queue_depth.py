@@ -103,7 +103,6 @@ def read_queue_depth(services) -> None:
         return
     reading = take_reading(services)
     services.store.set(keys.QUEUE_DEPTH, records.dump(reading), ttl=READING_TTL)
-    expose(services)
 
 
 def status_reply(reading: QueueReading | None, now: float) -> Reply:

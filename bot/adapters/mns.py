@@ -116,6 +116,15 @@ class PeekedMessage:
     dequeue_count: int
 
 
+def _peeked(raw: str) -> list[PeekedMessage]:
+    """A peek answer the SDK refused to parse, read leniently (as `salvage` reads a receive)."""
+    blocks = (b for b in _MESSAGE.findall(raw or "") if _field(b, "MessageId").strip())
+    return [
+        PeekedMessage(_field(b, "MessageId").strip(), _number(b, "EnqueueTime"), _number(b, "DequeueCount"))
+        for b in blocks
+    ]
+
+
 def _text(body: bytes | str) -> str:
     return body.decode("utf-8", errors="replace") if isinstance(body, bytes) else str(body)
 
@@ -266,6 +275,11 @@ class MnsQueueClient:
         except MNSServerException as exc:
             if exc.type == "MessageNotExist":
                 return []
+            raise _upstream(exc, "peek failed") from exc
+        except MNSClientNetworkException as exc:
+            peeked = _peeked(getattr(exc, "message", "")) if exc.type == "RespDataDamaged" else []
+            if peeked:  # a body the SDK's XML parser refuses: its time and count are readable all the same
+                return peeked
             raise _upstream(exc, "peek failed") from exc
         except MNSExceptionBase as exc:
             raise _upstream(exc, "peek failed") from exc

@@ -121,7 +121,7 @@ def worker_env(stack, data_dir: Path, redis_url: str, policy: dict) -> dict[str,
 
 def make_events(count: int, instances: list[dict], dup_percent: float, seed: int = 7):
     """(bodies in queue order, expected Counter of (instance, state))."""
-    from sandbox.mns_emulator import encode_body, state_change_event
+    from sandbox.mns_events import encode_body, state_change_event
 
     rng = random.Random(seed)
     start = time.time() - count / 1000.0

@@ -1,4 +1,10 @@
-"""Block Kit builders: small functions that return the dicts Slack expects (limits applied here)."""
+"""Block Kit builders: small functions that return the dicts Slack expects, within Slack's limits.
+
+Slack refuses a message whose blocks break a limit (`invalid_blocks`), so the builders never do: text
+too long is cut and says so ("… (120 more characters cut)"), and text shorter than one character (which
+Slack also refuses) becomes a dash. Limits: section text 3000, fields ≤ 10 of ≤ 2000, header 150,
+context ≤ 10 elements, button text 75 and value 2000, actions ≤ 25 elements, 50 blocks a message.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +12,58 @@ import json
 from typing import Any
 
 SECTION_LIMIT = 3000
+FIELD_LIMIT = 2000
+HEADER_LIMIT = 150
+BUTTON_LIMIT = 75
+VALUE_LIMIT = 2000
+MAX_FIELDS = 10
+MAX_CONTEXT = 10
+MAX_ACTIONS = 25
 MAX_BLOCKS = 50
+EMPTY = "—"  # what stands for no text (Slack refuses text shorter than 1 character)
 
 
 def _clip(text: str, limit: int = SECTION_LIMIT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """`text` in at most `limit` characters, never empty; a long cut says how much it cut."""
+    if not text.strip():
+        return EMPTY
+    if len(text) <= limit:
+        return text
+    if limit < 500:  # headers, buttons: no room for a note
+        return text[: limit - 1] + "…"
+    keep = limit - 1
+    while True:
+        note = f"… ({len(text) - keep} more characters cut)"
+        if keep + len(note) <= limit:
+            return text[:keep] + note
+        keep = limit - len(note)
+
+
+def _mrkdwn(text: str, limit: int) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": _clip(text, limit)}
 
 
 def header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, 150), "emoji": True}}
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": _clip(text, HEADER_LIMIT), "emoji": True},
+    }
 
 
 def section(text: str, fields: list[str] | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text)}}
-    if fields:
-        block["fields"] = [{"type": "mrkdwn", "text": _clip(f, 2000)} for f in fields[:10]]
+    """A section; with `fields` and no text, the fields alone (never an empty text)."""
+    block: dict[str, Any] = {"type": "section"}
+    shown = [f for f in fields or [] if f.strip()][:MAX_FIELDS]
+    if text.strip() or not shown:
+        block["text"] = _mrkdwn(text, SECTION_LIMIT)
+    if shown:
+        block["fields"] = [_mrkdwn(f, FIELD_LIMIT) for f in shown]
     return block
 
 
 def context(*texts: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(t, 2000)} for t in texts[:10]]}
+    shown = [t for t in texts if t.strip()][:MAX_CONTEXT] or [EMPTY]
+    return {"type": "context", "elements": [_mrkdwn(t, SECTION_LIMIT) for t in shown]}
 
 
 def divider() -> dict[str, Any]:
@@ -35,9 +73,9 @@ def divider() -> dict[str, Any]:
 def button(text: str, action_id: str, value: str = "", style: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "type": "button",
-        "text": {"type": "plain_text", "text": _clip(text, 75), "emoji": True},
+        "text": {"type": "plain_text", "text": _clip(text, BUTTON_LIMIT), "emoji": True},
         "action_id": action_id,
-        "value": value[:2000],
+        "value": value[:VALUE_LIMIT],
     }
     if style in ("primary", "danger"):
         out["style"] = style
@@ -45,7 +83,7 @@ def button(text: str, action_id: str, value: str = "", style: str | None = None)
 
 
 def actions(*elements: dict[str, Any], block_id: str | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "actions", "elements": list(elements)[:25]}
+    block: dict[str, Any] = {"type": "actions", "elements": list(elements)[:MAX_ACTIONS]}
     if block_id:
         block["block_id"] = block_id
     return block
@@ -140,8 +178,12 @@ def modal(
 
 def code(text: str) -> str:
     """A preformatted mrkdwn block, clipped so the closing fence survives."""
-    return "```" + _clip(text, SECTION_LIMIT - 7) + "```"
+    return "```" + _clip(text, SECTION_LIMIT - 6) + "```"
 
 
 def limit_blocks(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return blocks[:MAX_BLOCKS]
+    """At most 50 blocks; when there are more, the last one says how many were left out."""
+    if len(blocks) <= MAX_BLOCKS:
+        return blocks
+    left_out = len(blocks) - (MAX_BLOCKS - 1)
+    return [*blocks[: MAX_BLOCKS - 1], context(f"… {left_out} more blocks not shown")]

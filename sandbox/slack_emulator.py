@@ -1,11 +1,15 @@
-"""Slack Web API emulator: the methods the bot uses, `response_url` endpoints, the v2 file upload flow.
+"""Slack Web API emulator: the methods the bot uses, `response_url` endpoints, the v2 file upload flow
+(those two in sandbox/slack_hooks.py).
 
 Wire format as slack_sdk sends it: `POST /api/<method>` with a JSON or form body (arguments in the
 query string are taken too, as Slack does) and `Authorization: Bearer <token>`; answers
 `{"ok": ...}`. Every call is recorded, and every visible effect (a post, an edit, an ephemeral
 message, a deletion) is appended to `timeline` for the console and for tests. Rate-limit mode answers
-429 with `Retry-After` beyond N messages per second per channel. The workspace's people, channels
-and user groups, and the methods that read them, are in sandbox/slack_directory.py.
+429 with `Retry-After` beyond N messages per second per channel. Messages and views are held to
+Slack's documented limits (sandbox/slack_limits.py: blocks, text lengths, `no_text`, …) and refused
+with Slack's error codes and json-pointer details unless `enforce_limits` is turned off. The
+workspace's people, channels and user groups, and the methods that read them, are in
+sandbox/slack_directory.py.
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ from typing import Any
 from sandbox import credentials
 from sandbox.emulator import Emulator, EmulatorSpec, Request, Response, register_emulator
 from sandbox.slack_directory import SlackDirectory
+from sandbox.slack_hooks import SlackHooks
+from sandbox.slack_limits import check_message, check_view
+
+# Web API methods whose arguments Slack checks against its limits, and how.
+MESSAGE_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.update", "chat.scheduleMessage"})
+VIEW_METHODS = frozenset({"views.open", "views.publish", "views.update", "views.push"})
 
 
 @dataclass
@@ -49,15 +59,6 @@ class Effect:
     thread_ts: str | None = None
 
 
-@dataclass
-class _ResponseUrl:
-    channel: str
-    user: str
-    message_ts: str | None
-    uses: int = 0
-    created: float = field(default_factory=time.time)
-
-
 class _Bucket:
     def __init__(self, rate: float, burst: float):
         self.rate, self.burst = rate, burst
@@ -74,7 +75,7 @@ class _Bucket:
         return (1 - self.tokens) / self.rate
 
 
-class SlackEmulator(SlackDirectory, Emulator):
+class SlackEmulator(SlackHooks, SlackDirectory, Emulator):
     name = "slack"
 
     def __init__(self, port: int = 0, token: str = credentials.SLACK_BOT_TOKEN):
@@ -88,8 +89,9 @@ class SlackEmulator(SlackDirectory, Emulator):
         self._init_directory()
         self._ts = itertools.count(1)
         self._seq = itertools.count(1)
-        self._response_urls: dict[str, _ResponseUrl] = {}
+        self._init_hooks()
         # knobs
+        self.enforce_limits = True  # refuse what real Slack refuses (Block Kit and message limits)
         self.rate_limit_per_channel: float | None = None  # messages per second per channel (postMessage)
         self.rate_limit_burst: float = 1.0
         self.force_ratelimit_channels: set[str] = set()
@@ -104,12 +106,6 @@ class SlackEmulator(SlackDirectory, Emulator):
             self._buckets.clear()
 
     # helpers for the console and tests -------------------------------------------------------------
-    def new_response_url(self, channel: str, user: str, message_ts: str | None = None) -> str:
-        token = secrets.token_urlsafe(12)
-        with self._lock:
-            self._response_urls[token] = _ResponseUrl(channel, user, message_ts)
-        return f"{self.base_url}/response/{token}"
-
     def effects_since(self, seq: int) -> list[Effect]:
         with self._lock:
             return [e for e in self.timeline if e.seq > seq]
@@ -150,12 +146,22 @@ class SlackEmulator(SlackDirectory, Emulator):
             out = {"ok": False, "error": "unknown_method"}
             self.record(method, req, 404, out)
             return Response.json(out, 404)
-        result = fn(args)
+        refused = self._refused(method, args)
+        result = refused.body() if refused is not None else fn(args)
         if isinstance(result, Response):
             self.record(method, req, result.status, json.loads(result.body or b"{}"))
             return result
         self.record(method, req, 200, result)
         return Response.json(result, headers={"x-slack-req-id": secrets.token_hex(8)})
+
+    def _refused(self, method: str, args: dict[str, Any]):
+        if not self.enforce_limits:
+            return None
+        if method in MESSAGE_METHODS:
+            return check_message(args)
+        if method in VIEW_METHODS:
+            return check_view(args.get("view"))
+        return None
 
     @staticmethod
     def _args(req: Request) -> dict[str, Any] | None:
@@ -186,6 +192,13 @@ class SlackEmulator(SlackDirectory, Emulator):
 
     def _next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def _keep_message(
+        self, channel: str, text: str, blocks: list[dict], thread_ts: str | None = None
+    ) -> Message:
+        msg = Message(channel, self._next_ts(), text, blocks, thread_ts=thread_ts)
+        self.messages.setdefault(channel, {})[msg.ts] = msg
+        return msg
 
     def _effect(self, kind, channel, ts, text, blocks, user=None, thread_ts=None) -> None:
         self.timeline.append(
@@ -223,17 +236,14 @@ class SlackEmulator(SlackDirectory, Emulator):
         channel = str(args.get("channel") or "")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
-        if not (args.get("text") or args.get("blocks")):
-            return {"ok": False, "error": "no_text"}
         with self._lock:
             limited = self._ratelimited(channel)
             if limited is not None:
                 return limited
-            ts = self._next_ts()
-            msg = Message(
-                channel, ts, args.get("text") or "", args.get("blocks") or [], thread_ts=args.get("thread_ts")
+            msg = self._keep_message(
+                channel, args.get("text") or "", args.get("blocks") or [], thread_ts=args.get("thread_ts")
             )
-            self.messages.setdefault(channel, {})[ts] = msg
+            ts = msg.ts
             self.post_times.setdefault(channel, []).append(time.time())
             self._effect("post", channel, ts, msg.text, msg.blocks, thread_ts=msg.thread_ts)
         return {
@@ -324,88 +334,6 @@ class SlackEmulator(SlackDirectory, Emulator):
         with self._lock:
             self.views.append({"kind": "home", "user": args.get("user_id"), "view": view})
         return {"ok": True, "view": {"id": "V" + secrets.token_hex(4).upper(), **view}}
-
-    def api_files_getUploadURLExternal(self, args):
-        try:
-            length = int(args.get("length") or 0)
-        except (TypeError, ValueError):
-            length = 0
-        if not args.get("filename") or length <= 0:
-            return {"ok": False, "error": "invalid_arguments"}
-        file_id = "F" + secrets.token_hex(5).upper()
-        with self._lock:
-            self.files[file_id] = {"id": file_id, "name": args["filename"], "length": length, "content": None}
-        return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
-
-    def api_files_completeUploadExternal(self, args):
-        files = args.get("files") or []
-        if isinstance(files, str):
-            files = json.loads(files)
-        channel = args.get("channel_id") or args.get("channels")
-        out = []
-        with self._lock:
-            for f in files:
-                stored = self.files.get(f.get("id"))
-                if stored is None or stored["content"] is None:
-                    return {"ok": False, "error": "file_not_found"}
-                stored["title"] = f.get("title") or stored["name"]
-                stored["channel"] = channel
-                out.append({"id": stored["id"], "name": stored["name"], "title": stored["title"]})
-                if channel:
-                    ts = self._next_ts()
-                    comment = args.get("initial_comment") or ""
-                    self._effect(
-                        "file",
-                        channel,
-                        ts,
-                        f"{comment}\n[file {stored['name']}: {len(stored['content'])} bytes]".strip(),
-                        [],
-                    )
-        return {"ok": True, "files": out}
-
-    def _upload(self, req: Request) -> Response:
-        file_id = req.path.rsplit("/", 1)[-1]
-        with self._lock:
-            stored = self.files.get(file_id)
-            if stored is None:
-                return Response(404, b"not found")
-            stored["content"] = req.body
-        self.record("upload", req, 200)
-        return Response(200, b"OK - " + str(len(req.body)).encode(), {"Content-Type": "text/plain"})
-
-    def _response_url(self, req: Request) -> Response:
-        token = req.path.rsplit("/", 1)[-1]
-        with self._lock:
-            target = self._response_urls.get(token)
-            if target is None or time.time() - target.created > 1800:
-                self.record("response_url", req, 404)
-                return Response(404, b"no_active_hooks", {"Content-Type": "text/plain"})
-            if target.uses >= 5:
-                self.record("response_url", req, 410)
-                return Response(410, b"used_up", {"Content-Type": "text/plain"})
-            target.uses += 1
-            try:
-                data = json.loads(req.body or b"{}")
-            except ValueError:
-                self.record("response_url", req, 400)
-                return Response(400, b"invalid_payload", {"Content-Type": "text/plain"})
-            text, blocks = data.get("text") or "", data.get("blocks") or []
-            msg = self.messages.get(target.channel, {}).get(target.message_ts or "")
-            if data.get("delete_original") and msg is not None:
-                msg.deleted = True
-                self._effect("delete", target.channel, msg.ts, msg.text, [])
-            elif data.get("replace_original") and msg is not None:
-                msg.text, msg.blocks = text, blocks
-                msg.edits += 1
-                self._effect("update", target.channel, msg.ts, text, blocks)
-            elif data.get("response_type") == "in_channel":
-                ts = self._next_ts()
-                self.messages.setdefault(target.channel, {})[ts] = Message(target.channel, ts, text, blocks)
-                self._effect("post", target.channel, ts, text, blocks)
-            else:
-                self._effect("ephemeral", target.channel, self._next_ts(), text, blocks, user=target.user)
-        self.record("response_url", req, 200, data)
-        return Response(200, b"ok", {"Content-Type": "text/plain"})
 
 
 def max_rate_per_second(times: list[float], window: float = 10.0) -> float:

@@ -12,12 +12,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from sandbox import credentials
+from sandbox.slack_limits import check_message
 
 
 @dataclass
@@ -77,7 +80,18 @@ def slash(bot, command: str, text: str = "", user: str = "U_ALICE", channel: str
             "api_app_id": "A0SANDBOX",
         }
     )
-    return post_slack(bot, body)
+    return slack_accepts_answer(post_slack(bot, body))
+
+
+def slack_accepts_answer(result: HttpResult) -> HttpResult:
+    """A slash command's answer goes back to Slack in the HTTP response, and Slack holds it to the same
+    limits as a posted message (a refused answer shows the user an error): check it as Slack would."""
+    if result.status == 200 and result.headers.get("content-type", "").startswith("application/json"):
+        answer = result.json()
+        if isinstance(answer, dict) and ("text" in answer or "blocks" in answer):
+            refused = check_message(answer)
+            assert refused is None, f"Slack would refuse this answer: {refused.body()}"
+    return result
 
 
 def find_button(blocks: list[dict], action_id: str) -> dict:
@@ -213,7 +227,7 @@ def run_sandbox_script(
 ) -> subprocess.CompletedProcess:
     """`chatops sandbox --script` in a process of its own (no proxy settings): `script` is a file, or the
     script's text (fed on stdin). With `keep_redis` off, the sandbox uses its embedded store."""
-    base = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    base = _no_proxy_env()
     if not keep_redis:
         base.pop("REDIS_URL", None)
     source, text = (str(script), None) if isinstance(script, Path) else ("-", script)
@@ -225,3 +239,50 @@ def run_sandbox_script(
         timeout=timeout,
         env={**base, **(env or {})},
     )
+
+
+def _no_proxy_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+
+
+@contextmanager
+def emulators_command(*args: str) -> Iterator[tuple[subprocess.Popen, dict[str, str]]]:
+    """`chatops emulators ARGS` in a process of its own: (the process, the base URLs it printed).
+    Its stderr (the bot's environment, the hints) is left to be read; the process is ended after."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "emulators", *args],
+        cwd=Path(__file__).resolve().parents[1],
+        env=_no_proxy_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line, (
+            f"chatops emulators printed no URLs: {proc.stderr.read()[-2000:] if proc.poll() is not None else ''}"
+        )
+        yield proc, json.loads(line)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+@contextmanager
+def worker_process(env: dict[str, str]) -> Iterator[str]:
+    """`chatops worker --threads 1 --metrics-port 0` in a process of its own: yields its metrics URL;
+    the worker is stopped (SIGTERM) after."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "worker", "--threads", "1", "--metrics-port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line, "chatops worker stopped before serving its metrics"
+        yield json.loads(line)["metrics"]
+    finally:
+        proc.terminate()
+        proc.wait(30)

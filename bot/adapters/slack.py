@@ -67,7 +67,12 @@ def _upstream(exc: SlackApiError) -> UpstreamError:
     request_id = response.headers.get("x-slack-req-id") if response is not None and response.headers else None
     status = getattr(response, "status_code", None) if response is not None else None
     retryable = error in RETRYABLE_ERRORS or _retryable_status(status)
-    return UpstreamError("Slack", error or str(exc), code=error, request_id=request_id, retryable=retryable)
+    # What Slack says is wrong, e.g. "[ERROR] must be less than 3001 characters [json-pointer:/blocks/0/text/text]"
+    details = (response.get("response_metadata") or {}).get("messages") if response is not None else None
+    message = error or str(exc)
+    if details:
+        message += ": " + "; ".join(str(d) for d in details[:5])
+    return UpstreamError("Slack", message, code=error, request_id=request_id, retryable=retryable)
 
 
 class SlackMessenger:

@@ -11,5 +11,7 @@ batch_store.py  batched claims and effects+confirm as one store commit; the outb
 notifier.py     outboxes → Slack at ≤ 1 call/s/channel; bursts → one digest edited in place (+ file)
 digest.py       what a digest holds and how it reads (pure)
 history.py      `/ecs history INSTANCE [DAYS]` and the retention job
+queue_depth.py  the queue's messages by state and the oldest one's age, once a minute: metrics and
+                `/ecs events status`
 keys.py         the store keys
 """

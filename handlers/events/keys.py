@@ -9,6 +9,7 @@ CHANNELS = "events:channels"  # hash: channel → "1" for every channel that eve
 QUARANTINE = "events:quarantine"  # list, newest first
 NOTIFIER_LEASE = "events:notifier-lease"
 OUTBOX_SEQ = "events:seq"  # counter: the order of every outbox entry (batch_store.fifo_push_op)
+QUEUE_DEPTH = "events:queue-depth"  # the latest reading of the MNS queue's attributes (queue_depth.py)
 
 
 def history(instance_id: str) -> str:

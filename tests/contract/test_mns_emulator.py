@@ -160,3 +160,24 @@ def test_a_batch_the_sdk_cannot_parse_is_read_leniently(mns):
     assert all(m.dequeue_count == 1 and m.receipt_handle for m in got)
     assert client(mns).delete(m.receipt_handle for m in got) == []
     assert mns.depth("events") == 0
+
+
+def test_adapter_reads_attributes_and_peeks_without_consuming(mns):
+    mns.send_many(["a", "b"])
+    mns.send("c", queue="events", delay=600)
+    c = client(mns)
+    assert c.peek(16) and c.attributes().active == 2
+    (got,) = c.receive(1, 0)
+    attrs = c.attributes()
+    assert (attrs.name, attrs.active, attrs.inactive, attrs.delayed) == ("events", 1, 1, 1)
+    assert attrs.visibility_timeout == 30 and attrs.retention_seconds == 345600
+    peeked = c.peek(16)
+    assert [p.dequeue_count for p in peeked] == [0] and peeked[0].message_id != got.message_id
+    assert c.peek(16)[0].enqueue_time_ms == peeked[0].enqueue_time_ms
+    assert client(mns, "other").peek(16) == []
+    mns.send("control \x01 characters", queue="other")  # the SDK's XML parser refuses the answer
+    (odd,) = client(mns, "other").peek(16)
+    assert odd.dequeue_count == 0 and odd.enqueue_time_ms > 0
+    with pytest.raises(UpstreamError) as err:
+        client(mns, "nope").attributes()
+    assert err.value.code == "QueueNotExist" and not err.value.retryable

@@ -124,3 +124,63 @@ def test_response_urls_go_only_to_slack_or_the_api_host_the_bot_uses(slack):
     assert not m.response_url_allowed(f"http://{host}/actions/T0/1/abc")
     assert not m.response_url_allowed(f"https://{host}.evil.test/actions")
     assert not m.response_url_allowed(f"https://{host}:8443/actions")
+
+
+def test_blocks_beyond_slacks_limits_are_refused_with_json_pointers(slack):
+    m = messenger(slack)
+    long_section = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}
+    with pytest.raises(UpstreamError) as info:
+        m.post("C_OPS", "report", [long_section])
+    assert info.value.code == "invalid_blocks" and not info.value.retryable
+    assert "must be less than 3001 characters [json-pointer:/blocks/0/text/text]" in str(info.value)
+    client = make_web_client(credentials.SLACK_BOT_TOKEN, slack.base_url + "/api/")
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C_OPS", text="t", blocks=[{"type": "divider"}] * 51)
+    assert err.value.response["response_metadata"]["messages"] == [
+        "[ERROR] no more than 50 items allowed [json-pointer:/blocks]"
+    ]
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C_OPS", text="t", attachments=[{"text": "a"}] * 101)
+    assert err.value.response["error"] == "too_many_attachments"
+    with pytest.raises(SlackApiError) as err, pytest.warns(UserWarning, match="text"):
+        client.chat_postEphemeral(channel="C_OPS", user="U_BOB", text="")
+    assert err.value.response["error"] == "no_text"
+    posted = m.post("C_OPS", "fine")
+    with pytest.raises(UpstreamError) as info:
+        m.update(posted.channel, posted.ts, "x" * 40_001)
+    assert info.value.code == "msg_too_long"
+    assert [e.kind for e in slack.timeline] == ["post"]  # nothing refused reached the channel
+
+
+def test_views_beyond_the_limits_are_invalid_arguments(slack):
+    client = make_web_client(credentials.SLACK_BOT_TOKEN, slack.base_url + "/api/")
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "row"}}] * 101
+    with pytest.raises(SlackApiError) as err:
+        client.views_publish(user_id="U_BOB", view={"type": "home", "blocks": blocks})
+    assert err.value.response["error"] == "invalid_arguments"
+    assert err.value.response["response_metadata"]["messages"] == [
+        "[ERROR] no more than 100 items allowed [json-pointer:/view/blocks]"
+    ]
+    assert client.views_publish(user_id="U_BOB", view={"type": "home", "blocks": blocks[:100]})["ok"]
+    assert len(slack.views) == 1
+
+
+def test_response_url_refuses_with_http_400_and_the_bare_code(slack):
+    m = messenger(slack)
+    url = slack.new_response_url("C_OPS", "U_ALICE")
+    header = {"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}
+    with pytest.raises(UpstreamError) as info:
+        m.respond(url, {"text": "t", "blocks": [header], "response_type": "ephemeral"})
+    assert info.value.code == "400" and "answered 400: invalid_blocks" in str(info.value)
+    with pytest.raises(UpstreamError) as info:
+        m.respond(url, {"response_type": "ephemeral"})
+    assert "answered 400: no_text" in str(info.value)
+    assert slack.timeline == []
+
+
+def test_limits_can_be_turned_off(slack):
+    slack.enforce_limits = False
+    posted = messenger(slack).post(
+        "C_OPS", "t", [{"type": "section", "text": {"type": "mrkdwn", "text": ""}}]
+    )
+    assert slack.message("C_OPS", posted.ts).blocks[0]["text"]["text"] == ""

@@ -13,7 +13,7 @@ from bot.adapters.mns import MnsQueueClient
 from bot.intents import record_intents
 from handlers.events import keys
 from sandbox import credentials
-from sandbox.mns_emulator import encode_body, interruption_event, state_change_event
+from sandbox.mns_events import encode_body, interruption_event, state_change_event
 from sandbox.slack_emulator import max_rate_per_second
 from sandbox.slb_emulator import SANDBOX_GROUP
 from tests.support import run_sandbox_script, slash, wait_for

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from tests.support import worker_process
+
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -46,7 +48,6 @@ def test_sandbox_with_a_missing_script_prints_one_line_and_exits_2(tmp_path):
 
 
 def test_the_worker_serves_its_metrics_when_asked(tmp_path):
-    import json
     import os
     import urllib.request
 
@@ -58,19 +59,8 @@ def test_the_worker_serves_its_metrics_when_asked(tmp_path):
         CHATOPS_LOG_LEVEL="ERROR",
     )
     env.pop("REDIS_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "worker", "--threads", "1", "--metrics-port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        url = json.loads(proc.stdout.readline())["metrics"]
+    with worker_process(env) as url:
         assert url.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(url, timeout=10) as resp:
             text = resp.read().decode()
         assert resp.status == 200 and "# HELP chatops_jobs_total" in text
-    finally:
-        proc.terminate()
-        proc.wait(30)

@@ -17,7 +17,7 @@ from handlers.events.envelope import (
     parse_event,
     parse_time,
 )
-from sandbox.mns_emulator import encode_body, interruption_event, state_change_event, system_event
+from sandbox.mns_events import encode_body, interruption_event, state_change_event, system_event
 
 INSTANCE = {"InstanceId": "i-bp1abc", "RegionId": "cn-hangzhou", "InstanceName": "web-1"}
 

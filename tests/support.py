@@ -181,6 +181,21 @@ def submit_view(bot, view: dict, values: dict[str, str], user: str = "U_ALICE") 
     return post_slack(bot, urlencode({"payload": json.dumps(payload)}))
 
 
+def answers_since(bot, seq: int, channel: str) -> list[str]:
+    """What the bot answered to clicks after `seq`: ephemeral replies and edits of the clicked message."""
+    effects = bot.emulator("slack").effects_since(seq)
+    return [e.text for e in effects if e.channel == channel and e.kind in ("ephemeral", "update", "post")]
+
+
+def press_for_answer(
+    bot, button: dict, user: str, channel: str = "C_OPS", message_ts: str | None = None
+) -> str:
+    """Click and return the bot's answer (it comes through the click's response_url)."""
+    seq = bot.emulator("slack").last_seq
+    assert click(bot, button, user=user, channel=channel, message_ts=message_ts).status == 200
+    return wait_for(lambda: answers_since(bot, seq, channel), 10, message=f"the answer to {user}'s click")[0]
+
+
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
     """Poll until predicate() is truthy; returns its value. Fails the test on timeout (a deadline, not a speed check)."""
     deadline = time.monotonic() + timeout

@@ -594,10 +594,10 @@ def _json_list(raw: str, name: str) -> list[str]:
 
 def build_sandbox_ecs(stack) -> EcsEmulator:
     """The sandbox's ECS: 42 instances in the default region (dev / staging / prod, Linux and Windows),
-    6 in cn-shanghai, 15 office machines in the default region that opt in to office-hours schedules and 3
-stopped batch machines (role=batch) for the sample runbook;
-    three dev machines' Cloud Assistant agents are stopped or missing (`ecs_fleet.AGENT_STATES`);
-    emulators already started that want ECS state changes are subscribed."""
+        6 in cn-shanghai, 15 office machines in the default region that opt in to office-hours schedules and 3
+    stopped batch machines (role=batch) for the sample runbook;
+        three dev machines' Cloud Assistant agents are stopped or missing (`ecs_fleet.AGENT_STATES`);
+        emulators already started that want ECS state changes are subscribed."""
     emulator = EcsEmulator()
     emulator.seed_fleet(42)
     emulator.seed_fleet(6, region="cn-shanghai", name_prefix="sh-")

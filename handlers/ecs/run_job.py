@@ -179,7 +179,11 @@ class CommandRun:
                 break
             self.clock.sleep(min(delay, max(0.0, self.deadline - self.clock.monotonic())))
             delay = min(delay * POLL_FACTOR, POLL_CAP)
-            if self.stop_requested is not None and not self.job.state.get("stopped") and self.stop_requested():
+            if (
+                self.stop_requested is not None
+                and not self.job.state.get("stopped")
+                and self.stop_requested()
+            ):
                 self.stop()
             pending = [(n, b) for n, b in enumerate(self.batches) if not b["done"]]
             if len(pending) == 1:
@@ -208,7 +212,10 @@ class CommandRun:
                 try:
                     self.ca.stop(batch["invoke_id"], region=self.plan.region)
                 except ChatOpsError as exc:
-                    log.warning("could not stop an invocation", extra={"invoke_id": batch["invoke_id"], "error": str(exc)})
+                    log.warning(
+                        "could not stop an invocation",
+                        extra={"invoke_id": batch["invoke_id"], "error": str(exc)},
+                    )
         self.job.state["stopped"] = True
         self.save()
 

@@ -6,22 +6,26 @@ worker killed with SIGKILL mid-run-step that is replaced without running the com
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from bot.clock import ManualClock
-from bot.pipeline.jobs import LEASE_TTL, STALE_AFTER, load_job, resume_stale_jobs
+from bot.pipeline.jobs import load_job
 from bot.services import Services
 from bot.worker import Worker
 from handlers.runbooks.job import RUN_KIND
 from handlers.runbooks.triggers import fire_crons
-from tests.support import click, find_button, press_for_answer, slash, wait_for
+from tests.support import (
+    click,
+    find_button,
+    kill_worker_when,
+    press_for_answer,
+    resume_as_stale,
+    slash,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIRM = "plan.confirm"
@@ -93,6 +97,13 @@ def confirm(bot, text: str, user: str = "U_ALICE") -> str:
     return button["value"]
 
 
+def summary(bot, run_id: str, outcome: str):
+    """The run's one message once it shows the outcome (the job ends just before its message is edited)."""
+    return wait_for(
+        lambda: messages(bot, f"run {run_id} {outcome}", thread=False), 20, message="the summary"
+    )[0]
+
+
 def finished(bot, run_id: str, timeout: float = 60):
     return wait_for(
         lambda: (r := load_job(bot.services.store, run_id)) and r.finished and r, timeout, message="the run"
@@ -141,7 +152,7 @@ def test_a_retry_then_on_failure_runs_the_recovery_and_skips_the_rest(bot):
     assert len(ecs.calls_named("RunCommand")) == 2  # two tries, each its own invocation
     tokens = {c.request.query["ClientToken"] for c in ecs.calls_named("RunCommand")}
     assert len(tokens) == 2
-    final = messages(bot, f"run {run_id} failed", thread=False)[0]
+    final = summary(bot, run_id, "failed")
     body = str(final.blocks)
     assert ":x: *2. work*" in body and "try 2" in body and "*5. cleanup*" in body
     assert "*3. stop*" in body and not messages(bot, "work said")  # neither stop nor notify ran
@@ -164,7 +175,7 @@ def test_cancel_stops_the_running_command_then_runs_on_failure(bot):
     assert "Cancelling runbook" in answer["text"]
     finished(bot, run_id)
     assert len(ecs.calls_named("StopInvocation")) == 1
-    final = messages(bot, f"run {run_id} cancelled", thread=False)[0]
+    final = summary(bot, run_id, "cancelled")
     assert ":no_entry_sign: *2. work*" in str(final.blocks) and "*5. cleanup*" in str(final.blocks)
     assert len(ecs.calls_named("StopInstances")) == 1
 
@@ -183,7 +194,7 @@ def test_an_approval_step_parks_the_run_until_someone_else_approves(bot):
     click(bot, approve, user="U_BOB")
     finished(bot, run_id)
     assert messages(bot, "approved: <@U_BOB>") or messages(bot, "approved: &lt;@U_BOB&gt;")
-    assert messages(bot, f"run {run_id} succeeded", thread=False)
+    assert summary(bot, run_id, "succeeded")
 
 
 @pytest.mark.parametrize(
@@ -240,35 +251,14 @@ def test_a_worker_killed_mid_run_step_is_replaced_without_running_the_command_tw
     ids = machines(ecs, 120, status="Running")  # two batches
     ecs.command_behaviour = lambda inst, text, kind: (6.0, 0, f"hello from {inst['InstanceName']}")
     run_id = confirm(bot, "runbook run batch")
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.update(bot.env, PYTHONPATH=str(ROOT), CHATOPS_LOG_LEVEL="WARNING")
-    log = open(tmp_path / "worker1.log", "w")  # noqa: SIM115 - closed below
-    first = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "worker", "--threads", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=log,
+    kill_worker_when(
+        bot,
+        tmp_path / "worker1.log",
+        lambda: (r := load_job(bot.services.store, run_id)) and "step 1: running" in r.phase,
+        "the run step polling",
     )
-    try:
-        wait_for(
-            lambda: (r := load_job(bot.services.store, run_id)) and "step 1: running" in r.phase,
-            90,
-            message="the run step polling",
-        )
-    finally:
-        first.kill()  # SIGKILL mid-poll: the lease stays until it expires
-        first.wait(10)
-        log.close()
     assert len(ecs.calls_named("RunCommand")) == 2
-    stale = Services(bot.settings, clock=ManualClock(time.time() + STALE_AFTER + LEASE_TTL + 1))
-    try:
-        key = f"job:{run_id}"
-        holder = stale.store.lease_holder(key)
-        assert holder and stale.store.release_lease(key, holder)  # what the lease's TTL does
-        resume_stale_jobs(stale)
-    finally:
-        stale.close()
+    resume_as_stale(bot, run_id)
     second = Worker(bot.services, workers=1)
     second.start()
     try:
@@ -278,5 +268,7 @@ def test_a_worker_killed_mid_run_step_is_replaced_without_running_the_command_tw
     assert record.status == "done" and record.attempts == 2
     assert len(ecs.calls_named("RunCommand")) == 2  # the command ran once on each instance
     assert sum(len(v["instances"]) for v in ecs.invocations.values()) == len(ids)
-    assert len(messages(bot, f"run {run_id} succeeded", thread=False)) == 1
+    assert (
+        summary(bot, run_id, "succeeded") and len(messages(bot, f"run {run_id} succeeded", thread=False)) == 1
+    )
     assert len(messages(bot, "Step 2 work", thread=True)) == 1

@@ -51,7 +51,7 @@ from sandbox.acs import (
     require,
 )
 from sandbox.cloud_assistant import CloudAssistantMixin
-from sandbox.ecs_fleet import seed_agent_states, seed_office_fleet
+from sandbox.ecs_fleet import seed_agent_states, seed_batch_fleet, seed_office_fleet
 from sandbox.emulator import EmulatorSpec, register_emulator
 
 log = logging.getLogger(__name__)
@@ -594,13 +594,15 @@ def _json_list(raw: str, name: str) -> list[str]:
 
 def build_sandbox_ecs(stack) -> EcsEmulator:
     """The sandbox's ECS: 42 instances in the default region (dev / staging / prod, Linux and Windows),
-    6 in cn-shanghai, and 15 office machines in the default region that opt in to office-hours schedules;
-    three dev machines' Cloud Assistant agents are stopped or missing (`ecs_fleet.AGENT_STATES`);
-    emulators already started that want ECS state changes are subscribed."""
+        6 in cn-shanghai, 15 office machines in the default region that opt in to office-hours schedules and 3
+    stopped batch machines (role=batch) for the sample runbook;
+        three dev machines' Cloud Assistant agents are stopped or missing (`ecs_fleet.AGENT_STATES`);
+        emulators already started that want ECS state changes are subscribed."""
     emulator = EcsEmulator()
     emulator.seed_fleet(42)
     emulator.seed_fleet(6, region="cn-shanghai", name_prefix="sh-")
-    seed_office_fleet(emulator)  # last: the instances above keep their ids
+    seed_office_fleet(emulator)  # after the fleet: the instances above keep their ids
+    seed_batch_fleet(emulator)
     seed_agent_states(emulator)
     for other in getattr(stack, "emulators", {}).values():
         hook = getattr(other, "on_ecs_state_change", None)

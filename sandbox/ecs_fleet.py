@@ -30,6 +30,21 @@ def seed_office_fleet(emulator: EcsEmulator) -> list[str]:
     ]
 
 
+# The batch machines the sample `nightly-batch` runbook starts, runs the batch on and stops again.
+BATCH_FLEET = ("batch-01", "batch-02", "batch-03")
+
+
+def seed_batch_fleet(emulator: EcsEmulator) -> list[str]:
+    """Three stopped Linux machines tagged role=batch; their own env (batch) keeps them out of every
+    dev / staging / prod / office selector."""
+    return [
+        emulator.add_instance(
+            name=name, status="Stopped", tags={"env": "batch", "role": "batch"}, instance_type="ecs.c7.xlarge"
+        )
+        for name in BATCH_FLEET
+    ]
+
+
 # Dev machines of the sample fleet whose Cloud Assistant agent is not running (all Running Linux).
 AGENT_STATES = {"dev-worker-07": "stopped", "dev-db-10": "stopped", "dev-cache-13": "not-installed"}
 

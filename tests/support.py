@@ -22,6 +22,8 @@ from urllib.parse import urlencode
 from sandbox import credentials
 from sandbox.slack_limits import check_message
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 @dataclass
 class HttpResult:
@@ -193,6 +195,58 @@ def submit_view(bot, view: dict, values: dict[str, str], user: str = "U_ALICE") 
         },
     }
     return post_slack(bot, urlencode({"payload": json.dumps(payload)}))
+
+
+def answers_since(bot, seq: int, channel: str) -> list[str]:
+    """What the bot answered to clicks after `seq`: ephemeral replies and edits of the clicked message."""
+    effects = bot.emulator("slack").effects_since(seq)
+    return [e.text for e in effects if e.channel == channel and e.kind in ("ephemeral", "update", "post")]
+
+
+def press_for_answer(
+    bot, button: dict, user: str, channel: str = "C_OPS", message_ts: str | None = None
+) -> str:
+    """Click and return the bot's answer (it comes through the click's response_url)."""
+    seq = bot.emulator("slack").last_seq
+    assert click(bot, button, user=user, channel=channel, message_ts=message_ts).status == 200
+    return wait_for(lambda: answers_since(bot, seq, channel), 10, message=f"the answer to {user}'s click")[0]
+
+
+def kill_worker_when(bot, log_path: Path, ready, message: str, timeout: float = 90) -> None:
+    """Run `chatops worker` in a process of its own against the bot's settings until `ready()` holds,
+    then SIGKILL it (its job's lease stays until it expires)."""
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(bot.env, PYTHONPATH=str(ROOT), CHATOPS_LOG_LEVEL="WARNING")
+    with open(log_path, "w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "worker", "--threads", "1"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            wait_for(ready, timeout, message=message)
+        finally:
+            worker.kill()
+            worker.wait(10)
+
+
+def resume_as_stale(bot, job_id: str) -> None:
+    """What happens once a killed worker's lease has expired: the resume sweep, a minute on, re-enqueues
+    the job."""
+    from bot.clock import ManualClock
+    from bot.pipeline.jobs import LEASE_TTL, STALE_AFTER, resume_stale_jobs
+    from bot.services import Services
+
+    stale = Services(bot.settings, clock=ManualClock(time.time() + STALE_AFTER + LEASE_TTL + 1))
+    try:
+        key = f"job:{job_id}"
+        holder = stale.store.lease_holder(key)
+        assert holder and stale.store.release_lease(key, holder)  # what the lease's TTL does
+        resume_stale_jobs(stale)
+    finally:
+        stale.close()
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):

@@ -152,9 +152,16 @@ class SlackMessenger:
         return bool(parts.netloc) and (parts.scheme, parts.netloc) == (api.scheme, api.netloc)
 
     def upload_text(
-        self, channel: str, filename: str, content: str, title: str | None = None, comment: str | None = None
+        self,
+        channel: str,
+        filename: str,
+        content: str,
+        title: str | None = None,
+        comment: str | None = None,
+        thread_ts: str | None = None,
     ):
-        """Upload through the v2 external-upload flow (files.getUploadURLExternal → upload → complete)."""
+        """Upload through the v2 external-upload flow (files.getUploadURLExternal → upload → complete),
+        in the thread of `thread_ts` when given."""
         try:
             return self.client.files_upload_v2(
                 channel=channel,
@@ -162,6 +169,7 @@ class SlackMessenger:
                 content=content,
                 title=title or filename,
                 initial_comment=comment,
+                thread_ts=thread_ts,
             )
         except SlackApiError as exc:
             raise _upstream(exc) from exc

@@ -67,14 +67,26 @@ def _used(plan_id: str) -> str:
     return f"approval:{plan_id}:used"
 
 
+def decision(services: Services, plan_id: str) -> str | None:
+    """How a request was decided ("approved by <@U…>", "denied by …", "expired"), None while open."""
+    return services.store.get(_used(plan_id))
+
+
 def rules_for(services: Services, plan: Plan) -> list[tuple[int, ApprovalRule]]:
     targets = plan.authz_targets()
     return [(i, r) for i, r in enumerate(services.policy.approvals) if r.applies(plan.permission, targets)]
 
 
-def request_approval(services: Services, plan: Plan, confirmed: AuditRecord | None) -> Reply | None:
-    """Post an approval request for a confirmed plan, or None when no rule applies (start the job)."""
-    rules = rules_for(services, plan)
+def request_approval(
+    services: Services,
+    plan: Plan,
+    confirmed: AuditRecord | None,
+    rules: list[tuple[str, ApprovalRule]] | None = None,
+) -> Reply | None:
+    """Post an approval request for a confirmed plan, or None when no rule applies (start the job).
+    `rules` (a label and a rule each) replaces the policy's `approvals` for a step that always asks."""
+    if rules is None:
+        rules = [(f"approvals[{i}] ({r.describe()})", r) for i, r in rules_for(services, plan)]
     if not rules:
         return None
     requester = plan.requester or ""
@@ -89,7 +101,7 @@ def request_approval(services: Services, plan: Plan, confirmed: AuditRecord | No
         requester=requester,
         requester_channel=plan.channel,
         channel=channel,
-        rules=tuple(f"approvals[{i}] ({r.describe()})" for i, r in rules),
+        rules=tuple(label for label, _ in rules),
         approvers=tuple(r.approvers for _, r in rules if r.approvers),
         created_at=now,
         expires_at=now + ttl,
@@ -282,18 +294,28 @@ def deny(req: ActionRequest) -> Reply:
         return Reply(
             f":information_source: This request was already {services.store.get(_used(plan.id)) or 'used'}."
         )
-    _close(services, request, plan.summary, verdict, "withdrawn" if withdrawn else "denied")
+    _close(services, request, plan.summary, verdict, "withdrawn" if withdrawn else "denied", plan)
     text, body = _closed(
         request, plan.summary, f":no_entry_sign: {verdict[0].upper()}{verdict[1:]}: nothing was changed"
     )
     return Reply(text, body, ephemeral=False, replace_original=True)
 
 
-def _close(services: Services, request: ApprovalRequest, summary: str, verdict: str, result: str) -> None:
-    """A request that ends without a job (`result`: denied, withdrawn, expired): audited, and the
-    requester told in the channel they asked from."""
+def _close(
+    services: Services,
+    request: ApprovalRequest,
+    summary: str,
+    verdict: str,
+    result: str,
+    plan: Plan | None = None,
+) -> None:
+    """A request that ends without a job (`result`: denied, withdrawn, expired): audited, the plan's
+    kind told (a runbook waiting on it goes on), and the requester told in the channel they asked from."""
     services.store.zadd(PENDING, request.plan_id, 0)
     discard_plan(services.store, request.plan_id)
+    kind = services.registry.plan_kinds.get(plan.kind) if plan is not None else None
+    if kind is not None:
+        kind.closed(services, plan, result)
     if request.audit:
         services.authz.record_result(
             records.load(AuditRecord, request.audit), result, f"{verdict}: {summary}"[:300]
@@ -319,7 +341,7 @@ def expire(services: Services, request: ApprovalRequest) -> bool:
     raw = services.store.get(f"plan:{request.plan_id}")
     plan = records.load_or_none(Plan, raw) if raw else None
     summary = plan.summary if plan else "make a change"
-    _close(services, request, summary, f"expired: nobody approved it within {minutes} min", "expired")
+    _close(services, request, summary, f"expired: nobody approved it within {minutes} min", "expired", plan)
     if request.ts:
         text, body = _closed(
             request,

@@ -8,6 +8,11 @@
 whose heartbeat stops; `pipeline.resume` (every minute) finds it once its lease has expired and decides,
 in this one place, to run it again (the kind is told it is resuming) or, after MAX_ATTEMPTS, to report it
 interrupted with what is known.
+
+A kind may `park` its job (a runbook waiting for an approval): the attempt ends without a report, the job
+leaves `jobs:active` (nothing is stale about waiting), and whatever it waits for calls `wake_job`. The
+kind's `woken` is asked once the parked attempt has let go of its lease, so a wake that came while the
+attempt still held it is not lost.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ class JobRecord(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     plan: Plan
-    status: Literal["queued", "running", "done", "failed"] = "queued"
+    status: Literal["queued", "running", "waiting", "done", "failed"] = "queued"
     phase: str = ""  # the kind's own step name ("sending", "waiting", …)
     acting: bool = False  # an attempt got past the point where effects may be unknown after a crash
     state: dict[str, Any] = Field(default_factory=dict)  # the kind's per-step progress
@@ -140,6 +145,7 @@ class JobRun:
         self.kind = kind
         self.resuming = record.acting  # a previous attempt may have acted
         self.message = ProgressMessage(services, record, self.save)
+        self.parked = False
 
     @property
     def plan(self) -> Plan:
@@ -165,6 +171,11 @@ class JobRun:
     def progress(self, text: str, blocks: list[dict], force: bool = False) -> None:
         self.message.show(text, blocks, force)
 
+    def park(self) -> None:
+        """End this attempt without finishing the job (call it, then return from `run`): the job waits
+        until `wake_job` runs it again. A park is not a lost worker: it does not count as an attempt."""
+        self.parked = True
+
     # the runner -------------------------------------------------------------------------------------
     def execute(self) -> None:
         self.record.attempts += 1
@@ -172,6 +183,12 @@ class JobRun:
         self.save()
         started = self.services.clock.monotonic()
         self.kind.run(self)
+        if self.parked:
+            self.record.status = "waiting"
+            self.record.attempts -= 1
+            self.save()
+            mark_finished(self.services.store, self.plan.id)
+            return
         self.finish(self.services.clock.monotonic() - started)
 
     def finish(self, seconds: float, failure: str | None = None) -> None:
@@ -252,6 +269,15 @@ def run_job(services: Services, job_id: str) -> None:
     finally:
         beat.done.set()
         services.store.release_lease(_key(job_id), token)
+    if run.parked and kind.woken(run):
+        wake_job(services, job_id)
+
+
+def wake_job(services: Services, job_id: str) -> None:
+    """Run a parked job again (its wait is over). Active first: should the queue lose the message, the
+    resume sweep finds it."""
+    mark_active(services.store, job_id, services.clock.time())
+    services.queue.enqueue(RUN_JOB, job_id=job_id)
 
 
 @capability.periodic("pipeline.resume", minute="*")

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from bot.pipeline.jobs import JobRun
     from bot.pipeline.plans import Plan
     from bot.policy import Policy
+    from bot.services import Services
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,14 @@ class PlanKind:
         `run.progress(...)`, and mark the point after which a crash may leave effects whose outcome is
         unknown with `run.acting(phase)`. `run.resuming` says a previous attempt got that far."""
         raise NotImplementedError
+
+    def woken(self, run: JobRun) -> bool:
+        """For a kind that parks its job (`run.park()`): whether what it waits for has come already."""
+        return False
+
+    def closed(self, services: Services, plan: Plan, result: str) -> None:
+        """An approval request for a plan of this kind ended without its job (`result`: denied,
+        withdrawn, expired)."""
 
     def report(self, run: JobRun, seconds: float, failure: str | None = None) -> Report:
         """The final report from `run.state`; with `failure`, the job stopped (or was given up) and the

@@ -18,8 +18,9 @@ run:output:<plan id>:<n>     batch n's outputs (JSON id → text)
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.errors import ChatOpsError, UserError
 from bot.pipeline.jobs import JOB_TTL, JobRecord, JobRun, load_job
@@ -84,12 +85,37 @@ def find_run(services: Services, ident: str) -> JobRecord:
     return record
 
 
-class _Run:
-    """One attempt at a run: sending, polling, keeping results, showing progress."""
+class RunHost(Protocol):
+    """Where a run keeps its state and shows its progress: the `ecs.run` job itself (a `JobRun`), or a
+    runbook's `run` step inside its run's job."""
 
-    def __init__(self, job: JobRun, plan: RunPlan):
+    @property
+    def state(self) -> dict[str, Any]: ...
+
+    def save(self) -> None: ...
+
+    def acting(self, phase: str) -> None: ...
+
+    def set_phase(self, phase: str) -> None: ...
+
+    def progress(self, text: str, blocks: list[dict], force: bool = False) -> None: ...
+
+
+class CommandRun:
+    """One attempt at a run: sending, polling, keeping results, showing progress. `stop_requested`, when
+    given, is asked at every look: once it says yes, the unfinished invocations are stopped
+    (StopInvocation) and the run ends with what ECS reports for them."""
+
+    def __init__(
+        self,
+        services: Services,
+        job: RunHost,
+        plan: RunPlan,
+        stop_requested: Callable[[], bool] | None = None,
+    ):
         self.job, self.plan = job, plan
-        self.services = job.services
+        self.services = services
+        self.stop_requested = stop_requested
         self.ca = self.services.adapter("cloud_assistant")
         self.clock = self.services.clock
         state = job.state
@@ -153,6 +179,12 @@ class _Run:
                 break
             self.clock.sleep(min(delay, max(0.0, self.deadline - self.clock.monotonic())))
             delay = min(delay * POLL_FACTOR, POLL_CAP)
+            if (
+                self.stop_requested is not None
+                and not self.job.state.get("stopped")
+                and self.stop_requested()
+            ):
+                self.stop()
             pending = [(n, b) for n, b in enumerate(self.batches) if not b["done"]]
             if len(pending) == 1:
                 self._look(*pending[0])
@@ -171,6 +203,20 @@ class _Run:
                     if not self.runs.get(iid, InstanceRun(iid)).finished:
                         self.runs[iid] = InstanceRun(iid, NO_RESULT, error_code=NO_RESULT)
                 batch["done"] = True
+        self.save()
+
+    def stop(self) -> None:
+        """StopInvocation on every unfinished batch (once per run: the flag is saved)."""
+        for batch in self.batches:
+            if batch["invoke_id"] and not batch["done"]:
+                try:
+                    self.ca.stop(batch["invoke_id"], region=self.plan.region)
+                except ChatOpsError as exc:
+                    log.warning(
+                        "could not stop an invocation",
+                        extra={"invoke_id": batch["invoke_id"], "error": str(exc)},
+                    )
+        self.job.state["stopped"] = True
         self.save()
 
     def _look(self, n: int, batch: dict) -> None:
@@ -222,41 +268,52 @@ class RunKind(PlanKind):
         )
 
     def run(self, job: JobRun) -> None:
-        attempt = _Run(job, run_plan(job.plan))
+        attempt = CommandRun(job.services, job, run_plan(job.plan))
         attempt.show("resuming" if job.resuming else "sending", force=True)
         attempt.send()
         attempt.poll()
 
     def report(self, job: JobRun, seconds: float, failure: str | None = None) -> Report:
-        plan = run_plan(job.plan)
-        runs = runs_of(job.state)
-        found = outputs(job.services.store, plan.plan_id, len(plan.batches()))
-        for iid, text in found.items():
-            if iid in runs:
-                runs[iid] = InstanceRun(**{**runs[iid].as_dict(), "output": text})
-        if failure:
-            for iid in plan.target_ids:
-                if not runs.get(iid, InstanceRun(iid)).finished:
-                    runs[iid] = InstanceRun(iid, NO_RESULT, error_code=NO_RESULT)
-        elapsed = job.services.clock.time() - job.state.get("sent_at", job.services.clock.time())
-        text, body, file = report(
-            plan,
-            runs,
-            invoke_ids(job.state),
-            max(seconds, elapsed),
-            job.record.confirmed_by,
-            job.plan.origin.mention(),
-            job.record.approved_by,
+        record = job.record
+        return run_report(
+            job.services,
+            run_plan(job.plan),
+            job.state,
+            seconds,
+            (record.confirmed_by, job.plan.origin.mention(), record.approved_by),
+            failure,
         )
-        failed = sum(1 for i in plan.target_ids if not runs.get(i, InstanceRun(i)).ok)
-        outcome = "error" if failure else ("ok" if not failed else f"{failed} failed")
-        if failure:
-            text = f"{failure} — {text}"
-        attachment = Attachment(
-            f"ecs-run-{plan.plan_id}.txt", file, f"/ecs run {plan.selector}: every instance's output"
-        )
-        ids = tuple(invoke_ids(job.state))
-        return Report(text, body, outcome, attachment, ids)
+
+
+def run_report(
+    services: Services,
+    plan: RunPlan,
+    state: dict,
+    seconds: float,
+    people: tuple[str | None, str, str | None],
+    failure: str | None = None,
+) -> Report:
+    """A run's final report from its state: counts, failures, grouped outputs and the file with every
+    output. `people`: who confirmed, who (or what) asked, who approved."""
+    runs = runs_of(state)
+    found = outputs(services.store, plan.plan_id, len(plan.batches()))
+    for iid, text in found.items():
+        if iid in runs:
+            runs[iid] = InstanceRun(**{**runs[iid].as_dict(), "output": text})
+    if failure:
+        for iid in plan.target_ids:
+            if not runs.get(iid, InstanceRun(iid)).finished:
+                runs[iid] = InstanceRun(iid, NO_RESULT, error_code=NO_RESULT)
+    elapsed = services.clock.time() - state.get("sent_at", services.clock.time())
+    text, body, file = report(plan, runs, invoke_ids(state), max(seconds, elapsed), *people)
+    failed = sum(1 for i in plan.target_ids if not runs.get(i, InstanceRun(i)).ok)
+    outcome = "error" if failure else ("ok" if not failed else f"{failed} failed")
+    if failure:
+        text = f"{failure} — {text}"
+    attachment = Attachment(
+        f"ecs-run-{plan.plan_id}.txt", file, f"/ecs run {plan.selector}: every instance's output"
+    )
+    return Report(text, body, outcome, attachment, tuple(invoke_ids(state)))
 
 
 KIND = capability.plan_kind(RunKind())

@@ -80,7 +80,7 @@ class Template(_Model):
     @model_validator(mode="after")
     def _renders(self) -> Template:
         try:
-            _ENV.parse(self.command)
+            ENV.parse(self.command)
         except TemplateError as exc:
             raise ValueError(f"command: not a valid template: {exc}") from None
         return self
@@ -93,8 +93,8 @@ class RunPolicy(_Model):
     templates: dict[Annotated[str, Field(pattern=NAME)], Template] = Field(default_factory=dict)
 
 
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-_ENV.filters["quote"] = lambda v: shlex.quote(str(v))
+ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+ENV.filters["quote"] = lambda v: shlex.quote(str(v))
 
 
 def check_value(name: str, param: Param, raw: str) -> str | int:
@@ -116,27 +116,36 @@ def check_value(name: str, param: Param, raw: str) -> str | int:
     return raw
 
 
-def render(name: str, template: Template, given: dict[str, str], usage: str) -> tuple[str, dict]:
-    """(the command, the typed values) for `KEY=VALUE` arguments; UserError before anything runs."""
-    unknown = sorted(set(given) - set(template.params))
+def check_values(
+    what: str, params: dict[str, Param], given: dict[str, str], usage: str
+) -> dict[str, str | int]:
+    """The typed values of `KEY=VALUE` arguments (defaults filled in) for `what` ("Template `x`",
+    "Runbook `y`"); UserError naming the parameter that is unknown, missing or invalid."""
+    unknown = sorted(set(given) - set(params))
     if unknown:
-        known = ", ".join(f"`{p}`" for p in template.params) or "none"
+        known = ", ".join(f"`{p}`" for p in params) or "none"
         raise UserError(
-            f"Template `{escape(name)}` has no parameter {', '.join(f'`{escape(u)}`' for u in unknown)} "
+            f"{what} has no parameter {', '.join(f'`{escape(u)}`' for u in unknown)} "
             f"(its parameters: {known}).",
             usage,
         )
     values: dict[str, str | int] = {}
-    for key, param in template.params.items():
+    for key, param in params.items():
         if key not in given and param.default is None:
-            raise UserError(f"Template `{escape(name)}` needs `{key}=…`{_about(param)}.", usage)
+            raise UserError(f"{what} needs `{key}=…`{_about(param)}.", usage)
         raw = given.get(key, str(param.default))
         try:
             values[key] = check_value(key, param, raw)
         except ValueError as exc:
             raise UserError(escape(str(exc)), usage) from None
+    return values
+
+
+def render(name: str, template: Template, given: dict[str, str], usage: str) -> tuple[str, dict]:
+    """(the command, the typed values) for `KEY=VALUE` arguments; UserError before anything runs."""
+    values = check_values(f"Template `{escape(name)}`", template.params, given, usage)
     try:
-        command = _ENV.from_string(template.command).render(**values)
+        command = ENV.from_string(template.command).render(**values)
     except TemplateError as exc:
         raise UserError(
             f"Template `{escape(name)}` could not be rendered: {escape(str(exc))}", usage

@@ -251,7 +251,17 @@ class Processor:
             if notice.kind == "restart" and self.services.policy.auto_restart.channel:
                 targets = (self.services.policy.auto_restart.channel,)
             ops.extend(self._notify_ops(notice, targets))
+        self._trigger_runbooks(ev, facts)
         return ops
+
+    def _trigger_runbooks(self, ev: EcsEvent, facts: InstanceInfo | None) -> None:
+        """Runbooks with a matching `trigger.event` (their run ids derive from the event id: a
+        redelivered event starts nothing twice)."""
+        if not getattr(self.services.policy, "runbooks", None):
+            return
+        from handlers.runbooks.triggers import on_ecs_event
+
+        on_ecs_event(self.services, ev.name, ev.event_id, facts)
 
     def _history_ops(self, ev: EcsEvent, facts, at: float, old: str | None, extra: dict) -> list[Op]:
         iid = ev.instance_id or ""

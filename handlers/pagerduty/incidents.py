@@ -165,6 +165,33 @@ def update_incident(
     )
 
 
+def open_incident(
+    services,
+    title: str,
+    service_id: str,
+    incident_key: str,
+    urgency: str | None,
+    user_id: str | None,
+    details: str | None = None,
+) -> dict:
+    """Open an incident once per `incident_key` (a retry takes the one it opened) and return it,
+    normalized. `user_id`: the Slack user it is opened for (None: the bot's own PagerDuty user)."""
+    pd = client(services)
+    email = acting_as(services, user_id).email if user_id else services.settings.PAGERDUTY_FROM_EMAIL
+    try:
+        created = pd.create_incident(
+            title,
+            service_id,
+            incident_key=incident_key,
+            urgency=urgency,
+            from_email=email,
+            details=details or f"Opened from Slack by <@{user_id}>.",
+        )
+    except Conflict:  # a retry of a request that did reach PagerDuty: take the incident
+        created = pd.find_incident_by_key(incident_key) or {}
+    return normalize_incident(created)
+
+
 @capability.job(CREATE_JOB, retries=MAX_ATTEMPTS - 1, retry_delay=RETRY_DELAY)
 def create_incident(
     services,
@@ -178,19 +205,7 @@ def create_incident(
     attempt: int | None = None,  # carried by jobs an earlier version put back on the queue
 ) -> None:
     try:
-        pd = client(services)
-        who = acting_as(services, user_id)
-        try:
-            created = pd.create_incident(
-                title,
-                service_id,
-                incident_key=incident_key,
-                urgency=urgency,
-                from_email=who.email,
-                details=f"Opened from Slack by <@{user_id}>.",
-            )
-        except Conflict:  # a retry of a request that did reach PagerDuty: take the incident
-            created = pd.find_incident_by_key(incident_key) or {}
+        inc = open_incident(services, title, service_id, incident_key, urgency, user_id)
     except ChatOpsError as exc:
         if will_retry(exc):
             raise  # the queue runs the job again shortly
@@ -198,7 +213,6 @@ def create_incident(
             services, (response_url, None, user_id), audit, "error", f":x: Could not open the incident: {exc}"
         )
         return
-    inc = normalize_incident(created)
     link = (
         f"<{inc['html_url']}|{messages.incident_label(inc)}>"
         if inc.get("html_url")

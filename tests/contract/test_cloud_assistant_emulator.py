@@ -405,5 +405,7 @@ def test_the_sandbox_fleet_has_dev_machines_without_a_running_agent():
     names = {emu.instances[i]["InstanceName"]: state for i, state in emu.agents.items()}
     assert names == AGENT_STATES
     assert sorted(names.values()) == ["not-installed", "stopped", "stopped"]
-    assert all(name.startswith("dev-") for name in names) and len(emu.instances) == 63
+    assert (
+        all(name.startswith("dev-") for name in names) and len(emu.instances) == 66
+    )  # 63 + 3 batch machines
     assert all(emu.instances[i]["Status"] == "Running" for i in emu.agents)

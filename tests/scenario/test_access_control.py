@@ -11,7 +11,7 @@ import pytest
 from bot.clock import ManualClock
 from bot.pipeline.approvals import APPROVE_ACTION, DENY_ACTION, expire_requests
 from sandbox import credentials
-from tests.support import click, find_button, slash, wait_for
+from tests.support import answers_since, click, find_button, press_for_answer, slash, wait_for
 
 CONFIRM = "plan.confirm"
 POLICY = """
@@ -92,17 +92,8 @@ def approval_message(bot, fragment: str = "Approval needed"):
     return copy.deepcopy(found)
 
 
-def answers_since(bot, seq: int, channel: str) -> list[str]:
-    """What the bot answered to clicks after `seq`: ephemeral replies and edits of the clicked message."""
-    effects = bot.emulator("slack").effects_since(seq)
-    return [e.text for e in effects if e.channel == channel and e.kind in ("ephemeral", "update", "post")]
-
-
 def press(bot, button: dict, user: str, channel: str = "C_APPROVALS", message_ts: str | None = None) -> str:
-    """Click and return the bot's answer (it comes through the click's response_url)."""
-    seq = bot.emulator("slack").last_seq
-    assert click(bot, button, user=user, channel=channel, message_ts=message_ts).status == 200
-    return wait_for(lambda: answers_since(bot, seq, channel), 10, message=f"the answer to {user}'s click")[0]
+    return press_for_answer(bot, button, user, channel, message_ts)
 
 
 def request_prod_stop(bot, user: str = "U_BOB"):

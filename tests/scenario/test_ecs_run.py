@@ -5,19 +5,13 @@ killed with SIGKILL mid-poll that is replaced without running the command twice.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from bot.clock import ManualClock
-from bot.pipeline.jobs import LEASE_TTL, STALE_AFTER, load_job, resume_stale_jobs
-from bot.services import Services
+from bot.pipeline.jobs import load_job
 from bot.worker import Worker
-from tests.support import click, find_button, slash, wait_for
+from tests.support import click, find_button, kill_worker_when, resume_as_stale, slash, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIRM = "plan.confirm"
@@ -198,35 +192,15 @@ def test_a_worker_killed_mid_poll_is_replaced_without_running_the_command_twice(
     ids = linux_dev(ecs, 120, prefix="kill")  # two batches
     ecs.command_behaviour = lambda inst, text, kind: (6.0, 0, f"hello from {inst['InstanceName']}")
     _, plan_id = confirm(bot, "run tag:app=kill -- echo hello")
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.update(bot.env, PYTHONPATH=str(ROOT), CHATOPS_LOG_LEVEL="WARNING")
-    log = open(tmp_path / "worker1.log", "w")  # noqa: SIM115 - closed below
-    first = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "worker", "--threads", "1"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=log,
+    kill_worker_when(
+        bot,
+        tmp_path / "worker1.log",
+        lambda: (r := load_job(bot.services.store, plan_id)) and r.phase == "running",
+        "polling",
+        timeout=60,
     )
-    try:
-        wait_for(
-            lambda: (r := load_job(bot.services.store, plan_id)) and r.phase == "running",
-            60,
-            message="polling",
-        )
-    finally:
-        first.kill()  # SIGKILL mid-poll: the lease stays until it expires
-        first.wait(10)
-        log.close()
     assert len(ecs.calls_named("RunCommand")) == 2
-    stale = Services(bot.settings, clock=ManualClock(time.time() + STALE_AFTER + LEASE_TTL + 1))
-    try:
-        key = f"job:{plan_id}"
-        holder = stale.store.lease_holder(key)
-        assert holder and stale.store.release_lease(key, holder)  # what the lease's TTL does
-        resume_stale_jobs(stale)
-    finally:
-        stale.close()
+    resume_as_stale(bot, plan_id)
     second = Worker(bot.services, workers=1)
     second.start()
     try:

@@ -21,7 +21,7 @@ from tests.scenario.test_webhook_endpoint import NEW, OLD, deliver, v3
 from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-EVENTS = 400
+EVENTS = 600
 POLICY = """
 pagerduty:
   effect_claim_seconds: 5
@@ -68,11 +68,13 @@ def test_admitted_webhook_events_survive_worker_sigkills_and_a_redis_restart(mak
         rng = random.Random(int(os.environ.get("KILL_SEED", "11")))
         for round_ in range(3):
             worker = start_worker(env, tmp_path / f"worker{round_}.log")
-            before = sum(cards(bot).values())
-            wait_for(lambda b=before: sum(cards(bot).values()) > b, 60, message="this worker draining")
-            time.sleep(rng.uniform(0.05, 0.4))  # a random moment in the drain
-            worker.kill()
-            worker.wait(10)
+            try:
+                before = sum(cards(bot).values())
+                wait_for(lambda b=before: sum(cards(bot).values()) > b, 60, message="this worker draining")
+                time.sleep(rng.uniform(0.05, 0.25))  # a random moment in the drain
+            finally:
+                worker.kill()
+                worker.wait(10)
             if round_ == 1 and server is not None:  # and Redis once, with everything written on disk
                 server.kill()
                 server.start()

@@ -49,6 +49,21 @@ def _int(value) -> int | None:
         return None
 
 
+def _instance_run(row, finish_time: str | None, output: str | None = None) -> InstanceRun:
+    """One instance's row of DescribeInvocations or DescribeInvocationResults, as the bot models it."""
+    return InstanceRun(
+        instance_id=row.instance_id,
+        status=row.invocation_status or "",
+        exit_code=_int(row.exit_code),
+        error_code=row.error_code or "",
+        error_info=row.error_info or "",
+        dropped=_int(row.dropped) or 0,
+        start_time=row.start_time or "",
+        finish_time=finish_time or "",
+        output=output,
+    )
+
+
 class CloudAssistant:
     def __init__(self, ecs):
         self.ecs = ecs  # the EcsAdapter whose call path (rate limit, retries, counts) is used
@@ -114,19 +129,7 @@ class CloudAssistant:
         return InvocationState(
             invoke_id=invoke_id,
             status=inv.invocation_status or "",
-            instances=tuple(
-                InstanceRun(
-                    instance_id=r.instance_id,
-                    status=r.invocation_status or "",
-                    exit_code=_int(r.exit_code),
-                    error_code=r.error_code or "",
-                    error_info=r.error_info or "",
-                    dropped=_int(r.dropped) or 0,
-                    start_time=r.start_time or "",
-                    finish_time=r.finish_time or "",
-                )
-                for r in rows or []
-            ),
+            instances=tuple(_instance_run(r, r.finish_time) for r in rows or []),
         )
 
     def results(self, invoke_id: str, region: str | None = None) -> dict[str, InstanceRun]:
@@ -143,17 +146,8 @@ class CloudAssistant:
             inv = body.invocation
             rows = inv.invocation_results.invocation_result if inv and inv.invocation_results else None
             for r in rows or []:
-                out[r.instance_id] = InstanceRun(
-                    instance_id=r.instance_id,
-                    status=r.invocation_status or "",
-                    exit_code=_int(r.exit_code),
-                    error_code=r.error_code or "",
-                    error_info=r.error_info or "",
-                    dropped=_int(r.dropped) or 0,
-                    start_time=r.start_time or "",
-                    finish_time=r.finished_time or "",
-                    output=_decode(r.output),
-                )
+                # (the finish time is `FinishedTime` here, `FinishTime` in DescribeInvocations)
+                out[r.instance_id] = _instance_run(r, r.finished_time, _decode(r.output))
             token = inv.next_token if inv else None
             if not token:
                 return out

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.clock import ManualClock
-from sandbox import credentials
-from tests.scenario.test_schedules import Fleet, tokyo
+from tests.scenario.test_schedules import office_fleet
 from tests.support import slash
 
 CALENDAR = """BEGIN:VCALENDAR
@@ -45,23 +43,8 @@ schedules:
     holidays: ["{ics}"]
 """
     )
-    clock = ManualClock(start=tokyo(2026, 12, 28, 8, 0))  # Monday morning in Tokyo
-    bot = make_bot(
-        redis_url=redis_url, emulators=["slack", "ecs"], env={"CHATOPS_CONFIG": str(policy)}, clock=clock
-    )
-    ecs = bot.emulator("ecs")
-    ecs.transition_seconds = 0.1
-    ids = sorted(
-        i
-        for i, x in ecs.instances.items()
-        if x["Tags"].get("env") == "staging" and x["RegionId"] == credentials.REGION_ID
-    )[:3]
-    for iid in ids:
-        ecs.instances[iid]["Tags"]["Schedule"] = "office"
-        ecs.set_status(iid, "Running")
-    fleet = Fleet(bot, clock, ids)
+    fleet = office_fleet(make_bot, redis_url, policy, 3)
     fleet.ics = ics
-    fleet.at(2026, 12, 28, 8, 0)
     return fleet
 
 

@@ -63,13 +63,12 @@ class Fleet:
         return len(self.ecs.calls_named(name))
 
 
-@pytest.fixture
-def fleet(make_bot, redis_url, tmp_path):
-    path = tmp_path / "policy.yaml"
-    path.write_text(POLICY)
+def office_fleet(make_bot, redis_url, policy_path, count: int) -> Fleet:
+    """`count` staging instances on the schedule `office` of the policy at `policy_path`, Running, the
+    clock on Monday 2026-12-28 08:00 in Tokyo, one tick made."""
     clock = ManualClock(start=tokyo(2026, 12, 28, 8, 0))  # Monday morning in Tokyo
     bot = make_bot(
-        redis_url=redis_url, emulators=["slack", "ecs"], env={"CHATOPS_CONFIG": str(path)}, clock=clock
+        redis_url=redis_url, emulators=["slack", "ecs"], env={"CHATOPS_CONFIG": str(policy_path)}, clock=clock
     )
     ecs = bot.emulator("ecs")
     ecs.transition_seconds = 0.1
@@ -77,7 +76,7 @@ def fleet(make_bot, redis_url, tmp_path):
         i
         for i, x in ecs.instances.items()
         if x["Tags"].get("env") == "staging" and x["RegionId"] == credentials.REGION_ID
-    )[:5]
+    )[:count]
     for iid in ids:
         ecs.instances[iid]["Tags"]["Schedule"] = "office"
         ecs.set_status(iid, "Running")
@@ -86,6 +85,13 @@ def fleet(make_bot, redis_url, tmp_path):
     # starts, and the clock moves only with a tick (or where a test says so), so the two agree.
     fleet.at(2026, 12, 28, 8, 0)
     return fleet
+
+
+@pytest.fixture
+def fleet(make_bot, redis_url, tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY)
+    return office_fleet(make_bot, redis_url, path, 5)
 
 
 def test_a_week_of_ticks_follows_office_hours_holidays_and_a_make_up_workday(fleet):

@@ -6,8 +6,17 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 import sys
+
+
+def loopback_only() -> None:
+    """Every benchmark talks to emulators on 127.0.0.1 only: no proxy (the Alibaba SDK ignores
+    NO_PROXY) and no ECS metadata lookup for credentials."""
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        os.environ.pop(var, None)
+    os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
 
 
 def names() -> list[str]:

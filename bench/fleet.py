@@ -20,9 +20,9 @@ default `batch_concurrency` (10 batches in flight, still under the per-API token
 from __future__ import annotations
 
 import math
-import os
 import time
 
+from bench import loopback_only
 from bench.baselines.naive_fleet import NaiveFleet
 from bot.adapters.ecs import build_adapter
 from bot.config import load_settings
@@ -136,8 +136,7 @@ def _by_api(calls) -> dict[str, int]:
 
 
 def run(options: dict[str, str]) -> dict:
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        os.environ.pop(var, None)  # the Alibaba SDK ignores NO_PROXY; everything here is on 127.0.0.1
+    loopback_only()
     instances = int(options.get("instances", 1000))
     fleet = max(instances, int(options.get("fleet", 1200)))
     latency = float(options.get("latency", 0.05))

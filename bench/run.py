@@ -24,7 +24,6 @@ Options (key=value): instances, min, max, seed, latency, repeat.
 from __future__ import annotations
 
 import json
-import os
 import random
 import statistics
 import tempfile
@@ -33,6 +32,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from bench import loopback_only
 
 TAG = {"bench": "run"}
 JOB_APIS = ("RunCommand", "DescribeInvocations", "DescribeInvocationResults")
@@ -188,9 +189,7 @@ def run_baseline(spans: list[float], latency: float) -> dict:
 def run(options: dict[str, str]) -> dict:
     from sandbox.stack import redis_url_or_private
 
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        os.environ.pop(var, None)  # the Alibaba SDK ignores NO_PROXY; everything here is on 127.0.0.1
-    os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+    loopback_only()
     count = int(options.get("instances", 500))
     low, high = float(options.get("min", 1)), float(options.get("max", 60))
     latency = float(options.get("latency", 0.05))

@@ -18,13 +18,14 @@ Options (key=value): runs, steps, seconds, mix, threads, latency (per ECS call, 
 
 from __future__ import annotations
 
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
+
+from bench import loopback_only
 
 
 def _steps(count: int, seconds: float, mix: str) -> list[dict]:
@@ -54,9 +55,7 @@ def run(options: dict[str, str]) -> dict:
     from handlers.runbooks.commands import plan_run
     from sandbox.stack import BotStack, redis_url_or_private
 
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        os.environ.pop(var, None)
-    os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+    loopback_only()
     runs = int(options.get("runs", 50))
     steps = int(options.get("steps", 5))
     seconds = float(options.get("seconds", 3))

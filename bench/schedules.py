@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import secrets
 import tempfile
 import threading
@@ -49,6 +48,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
+
+from bench import loopback_only
 
 UTC = dt.UTC
 ZONES = ("Asia/Tokyo", "Europe/Berlin", "America/New_York", "UTC")
@@ -386,9 +387,7 @@ def run_baseline(specs, instances, t0, t1, due, latency, transition, paged: bool
 def run(options: dict[str, str]) -> dict:
     from sandbox.stack import redis_url_or_private
 
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        os.environ.pop(var, None)  # the Alibaba SDK ignores NO_PROXY; everything here is on 127.0.0.1
-    os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+    loopback_only()
     instances = int(options.get("instances", 5000))
     count = int(options.get("schedules", 20))
     latency = float(options.get("latency", 0.05))

@@ -117,7 +117,7 @@ def test_limits_bad_json_and_unknown_event_types(bot):
     for event_type in ("service.updated", "incident.workflow.started", "pagey.ping"):
         resp = deliver(bot.web_url, v3(event_type, 7))
         assert resp.status == 202 and resp.json() == {"accepted": 0, "duplicates": 0, "ignored": 1}
-    assert bot.services.queue.pending() == 0 and posts(bot.emulator("slack")) == []
+    assert bot.services.queue.pending_requests() == [] and posts(bot.emulator("slack")) == []
 
 
 def test_sequential_duplicates_and_same_event_under_another_webhook_id_give_one_effect(bot):

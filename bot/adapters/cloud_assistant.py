@@ -23,6 +23,7 @@ from alibabacloud_ecs20140526 import models as ecs_models
 from bot.adapters.ecs_support import chunked
 from bot.errors import UpstreamError
 from bot.registry import Capability
+from bot.run_looks import FinishTimes
 from bot.run_model import InstanceRun, InvocationState
 
 capability = Capability("bot.adapters.cloud_assistant")
@@ -67,6 +68,7 @@ def _instance_run(row, finish_time: str | None, output: str | None = None) -> In
 class CloudAssistant:
     def __init__(self, ecs):
         self.ecs = ecs  # the EcsAdapter whose call path (rate limit, retries, counts) is used
+        self.finish_times = FinishTimes()  # this process's runs, for the next run's looks
 
     def _call(self, action: str, method: str, request):
         return self.ecs._call(action, method, request)

@@ -5,7 +5,8 @@ send      RunCommand per batch of ≤ 100 instances, each with a ClientToken der
           invocations; one that died between sending and saving sends the same request again and
           ECS answers with the same InvokeId, so the command never runs twice.
 poll      one DescribeInvocations per unfinished batch per look; the looks start 0.2 s apart and
-          settle at 1 s (never 2ⁿ), until every instance is final or the timeout plus GRACE passes.
+          settle at 1 s (never 2ⁿ), plus one when the same command finished last time
+          (bot.run_looks), until every instance is final or the timeout plus GRACE passes.
 results   once a batch is final, its output (DescribeInvocationResults, 50 a page) is kept in the
           store beside the job; an instance ECS never reported on is "NoResult", not a failed run.
 report    counts per status, failures first, successes grouped by identical output, and a file with
@@ -29,6 +30,7 @@ from bot.pipeline.plans import Plan
 from bot.policy import Policy
 from bot.registry import Capability
 from bot.render import escape
+from bot.run_looks import LookSchedule, command_key
 from bot.run_model import NO_RESULT, InstanceRun
 from handlers.ecs.run_plan import RUN_USAGE, RunPlan
 from handlers.ecs.run_render import preview, progress, report
@@ -173,12 +175,15 @@ class CommandRun:
             self.show("sending")
 
     def poll(self) -> None:
-        delay = POLL_FIRST
+        plan = self.plan
+        key = command_key(plan.region or "", plan.api_type, plan.command)
+        looks = LookSchedule(POLL_FIRST, POLL_FACTOR, POLL_CAP, self.ca.finish_times.expected(key))
         while any(not b["done"] for b in self.batches):
             if self.clock.monotonic() >= self.deadline:
                 break
-            self.clock.sleep(min(delay, max(0.0, self.deadline - self.clock.monotonic())))
-            delay = min(delay * POLL_FACTOR, POLL_CAP)
+            pause = looks.pause(self.clock.monotonic() - self.began)
+            self.clock.sleep(min(pause, max(0.0, self.deadline - self.clock.monotonic())))
+            looked_at = self.clock.monotonic() - self.began
             if (
                 self.stop_requested is not None
                 and not self.job.state.get("stopped")
@@ -196,6 +201,10 @@ class CommandRun:
             self.job.set_phase("running")
             self.save()
             self.show("running")
+            if any(not b["done"] for b in self.batches):
+                looks.saw_running(looked_at)
+            elif not self.job.state.get("stopped"):
+                self.ca.finish_times.learn(key, looks.running_at, looked_at)
         for n, batch in enumerate(self.batches):
             if not batch["done"]:  # past the deadline: what ECS has, and no result for the rest
                 self._collect(n, batch)

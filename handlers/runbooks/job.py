@@ -15,6 +15,7 @@ running step and the loop look at: the current step stops (StopInvocation for a 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 from bot import blocks
@@ -69,6 +70,32 @@ def running_runs(services: Services, name: str, but: str = "") -> list[str]:
     return found
 
 
+class _ThreadReports:
+    """Each step's report goes to the run's thread while the next step starts: one post at a time, in
+    step order, and the attempt waits for the last one before it ends or parks. A step whose report was
+    not posted when its worker died says `reported: false`; the next attempt posts its summary."""
+
+    def __init__(self, attempt: _Attempt):
+        self.attempt = attempt
+        self.pending: threading.Thread | None = None
+
+    def post(self, i: int, outcome: Outcome, entry: dict) -> None:
+        self.wait()
+        entry["reported"] = False  # the key exists before the post: saves may serialize it meanwhile
+
+        def post() -> None:
+            self.attempt._thread(i, outcome)
+            entry["reported"] = True
+
+        self.pending = threading.Thread(target=post, name=f"runbook-report-{i}", daemon=True)
+        self.pending.start()
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            self.pending.join()
+            self.pending = None
+
+
 class _Attempt:
     """One attempt at a run: the loop over its steps."""
 
@@ -80,6 +107,7 @@ class _Attempt:
         self.book = book_of(self.plan)
         self.state = job.state
         self.live = ""
+        self.reports = _ThreadReports(self)
 
     def cancelled(self) -> bool:
         return bool(self.services.store.get(cancel_key(self.plan.id)))
@@ -109,7 +137,10 @@ class _Attempt:
         with services.store.lock(f"runbook:start:{self.name}", ttl=30, wait=10) as held:
             if not held:
                 raise ChatOpsError("another run of this runbook is starting; try again")
-            others = running_runs(services, self.name, but=self.plan.id)
+            listed = services.store.zrange_by_score(active_key(self.name), 1, float("inf"), limit=200)
+            others = [r for r in listed if r != self.plan.id]
+            if len(others) >= self.book.concurrency:  # only then: which of them still run?
+                others = running_runs(services, self.name, but=self.plan.id)
             if len(others) >= self.book.concurrency:
                 self.state.update(refused=others[0], queue=[], steps={}, run_id=self.plan.id)
                 self.job.save()
@@ -122,9 +153,17 @@ class _Attempt:
         return True
 
     def loop(self) -> None:
+        try:
+            self._steps()
+        finally:
+            self.reports.wait()
+            self.job.save()
+
+    def _steps(self) -> None:
         clock = self.services.clock
         steps = self.book.all_steps()
         self.show(force=True)
+        self._unreported()
         while (i := machine.current(self.state)) is not None:
             entry = machine.step_state(self.state, i)
             if self.cancelled() and not self.state.get("cancelled_at"):
@@ -185,8 +224,7 @@ class _Attempt:
         step = self.book.all_steps()[i]
         entry = machine.step_state(self.state, i)
         if outcome.status != "skipped" and step.kind != "approve" and not entry.get("reported"):
-            self._thread(i, outcome)
-            entry["reported"] = True
+            self.reports.post(i, outcome, entry)
         machine.finish_step(
             self.book,
             self.state,
@@ -196,8 +234,13 @@ class _Attempt:
             outcome.result,
             self.services.clock.time(),
         )
-        self.job.save()
-        self.show(force=True)
+        self.job.save()  # the next step's start (or the run's report) shows it
+
+    def _unreported(self) -> None:
+        """Steps that ended in an attempt that stopped before their report was posted: their summary."""
+        for key, entry in sorted(self.state.get("steps", {}).items(), key=lambda kv: int(kv[0])):
+            if entry.get("reported") is False and entry.get("finished_at"):
+                self.reports.post(int(key), Outcome(entry["status"], entry.get("summary", "")), entry)
 
     def _thread(self, i: int, outcome: Outcome) -> None:
         record, slack = self.job.record, self.services.slack

@@ -91,7 +91,12 @@ def test_a_run_reports_each_instance_groups_identical_output_and_attaches_every_
     assert sorted(v for k, v in query.items() if k.startswith("InstanceId.")) == sorted(ids[:4])
     content = uploaded(bot)
     assert content.count("=== ") == 6 and "disk full\nsecond line" in content and "not run —" in content
-    audit = [r for r in bot.services.authz.recent(20) if r.what == "ecs.run"]
+    def audited() -> list:
+        return [r for r in bot.services.authz.recent(20) if r.what == "ecs.run"]
+
+    # the report shows first, then its result is written to the audit trail
+    wait_for(lambda: any(r.result for r in audited()), 10, message="the audited result")
+    audit = audited()
     assert any("-- uptime" in (r.detail or "") for r in audit)  # the full command text is audited
     assert [r.result for r in audit if r.result] == ["1 failed"]
     assert load_job(bot.services.store, plan_id).status == "done"

@@ -91,6 +91,7 @@ def test_a_run_reports_each_instance_groups_identical_output_and_attaches_every_
     assert sorted(v for k, v in query.items() if k.startswith("InstanceId.")) == sorted(ids[:4])
     content = uploaded(bot)
     assert content.count("=== ") == 6 and "disk full\nsecond line" in content and "not run —" in content
+
     def audited() -> list:
         return [r for r in bot.services.authz.recent(20) if r.what == "ecs.run"]
 

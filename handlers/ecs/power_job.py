@@ -43,11 +43,13 @@ def execute_plan(
     wait_timeout: float | None = None,
     sent_at: float | None = None,
     fresh: bool = False,
+    wait: bool = True,
 ) -> list[InstanceResult]:
     """Power the plan's targets and wait for the target state; one settled result per instance
     (targets, then those already there at preview). `sent_at`: when a resumed job's first attempt
     began sending (epoch seconds). `fresh`: the plan's statuses were read moments ago, so the batches
-    are sent without reading them again (ECS still refuses, per instance, one that changed since)."""
+    are sent without reading them again (ECS still refuses, per instance, one that changed since).
+    `wait`: False leaves what ECS accepted as accepted, without waiting for the target state."""
     results: dict[str, InstanceResult] = dict(previous or {})
     pending = [i for i in plan.target_ids if i not in results]
     if resume and plan.action == "reboot":
@@ -77,6 +79,8 @@ def execute_plan(
     combined += [
         InstanceResult(i.instance_id, ALREADY_THERE, "", "", i.status, i.status) for i in plan.already
     ]
+    if not wait:
+        return combined
     waiting = [r.instance_id for r in combined if r.outcome in (ACCEPTED, ALREADY_THERE)]
     statuses = adapter.wait_for_state(
         waiting,

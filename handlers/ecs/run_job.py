@@ -78,6 +78,15 @@ def find_run(services: Services, ident: str) -> JobRecord:
         raise UserError("Name the run by its InvokeId (`t-…`, shown in its progress message).", RUN_USAGE)
     plan_id = services.store.get(invoke_key(ident)) or ident
     record = load_job(services.store, plan_id)
+    if record is None and "." in plan_id:  # a runbook's run step: `<run id>.<step>.<try>`
+        owner = load_job(services.store, plan_id.split(".", 1)[0])
+        if owner is not None and owner.plan.kind != RunKind.name:
+            run_id = escape(owner.plan.id)
+            raise UserError(
+                f"`{escape(ident)}` is a step of runbook run `{run_id}`: `/ecs runbook status {run_id}` "
+                f"shows it and `/ecs runbook cancel {run_id}` stops it.",
+                RUN_USAGE,
+            )
     if record is None or record.plan.kind != RunKind.name:
         raise UserError(
             f"No run `{escape(ident)}` is known here (runs are kept for 7 days; the id is the `t-…` in the "

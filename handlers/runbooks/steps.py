@@ -139,6 +139,7 @@ def power(sr: StepRun) -> Outcome:
         on_wait=on_wait,
         wait_timeout=float(sr.step.timeout_seconds or services.policy.ecs.wait_timeout_seconds),
         sent_at=sr.sub.get("sent_at"),
+        wait=step.wait is not False,
     )
     sr.sub["results"] = {r.instance_id: r.as_dict() for r in final}
     failed = sum(1 for r in final if r.outcome == FAILED)
@@ -147,7 +148,8 @@ def power(sr: StepRun) -> Outcome:
     )
     file = Attachment(f"runbook-{sr.run_id}-{sr.index}.txt", listing, text) if listing else None
     ok = len(final) - failed
-    summary = f"{plan.action}: {ok} of {plural(len(final), 'instance')} {plan.target_status}"
+    reached = plan.target_status if step.wait is not False else "sent (not waited for)"
+    summary = f"{plan.action}: {ok} of {plural(len(final), 'instance')} {reached}"
     result = {"ok": ok, "failed": failed, "instances": [r.instance_id for r in final]}
     return Outcome("failed" if failed else "succeeded", summary, result, body, file)
 

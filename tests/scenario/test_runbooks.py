@@ -56,6 +56,9 @@ runbooks:
     steps:
       - {name: ask, approve: "go ahead?", ttl_seconds: 600}
       - {notify: "approved: {{ ask.by }}", channel: C_OPS}
+  kick:
+    steps:
+      - {name: kick, power: start, selector: "tag:role=rb", wait: false}
   nightly:
     trigger: {cron: "0 2 * * *", timezone: Asia/Tokyo}
     steps: [{notify: "nightly ran", channel: C_OPS}]
@@ -141,6 +144,24 @@ def test_steps_run_in_order_with_one_live_message_a_thread_and_the_output_file(b
     assert run_id in str(shown["blocks"]) and "succeeded" in str(shown["blocks"])
     status = slash(bot, "/ecs", f"runbook status {run_id}", user="U_CAROL").json()
     assert "succeeded" in status["text"]
+    invoke_id = ecs.calls_named("RunCommand")[0].response["InvokeId"]
+    pointer = slash(bot, "/ecs", f"run status {invoke_id}", user="U_CAROL").json()
+    assert f"is a step of runbook run `{run_id}`" in pointer["text"]
+    assert f"/ecs runbook status {run_id}" in pointer["text"]
+
+
+def test_a_power_step_with_wait_false_does_not_wait_for_the_target_state(bot):
+    ecs = bot.emulator("ecs")
+    ecs.transition_seconds = 30  # a wait would outlast the test
+    machines(ecs)
+    run_id = confirm(bot, "runbook run kick")
+    record = finished(bot, run_id, 20)
+    assert record.status == "done"
+    assert "3 of 3 instances sent (not waited for)" in record.state["steps"]["0"]["summary"]
+    assert len(ecs.calls_named("StartInstances")) == 1
+    names = [c.name for c in ecs.calls]
+    after = names[names.index("StartInstances") + 1 :]
+    assert "DescribeInstances" not in after  # no wait: nothing looked at the instances again
 
 
 def test_a_retry_then_on_failure_runs_the_recovery_and_skips_the_rest(bot):

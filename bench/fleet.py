@@ -54,6 +54,7 @@ from sandbox import credentials
 from sandbox.ecs_emulator import EcsEmulator
 
 TAG = ("bench", "target")
+HEADLINE = ("ours.seconds", "speedup", "floor_ratio")
 CONFIRM_PAUSE = 1.0
 
 

@@ -1,6 +1,7 @@
 """Benchmarks. Each module `bench/NAME.py` defines `run(options: dict[str, str]) -> dict`; the dict is
-printed as one JSON line (the last line of output). `chatops bench all` runs every one of them.
-Faithful re-implementations of the naive originals live in `bench/baselines/`."""
+printed as one JSON line (the last line of output). `chatops bench all` runs every one of them and
+ends with a human-readable table of their headline figures (each module's `HEADLINE` keys) and targets,
+met or missed (bench/_table.py), after all the JSON lines. Faithful re-implementations of the naive originals live in `bench/baselines/`."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def names() -> list[str]:
 def run_benchmark(name: str, as_json: bool = False, options: list[str] | None = None) -> int:
     opts = dict(o.split("=", 1) for o in options or [] if "=" in o)
     selected = names() if name == "all" else [name]
+    summary = []
     for bench_name in selected:
         if bench_name not in names():
             print(
@@ -41,4 +43,10 @@ def run_benchmark(name: str, as_json: bool = False, options: list[str] | None = 
             print(f"running benchmark {bench_name}…", file=sys.stderr)
         result = module.run(opts)
         print(json.dumps(result), flush=True)
+        summary.append((bench_name, result, getattr(module, "HEADLINE", ())))
+    if name == "all":
+        from bench._table import render
+
+        print(file=sys.stdout)
+        print(render(summary), flush=True)
     return 0

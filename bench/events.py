@@ -8,7 +8,21 @@ messages, and every line of the digests (their attached files) — to count lost
 announcements; `max_channel_rate` is the highest rate of message calls (posts and edits) to any channel
 over any 10-second window.
 
+Side by side in the same run, on the same queue contents (the queue refilled with the same bodies):
+- baseline: the seed's consumer (bench/baselines/mns_seed_consumer.py, a process of its own: receive one
+  message with a 5 s long poll, post one Slack message per event to one channel, delete — also when the
+  post failed), against the same Slack emulator with the same rate limit (its buckets reset first). It
+  runs on the first `baseline_events` bodies (default 2,000) within `baseline_seconds` (default 120) and
+  its rate is the unique events of that sample over its time: "baseline": {"events": n, ...}.
+- limit: the emulator's drain limit (bench/_mns_limit.py, a process of its own): as many threads as our
+  worker consumes with (`events.consumers`, 2 by default), each batch-receiving 16 and batch-deleting them
+  with no processing at all → `limit_events_per_second` over all bodies.
+All three rates are timed alike, by the emulator: from the first message handed out to the last deleted.
+`baseline_ratio` = ours ÷ baseline (target ≥ 20), `limit_ratio` = ours ÷ limit (target ≥ 0.5); ours must
+lose and duplicate nothing.
+
 Options: events=N instances=N dup_percent=N consumers=N (threads in the worker) timeout=S
+baseline_events=N baseline_seconds=S
 """
 
 from __future__ import annotations
@@ -26,6 +40,9 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
+
+HEADLINE = ("events_per_second", "baseline_ratio", "limit_ratio")
+DEFAULT_CONSUMERS = 2  # the policy's default `events.consumers`
 
 ROUTES = [
     {"channel": "C_DEV", "events": ["Instance:StateChange"], "tags": {"env": "dev"}},
@@ -138,6 +155,97 @@ def make_events(count: int, instances: list[dict], dup_percent: float, seed: int
     return bodies, expected
 
 
+def body_keys(bodies: list[str]) -> Counter:
+    """(instance id, new state) of each body, as the seed reads it."""
+    from bench.baselines.mns_seed_consumer import parse
+
+    out: Counter = Counter()
+    for body in bodies:
+        content = parse(body).get("content") or {}
+        out[(content.get("resourceId") or content.get("instanceId"), content.get("state"))] += 1
+    return out
+
+
+def _subprocess_json(args: list[str], env: dict[str, str], timeout: float) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", *args], env=env, capture_output=True, text=True, timeout=timeout, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _refill(mns, bodies: list[str]) -> None:
+    mns.first_receive_at = mns.last_delete_at = None
+    for start in range(0, len(bodies), 1000):
+        mns.send_many(bodies[start : start + 1000])
+
+
+def _drained_seconds(mns) -> float:
+    return (mns.last_delete_at or 0.0) - (mns.first_receive_at or 0.0)
+
+
+def _ratelimited(calls) -> int:
+    return sum(1 for c in calls if c.name == "chat.postMessage" and c.status == 429)
+
+
+def _purge(mns) -> list[str]:
+    """Drop what is left on the queue; their bodies."""
+    with mns._cond:
+        queue = mns.queue()
+        left = list(queue.messages.values())
+        for msg in left:
+            queue._drop(msg)
+    return [m.body for m in left]
+
+
+def run_baseline(stack, env, bodies: list[str], seen_before: Counter, budget: float) -> dict:
+    """The seed's consumer on `bodies` (the Slack emulator's rate limit as it is; buckets reset). What it
+    did not get to within `budget` seconds is taken off the queue and left out of its sample."""
+    slack, mns = stack.get("slack"), stack.get("mns")
+    slack.set_rate_limit(slack.rate_limit_per_channel, burst=slack.rate_limit_burst)
+    calls_before = len(slack.calls)
+    _refill(mns, bodies)
+    args = ["bench.baselines.mns_seed_consumer", env["MNS_ENDPOINT"], env["MNS_QUEUE"]]
+    args += [env["SLACK_API_URL"], env["SLACK_NOTIFY_CHANNEL"], str(len(bodies)), str(budget)]
+    out = _subprocess_json(args, env, budget + 60)
+    seconds = _drained_seconds(mns)
+    handled = Counter(bodies)
+    handled.subtract(Counter(_purge(mns)))
+    unique = [b for b, n in handled.items() if n > 0]  # a duplicate delivery is the same event
+    lost, duplicates = compare(body_keys(unique), announced(slack) - seen_before)
+    return {
+        "events": len(unique),
+        "messages": out["messages"],
+        "seconds": round(seconds, 3),
+        "events_per_second": round(len(unique) / seconds, 1) if seconds > 0 else 0,
+        "lost": lost,
+        "duplicates": duplicates,
+        "slack_429s": _ratelimited(slack.calls[calls_before:]),
+    }
+
+
+def run_limit(stack, env, bodies: list[str], events: int, threads: int, timeout: float) -> dict:
+    mns = stack.get("mns")
+    _refill(mns, bodies)
+    args = ["bench._mns_limit", env["MNS_ENDPOINT"], env["MNS_QUEUE"], str(threads)]
+    out = _subprocess_json(args, env, timeout)
+    seconds = _drained_seconds(mns)
+    return {
+        "threads": threads,
+        "messages": out["messages"],
+        "seconds": round(seconds, 3),
+        "events_per_second": round(events / seconds) if seconds > 0 and mns.depth() == 0 else 0,
+    }
+
+
+def stop_worker(worker: subprocess.Popen | None) -> None:
+    if worker is not None and worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
 def run(options: dict) -> dict:
     from sandbox.slack_emulator import max_rate_per_second
     from sandbox.stack import EmulatorStack, redis_url_or_private
@@ -146,6 +254,9 @@ def run(options: dict) -> dict:
     n_instances = int(options.get("instances", 500))
     dup_percent = float(options.get("dup_percent", 1))
     timeout = float(options.get("timeout", 300))
+    baseline_events = int(options.get("baseline_events", 2000))
+    baseline_seconds = float(options.get("baseline_seconds", 120))
+    consumers = int(options.get("consumers", DEFAULT_CONSUMERS))
     redis_url, redis_server = redis_url_or_private()
     data_dir = Path(tempfile.mkdtemp(prefix="chatops-bench-events-"))
     stack = EmulatorStack(["slack", "mns", "ecs"]).start()
@@ -174,7 +285,7 @@ def run(options: dict) -> dict:
             "auto_restart": {"enabled": False},
         }
         if "consumers" in options:  # default: the policy's (2 threads per worker)
-            policy["events"]["consumers"] = int(options["consumers"])
+            policy["events"]["consumers"] = consumers
         env = worker_env(stack, data_dir, redis_url, policy)
         worker = start_worker(env, data_dir / "worker.log")
         deadline = time.monotonic() + timeout
@@ -192,26 +303,46 @@ def run(options: dict) -> dict:
                 time.sleep(3.0)
                 if (slack.timeline[-1].seq if slack.timeline else 0) == last:
                     break
-        lost, duplicates = compare(expected, announced(slack))
+        stop_worker(worker)
+        seen = announced(slack)
+        lost, duplicates = compare(expected, seen)
         rate = max(
             (max_rate_per_second(times, 10.0) for times in message_call_times(slack).values()), default=0.0
         )
+        ours_rate = round(count / seconds) if drained and seconds > 0 else 0
+        ours_calls, ours_429s = len(slack.calls), _ratelimited(slack.calls)
+        sample = bodies[:baseline_events]
+        baseline = run_baseline(stack, env, sample, seen, baseline_seconds)
+        limit = run_limit(stack, env, bodies, count, consumers, timeout)
+        baseline_ratio = ours_rate / baseline["events_per_second"] if baseline["events_per_second"] else None
+        limit_ratio = ours_rate / limit["events_per_second"] if limit["events_per_second"] else None
         return {
             "events": count,
             "seconds": round(seconds, 3),
-            "events_per_second": round(count / seconds) if drained and seconds > 0 else 0,
-            "slack_calls": len(slack.calls),
+            "events_per_second": ours_rate,
+            "slack_calls": ours_calls,
+            "slack_429s": ours_429s,
             "lost": lost,
             "duplicates": duplicates,
             "max_channel_rate": round(rate, 3),
+            "baseline": baseline,
+            "limit_events_per_second": limit["events_per_second"],
+            "limit": limit,
+            "baseline_ratio": round(baseline_ratio, 1) if baseline_ratio is not None else None,
+            "limit_ratio": round(limit_ratio, 3) if limit_ratio is not None else None,
+            "targets": {
+                "baseline_ratio_at_least_20": bool(baseline_ratio and baseline_ratio >= 20),
+                "limit_ratio_at_least_0.5": bool(limit_ratio and limit_ratio >= 0.5),
+                "no_loss_no_duplicates": drained and lost == 0 and duplicates == 0,
+            },
+            "settings": {
+                "slack_rate_limit_per_channel": slack.rate_limit_per_channel,
+                "slack_burst": slack.rate_limit_burst,
+                "consumers": consumers,
+            },
         }
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        stop_worker(worker)
         stack.stop()
         if redis_server is not None:
             redis_server.stop()

@@ -36,6 +36,7 @@ import yaml
 from bench import loopback_only
 
 TAG = {"bench": "run"}
+HEADLINE = ("ours.lag_seconds", "baseline.lag_seconds", "ours.api_calls")
 JOB_APIS = ("RunCommand", "DescribeInvocations", "DescribeInvocationResults")
 COMMAND = "/opt/bench/job.sh"
 

@@ -27,6 +27,8 @@ import yaml
 
 from bench import loopback_only
 
+HEADLINE = ("overhead_median", "overhead_p99", "lost_runs")
+
 
 def _steps(count: int, seconds: float, mix: str) -> list[dict]:
     kinds = {"run": ["run"], "wait": ["wait"], "alternate": ["run", "wait"]}[mix]

@@ -52,6 +52,7 @@ import yaml
 from bench import loopback_only
 
 UTC = dt.UTC
+HEADLINE = ("calls_ratio", "ours.api_calls", "ours.missed_transitions")
 ZONES = ("Asia/Tokyo", "Europe/Berlin", "America/New_York", "UTC")
 WEEKDAYS = frozenset(range(5))  # mon-fri
 TAG = "Schedule"

@@ -41,6 +41,7 @@ from sandbox import credentials
 
 SECRET = credentials.PAGERDUTY_WEBHOOK_SECRET
 PATH = "/pagerduty/webhook"
+HEADLINE = ("throughput_ratio", "peer_throughput_ratio", "p99_ratio")
 
 
 def bare_app():

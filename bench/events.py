@@ -12,8 +12,10 @@ Side by side in the same run, on the same queue contents (the queue refilled wit
 - baseline: the seed's consumer (bench/baselines/mns_seed_consumer.py, a process of its own: receive one
   message with a 5 s long poll, post one Slack message per event to one channel, delete — also when the
   post failed), against the same Slack emulator with the same rate limit (its buckets reset first). It
-  runs on the first `baseline_events` bodies (default 2,000) within `baseline_seconds` (default 120) and
-  its rate is the unique events of that sample over its time: "baseline": {"events": n, ...}.
+  runs on the first `baseline_events` bodies (default 2,000) within `baseline_seconds` (default 120).
+  Its `events_per_second` counts, like ours, the events that reached Slack (an event it deleted after
+  its post was refused is lost, not handled); `taken_per_second` is every event it took off the queue
+  over the same time: "baseline": {"events": n, ...}.
 - limit: the emulator's drain limit (bench/_mns_limit.py, a process of its own): as many threads as our
   worker consumes with (`events.consumers`, 2 by default), each batch-receiving 16 and batch-deleting them
   with no processing at all → `limit_events_per_second` over all bodies.
@@ -216,7 +218,9 @@ def run_baseline(stack, env, bodies: list[str], seen_before: Counter, budget: fl
         "events": len(unique),
         "messages": out["messages"],
         "seconds": round(seconds, 3),
-        "events_per_second": round(len(unique) / seconds, 1) if seconds > 0 else 0,
+        # what reached Slack: an event deleted after its post was refused is lost, not handled
+        "events_per_second": round((len(unique) - lost) / seconds, 2) if seconds > 0 else 0,
+        "taken_per_second": round(len(unique) / seconds, 1) if seconds > 0 else 0,
         "lost": lost,
         "duplicates": duplicates,
         "slack_429s": _ratelimited(slack.calls[calls_before:]),

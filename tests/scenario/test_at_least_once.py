@@ -2,9 +2,10 @@
 cards (signed `block_actions`, each answered "Acknowledging …") are drained by worker processes that are
 killed with SIGKILL at random moments, and Redis (append-only file, fsync always) is killed and restarted
 once in the middle. Every event ends up with its one Slack card; every click's change is made once in
-PagerDuty (the emulator counts the PUTs), the card's thread says it once and its requester is told
-the outcome (never another one) (bot.queue_delivery puts back what a dead worker held; the effect's claim and the change
-request's recorded steps let another worker take over a dead worker's work without repeating it)."""
+PagerDuty (the emulator counts the PUTs), the card's thread says it once, and its requester is told the
+outcome, never another one (bot.queue_delivery puts back what a dead worker held; the effect's claim and
+the change request's recorded steps let another worker take over a dead worker's work without repeating
+it)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,10 @@ webhook for (a snooze, an urgency change) is put on the card from PagerDuty's an
 to the requester only (response_url, else an ephemeral message) and into the audit record.
 
 A job that is run again (a retry after a failure, a worker that died) does not repeat a step it
-already made: the steps done are kept per request.
+already made: the steps done are kept per request. The change as settled is kept before it is sent, so
+a run that finds it already so after an earlier run sent it takes it as made (that run may have died
+between PagerDuty's answer and writing the step down); and a request whose requester has been told the
+outcome is not told again.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class RequestSteps(Record):
     """What a request's job has done so far (under `_steps_key`)."""
 
     change: Change  # as settled on the first run (e.g. the escalation level it worked out)
-    done: list[str] = []
+    done: list[str] = []  # "change", "note", "card"; kept before "change" is sent (it may have been made)
 
 
 def request_change(
@@ -92,23 +95,31 @@ def change_incident(
 ) -> None:
     wanted = records.load(Change, change)
     reply_to = (response_url, channel, user_id)
+    told = f"{_steps_key(request_id)}:told"
+    if services.store.get(told):  # an earlier run told the requester, then stopped before it ended
+        return
     try:
         outcome = _make(services, wanted, user_id, request_id)
     except UserError as exc:  # refused, or something it names is not in PagerDuty
-        finish(services, reply_to, audit, getattr(exc, "result", "error"), exc.message)
-        return
+        result, outcome = getattr(exc, "result", "error"), exc.message
     except ChatOpsError as exc:
         if will_retry(exc):
             raise  # the queue runs the job again shortly
-        finish(services, reply_to, audit, "error", f":x: Could not change `{escape(wanted.incident)}`: {exc}")
-        return
-    finish(services, reply_to, audit, "ok", outcome)
+        result, outcome = "error", f":x: Could not change `{escape(wanted.incident)}`: {exc}"
+    else:
+        result = "ok"
+    finish(services, reply_to, audit, result, outcome)
+    services.store.set(told, "1", REQUEST_TTL)
+
+
+def _steps_key(request_id: str) -> str:
+    return f"pagerduty:request:{request_id}"
 
 
 def _make(services, wanted: Change, user_id: str, request_id: str) -> str:
     """Make the change (the steps not made yet); the text for the requester. UserError: refused."""
     pd = client(services)
-    key = f"pagerduty:request:{request_id}"
+    key = _steps_key(request_id)
     steps = records.load_or_none(RequestSteps, services.store.get(key))
     current = lookups.get_incident(services, pd, wanted.incident)
     snapshot = normalize_incident(current)
@@ -120,6 +131,9 @@ def _make(services, wanted: Change, user_id: str, request_id: str) -> str:
         if refused:
             raise Refused(*refused)
         steps = RequestSteps(change=change.model_copy(update={"incident": incident_id}))
+        services.store.set(key, records.dump(steps), REQUEST_TTL)  # before the change is sent
+    elif "change" not in steps.done and _already_made(steps.change, current, snapshot):
+        steps = _mark(services, key, steps, "change")  # an earlier run sent it, then stopped
     change = steps.change
     who = acting_as(services, user_id)
     slack_name = (services.slack.user_name(user_id) or user_id) if who.fallback else ""
@@ -141,6 +155,17 @@ def _make(services, wanted: Change, user_id: str, request_id: str) -> str:
         " (you have no PagerDuty user with your Slack e-mail)" if who.fallback else ""
     )
     return f":white_check_mark: {label} {change.outcome()} in PagerDuty{account}."
+
+
+def _already_made(change: Change, current: dict[str, Any], snapshot: dict[str, Any]) -> bool:
+    """Whether the incident already is as the change (sent by an earlier run of the request) makes it.
+    A note or a snooze cannot be told from the incident's state: those are sent again."""
+    if change.kind in ("note", "snooze"):
+        return False
+    if change.kind == "escalate":
+        return current.get("escalation_level") == change.level
+    refused = changes.refusal(change, snapshot)
+    return refused is not None and refused[0] == "noop"
 
 
 def _settle(pd, change: Change, current: dict[str, Any], snapshot: dict[str, Any]) -> Change:

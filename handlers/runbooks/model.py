@@ -28,7 +28,8 @@ Step kinds: `power` (start | stop | reboot), `run`, `wait` (`3s`, `5m`, or `{sel
 `approve` (Approve / Deny buttons; `approvers`: roles, `ttl_seconds`), `notify` (`channel`), `incident`
 (`service`, `urgency`). Text fields are Jinja2 templates (the sandbox of handlers.ecs.run_templates): they
 may name the parameters, `run_id`, `runbook`, and the results of earlier steps by their `name`
-(`{{ batch.status }}`, `.output`, `.summary`); any other name stops start-up, naming the field.
+(`{{ batch.status }}`, `.output`, `.summary`; an incident step's `.id`, `.number`, `.url`); any other
+name stops start-up, naming the field.
 """
 
 from __future__ import annotations

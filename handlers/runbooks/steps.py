@@ -9,7 +9,8 @@ job after every change.
     wait      a duration (its end saved, so a resumed wait keeps it) or until a selector has a status
     approve   bot.pipeline.approvals.request_approval with the step's approvers and TTL; the run parks
     notify    services.slack.post, once (the message's ts saved)
-    incident  handlers.pagerduty.incidents.open_incident, once per run and step (its incident key)
+    incident  handlers.pagerduty.incidents.open_incident, once per run and step (its incident key, the
+              same for every try); later steps read its `id`, `number` and `url`
 """
 
 from __future__ import annotations
@@ -345,11 +346,18 @@ def incident(sr: StepRun) -> Outcome:
     title = sr.text(sr.step.incident or "")
     details = sr.text(sr.step.details) if sr.step.details else f"Opened by runbook run {sr.run_id}."
     requester = sr.job.plan.requester
-    found = open_incident(
-        services, title, service, f"chatops-runbook-{sr.key('incident')}", sr.step.urgency, requester, details
-    )
-    label = f"#{found.get('incident_number') or found.get('id')}"
-    return Outcome("succeeded", f"opened {escape(label)} “{escape(title)}”", {"id": found.get("id", "")})
+    found = open_incident(services, title, service, incident_key(sr), sr.step.urgency, requester, details)
+    number = found.get("number")
+    label = f"#{number or found.get('id')}"
+    result = {"id": found.get("id") or "", "number": number or "", "url": found.get("html_url") or ""}
+    return Outcome("succeeded", f"opened {escape(label)} “{escape(title)}”", result)
+
+
+def incident_key(sr: StepRun) -> str:
+    """One per run and step, the same for every try: a try after one whose incident PagerDuty opened
+    (its answer lost) takes that incident instead of opening a second."""
+    raw = f"{sr.run_id}|{sr.index}|incident"
+    return "chatops-runbook-" + hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
 EXECUTORS: dict[str, Callable[[StepRun], Outcome | None]] = {

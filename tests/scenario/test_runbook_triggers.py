@@ -43,6 +43,10 @@ runbooks:
     steps:
       - {name: paged, incident: "disk full at {{ site }}", urgency: low}
       - {notify: "paged #{{ paged.number }} ({{ paged.id }}): {{ paged.status }}", channel: C_OPS}
+  page-again:
+    steps:
+      - {name: paged, incident: "db down", retry: {attempts: 2, backoff_seconds: 0}}
+      - {notify: "paged again #{{ paged.number }}", channel: C_OPS}
 """
 
 
@@ -186,3 +190,27 @@ def test_an_incident_step_whose_worker_dies_waiting_for_pagerduty_opens_one_inci
     assert len(pd.incidents) == 1
     said = wait_for(lambda: texts(bot, "C_OPS", "paged #"), 20, message="the notify step")
     assert said == [f"paged #{incident['number']} ({incident['id']}): succeeded"]
+
+
+def test_a_retried_incident_step_takes_the_incident_its_first_try_opened(make_bot, redis_url, tmp_path):
+    bot = start(make_bot, redis_url, tmp_path, ["slack", "pagerduty"])
+    pd = bot.emulator("pagerduty")
+    real = pd.handle
+    lost: list[str] = []
+
+    def handle(req):  # the first create reaches PagerDuty, but its answer is a 500
+        resp = real(req)
+        if req.method == "POST" and req.path.rstrip("/").endswith("/incidents") and not lost:
+            lost.append(req.path)
+            return pd._error(500, "Server error", 2020)
+        return resp
+
+    pd.handle = handle
+    run_id = confirm(bot, "runbook run page-again")
+    record = finished(bot, run_id)
+    assert lost  # the first try failed
+    assert record.state["steps"]["0"]["tries"] == 2 and record.state["steps"]["0"]["status"] == "succeeded"
+    [incident] = pd.incident_by_title("db down")
+    assert len(pd.incidents) == 1
+    said = wait_for(lambda: texts(bot, "C_OPS", "paged again #"), 20, message="the notify step")
+    assert said == [f"paged again #{incident['number']}"]

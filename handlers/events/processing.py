@@ -261,7 +261,7 @@ class Processor:
             return
         from handlers.runbooks.triggers import on_ecs_event
 
-        on_ecs_event(self.services, ev.name, ev.event_id, facts)
+        on_ecs_event(self.services, ev.name, ev.event_id, facts, ev.system_event_id)
 
     def _history_ops(self, ev: EcsEvent, facts, at: float, old: str | None, extra: dict) -> list[Op]:
         iid = ev.instance_id or ""

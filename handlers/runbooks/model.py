@@ -8,7 +8,7 @@
         trigger:
           cron: "0 2 * * mon-fri"         # in `timezone` (default: the top-level one), DST-correct
           timezone: Asia/Tokyo
-          event: {name: "Instance:SystemMaintenance.Reboot", selector: "tag:role=batch"}
+          event: {name: "Instance:SystemMaintenance.Reboot", selector: "tag:role=batch"}   # see Event
         concurrency: 1                    # runs at once; one more is refused with a link to the running one
         steps:
           - {power: start, selector: "tag:role=batch", wait: true}
@@ -210,10 +210,16 @@ class Step(_Model):
             yield f"params.{key}", value
 
 
+ANNOUNCED = ("Scheduled", "Inquiring", "Executing")  # a system event that is still to come or under way
+
+
 class Event(_Model):
-    name: Annotated[
-        str, Field(min_length=1)
-    ]  # e.g. Instance:SystemMaintenance.Reboot (`*` at the end: a prefix)
+    """`name`: the ECS event's name, e.g. Instance:StateChange; `*` at the end makes it a prefix. A
+    system event's name ends in its status (Instance:SystemMaintenance.Reboot:Scheduled, …:Executed):
+    named without one, it matches the event while it is announced or under way (ANNOUNCED), and starts
+    one run per system event, not one per status notice."""
+
+    name: Annotated[str, Field(min_length=1)]
     selector: str | None = None
 
     @field_validator("selector")
@@ -224,7 +230,12 @@ class Event(_Model):
     def matches(self, event_name: str) -> bool:
         if self.name.endswith("*"):
             return event_name.startswith(self.name[:-1])
-        return event_name == self.name
+        return event_name == self.name or self.by_system_event(event_name)
+
+    def by_system_event(self, event_name: str) -> bool:
+        """Whether the name matches as a system event named without its status."""
+        base, _, status = event_name.rpartition(":")
+        return self.name.count(":") == 1 and base == self.name and status in ANNOUNCED
 
 
 class Trigger(_Model):

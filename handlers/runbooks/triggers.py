@@ -126,9 +126,12 @@ def fire_cron(services: Services, name: str, book: Runbook, now: float) -> bool:
     return started
 
 
-def on_ecs_event(services: Services, event_name: str, event_id: str, instance) -> list[str]:
+def on_ecs_event(
+    services: Services, event_name: str, event_id: str, instance, system_event_id: str | None = None
+) -> list[str]:
     """Start the runbooks whose `trigger.event` matches an ECS event (name, and the instance by the
-    selector); the ids of the runs started."""
+    selector); the ids of the runs started. A trigger that names a system event without its status
+    starts one run per system event (`system_event_id`): its later status notices start none."""
     started = []
     for name, book in services.policy.runbooks.items():
         ev = book.trigger.event
@@ -136,7 +139,8 @@ def on_ecs_event(services: Services, event_name: str, event_id: str, instance) -
             continue
         if ev.selector and (instance is None or not parse_selector(ev.selector).matches(instance)):
             continue
-        run_id = _id(name, "event", event_id)
+        per_system_event = bool(system_event_id) and ev.by_system_event(event_name)
+        run_id = _id(name, "event", f"system:{system_event_id}" if per_system_event else event_id)
         origin = Origin(kind="event", name=event_id, channel=channel_of(services, book))
         if start_triggered(services, name, book, run_id, origin):
             started.append(run_id)

@@ -8,6 +8,7 @@ its worker is killed while PagerDuty is answering."""
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -104,26 +105,38 @@ def test_a_maintenance_event_starts_one_run_however_often_it_is_delivered(events
     wait_for(lambda: mns.depth() == 0, 20, message="the queue drained")
     wait_for(lambda: texts(bot, "C_OPS", web) and texts(bot, "C_OPS", db), 20, message="the notices")
     mns.send_event(event)  # once more, after the run: the event is known
+    under_way = {  # the same maintenance's next notice: a message of its own
+        **event,
+        "id": event["id"] + "-2",
+        "name": "Instance:SystemMaintenance.Reboot:Executing",
+        "content": {**event["content"], "eventStatus": "Executing"},
+    }
+    mns.send_event(under_way)
     wait_for(lambda: mns.depth() == 0, 20, message="the redelivery handled")
+    wait_for(lambda: len(texts(bot, "C_OPS", "Executing")) == 1, 20, message="the second notice")
     second = Services(bot.settings)  # another worker that sees the same event
+    facts = SimpleNamespace(instance_id=db, tags={"role": "db"})
     try:
-        assert on_ecs_event(second, event["name"], event["id"], None) == []
+        assert on_ecs_event(second, event["name"], event["id"], facts, event["content"]["eventId"]) == []
     finally:
         second.close()
     assert runs(bot, "drain") == [run_id]
     assert len(texts(bot, "C_RB", "for maintenance")) == 1
-    assert len(texts(bot, "C_OPS", db)) == 1  # and the event itself was announced once
+    assert len([t for t in texts(bot, "C_OPS", db) if "Scheduled" in t]) == 1  # announced once too
 
 
-def test_an_event_of_an_instance_outside_the_selector_or_of_another_name_starts_nothing(events_bot):
+def test_an_event_outside_the_selector_of_another_name_or_a_cancelled_one_starts_nothing(events_bot):
     bot = events_bot
     ecs, mns = bot.emulator("ecs"), bot.emulator("mns")
     web = ecs.add_instance("web-002", tags={"role": "web"})
     db = ecs.add_instance("db-002", tags={"role": "db"})
     mns.send_event(system_event(dict(ecs.instances[web]), "SystemMaintenance.Reboot", "Scheduled", 1.9e9))
     mns.send_event(system_event(dict(ecs.instances[db]), "SystemFailure.Reboot", "Executing", 1.9e9))
+    mns.send_event(system_event(dict(ecs.instances[db]), "SystemMaintenance.Reboot", "Canceled", 1.9e9))
     wait_for(lambda: mns.depth() == 0, 20, message="the queue drained")
-    wait_for(lambda: texts(bot, "C_OPS", web) and texts(bot, "C_OPS", db), 20, message="the notices")
+    wait_for(
+        lambda: texts(bot, "C_OPS", web) and len(texts(bot, "C_OPS", db)) == 2, 20, message="the notices"
+    )
     assert runs(bot, "drain") == []
     assert texts(bot, "C_RB", "") == []
 

@@ -208,3 +208,25 @@ def test_failure_cycles_are_found_exactly_when_the_graph_has_one(edges):
     else:
         b = Runbook.model_validate({"steps": steps})
         assert failure_cycle(b) is None
+
+
+@pytest.mark.parametrize(
+    ("trigger", "event", "matches"),
+    [
+        ("Instance:StateChange", "Instance:StateChange", True),
+        ("Instance:StateChange", "Instance:PreemptibleInstanceInterruption", False),
+        ("Instance:SystemMaintenance.Reboot", "Instance:SystemMaintenance.Reboot:Scheduled", True),
+        ("Instance:SystemMaintenance.Reboot", "Instance:SystemMaintenance.Reboot:Executing", True),
+        ("Instance:SystemMaintenance.Reboot", "Instance:SystemMaintenance.Reboot:Executed", False),
+        ("Instance:SystemMaintenance.Reboot", "Instance:SystemMaintenance.Reboot:Canceled", False),
+        ("Instance:SystemMaintenance.Reboot", "Instance:SystemFailure.Reboot:Scheduled", False),
+        ("Instance:SystemMaintenance.Reboot:Executed", "Instance:SystemMaintenance.Reboot:Executed", True),
+        ("Instance:SystemMaintenance.Reboot:Executed", "Instance:SystemMaintenance.Reboot:Scheduled", False),
+        ("Instance:SystemMaintenance.*", "Instance:SystemMaintenance.Stop:Canceled", True),
+    ],
+)
+def test_an_event_trigger_names_a_system_event_with_or_without_its_status(trigger, event, matches):
+    from handlers.runbooks.model import Event
+
+    found = Event(name=trigger)
+    assert found.matches(event) is matches

@@ -276,7 +276,10 @@ def run(options: dict[str, str]) -> dict[str, Any]:
         result["dramatiq"] = {
             **_effects(drained["dramatiq"], unique),
             **figures["dramatiq"],
-            "throughput_ratio_ours_to_it": round(ours["throughput"] / figures["dramatiq"]["throughput"], 3),
+            "ours_over_dramatiq_throughput": round(ours["throughput"] / figures["dramatiq"]["throughput"], 3),
+            "ours_over_dramatiq_drain": round(
+                drained["app"]["drain_per_s"] / max(drained["dramatiq"]["drain_per_s"], 1), 3
+            ),
         }
     result["targets"] = {
         "peer_throughput_ratio_at_least_1_3": result["peer_throughput_ratio"] >= 1.3,

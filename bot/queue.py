@@ -152,7 +152,9 @@ class TaskQueue:
         """The names of the waiting jobs that someone asked for: every worker's scheduler enqueues the
         periodic jobs each minute, so those are left out."""
         waiting = list(self.huey.pending()) + list(self.huey.scheduled())
-        return [task.name for task in waiting if task.name not in self._periodic or task.kwargs.get(ON_DEMAND)]
+        return [
+            task.name for task in waiting if task.name not in self._periodic or task.kwargs.get(ON_DEMAND)
+        ]
 
     def consumer(self, services: Services, workers: int = 4) -> Consumer:
         """The consumer that runs this queue's jobs with `services` (the process's)."""

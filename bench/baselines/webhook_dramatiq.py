@@ -2,42 +2,46 @@
 its worker runs: `python -m dramatiq bench.baselines.webhook_dramatiq --processes 1 --threads 8`.
 
 Dramatiq acknowledges a message after the actor returns and another worker takes back a dead worker's
-unacknowledged messages (the broker's heartbeats and maintenance), so delivery is at least once; the
-actor makes its effect single with a done mark written after the Slack calls.
+unacknowledged messages (the broker's heartbeats, 60 s, and its maintenance, run by a random 0.1 % of
+broker calls), so delivery is at least once.
 
-The effect is the bot's, in Slack calls: `incident.triggered` posts the incident card (chat.postMessage)
-and remembers its ts; a later event edits the card (chat.update) and adds a thread reply
-(chat.postMessage), after the card exists (before that the message is retried: Dramatiq's Retries
-middleware, backoff 0.2 to 5 s). It does not run the bot's Block Kit rendering, routing or audit.
+The actor runs the bot's own effect of the event (handlers.pagerduty.effects.apply_event: the card,
+its edits and thread replies, claimed on the event id) with the bot's services built once per process,
+so a drain compares the queues and not two different effects. An update that arrives before its
+incident's card raises (`RetryJob`) and Dramatiq's Retries middleware runs it again (backoff 0.2 to 5 s).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from slack_sdk import WebClient
 
 QUEUE = "pagerduty"
-CARDS = "pagerduty:cards"  # hash: incident id → the card's ts
-DONE_TTL = 7 * 86400
 
 client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
 broker = RedisBroker(client=client)
 dramatiq.set_broker(broker)
 
-_slack = WebClient(
-    token=os.environ.get("SLACK_BOT_TOKEN"),
-    base_url=os.environ.get("SLACK_API_URL", "https://slack.com/api/"),
-    timeout=10,
-)
-_channel = os.environ.get("SLACK_NOTIFY_CHANNEL", "C_OPS")
+_services = None
+_services_lock = threading.Lock()
 
 
-class CardNotPostedYet(Exception):
-    """An update arrived before its incident's card: tried again after a backoff."""
+def _bot_services():
+    global _services
+    with _services_lock:
+        if _services is None:
+            from bot.config import load_settings
+            from bot.logs import configure_logging
+            from bot.services import Services
+
+            settings = load_settings()
+            configure_logging(settings.CHATOPS_LOG_LEVEL)
+            _services = Services(settings)
+    return _services
 
 
 def pending() -> int:
@@ -46,22 +50,8 @@ def pending() -> int:
 
 
 @dramatiq.actor(queue_name=QUEUE, max_retries=20, min_backoff=200, max_backoff=5000)
-def post_effect(event: dict) -> None:
-    done = f"pagerduty:effect:{event['id']}"
-    if client.exists(done):
-        return
-    incident = event["data"]
-    title = f"[#{incident.get('number')}] {incident.get('title')}"
-    if event["event_type"] == "incident.triggered":
-        card = _slack.chat_postMessage(channel=_channel, text=f"{title} — {incident.get('status')}")
-        client.hset(CARDS, incident["id"], card["ts"])
-    else:
-        ts = client.hget(CARDS, incident["id"])
-        if ts is None:
-            raise CardNotPostedYet(incident["id"])
-        ts = ts.decode()
-        agent = (event.get("agent") or {}).get("summary") or "someone"
-        verb = event["event_type"].removeprefix("incident.")
-        _slack.chat_update(channel=_channel, ts=ts, text=f"{title} — {incident.get('status')}")
-        _slack.chat_postMessage(channel=_channel, thread_ts=ts, text=f"{agent}: {verb}")
-    client.set(done, "1", ex=DONE_TTL)
+def post_effect(delivery: str, webhook_id: str | None = None) -> None:
+    from handlers.pagerduty.effects import apply_event
+    from handlers.pagerduty.events import event_at
+
+    apply_event(_bot_services(), event_at(delivery.encode(), webhook_id, 0).as_job())

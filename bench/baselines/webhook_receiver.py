@@ -14,8 +14,8 @@ The queue (`PEER_QUEUE`):
 - `huey` (default): the bot's own task queue on the same Redis, its ordinary `enqueue` of the same job
   (`pagerduty.webhook_effect` with the delivery body), so the same `chatops worker` drains it — as the
   team's web code would call the task its worker module defines;
-- `dramatiq`: Dramatiq's RedisBroker (`send` is one Lua call of the broker's), drained by the actor in
-  bench/baselines/webhook_dramatiq.py.
+- `dramatiq`: Dramatiq's RedisBroker (`send` is one Lua call of the broker's) with the delivery body,
+  drained by the actor in bench/baselines/webhook_dramatiq.py (the bot's own effect, run by Dramatiq).
 
 It is a plain WSGI function rather than a Flask or Bolt app: a framework would only add its own cost per
 request, and the comparison is about the admission path. Redis: one client (a keep-alive connection
@@ -67,7 +67,7 @@ def _dramatiq_queue(url: str) -> tuple[redis.Redis, Callable[[bytes, str | None,
     from bench.baselines import webhook_dramatiq  # its broker is on REDIS_URL, as `url` is
 
     def send(body: bytes, webhook_id: str | None, event: dict) -> None:
-        webhook_dramatiq.post_effect.send(event)
+        webhook_dramatiq.post_effect.send(body.decode(), webhook_id)
 
     return webhook_dramatiq.client, send
 

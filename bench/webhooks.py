@@ -122,6 +122,7 @@ def _flush(url: str) -> None:
 
 
 def _dramatiq_pending(url: str):
+    """Dramatiq's messages not acknowledged yet: queued, delayed for a retry, or held by a worker."""
     import redis
 
     client = redis.Redis.from_url(url)

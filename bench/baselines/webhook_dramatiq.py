@@ -44,11 +44,6 @@ def _bot_services():
     return _services
 
 
-def pending() -> int:
-    """Messages not acknowledged yet (queued, delayed for a retry, or held by a worker)."""
-    return int(client.hlen(f"dramatiq:{QUEUE}.msgs")) + int(client.hlen(f"dramatiq:{QUEUE}.DQ.msgs"))
-
-
 @dramatiq.actor(queue_name=QUEUE, max_retries=20, min_backoff=200, max_backoff=5000)
 def post_effect(delivery: str, webhook_id: str | None = None) -> None:
     from handlers.pagerduty.effects import apply_event

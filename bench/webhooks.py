@@ -35,8 +35,8 @@ the SET NX + Huey receiver 2,361 (p99 41 ms), the SET NX + Dramatiq `send` recei
 ours 1.32 x either; drain of the same effect (the bot's apply_event, 8 threads) ours 234 effects/s, the
 Huey peer's 270, Dramatiq's 252 (the same worker and job gave 234 and 270: drains differ by about 15 %
 run to run). No lost and no duplicate effects in any of them (no process was killed). That 1.32 is the
-best of eight full runs on that machine: over all of them ours / the Huey receiver was 0.94 to 1.33
-(median about 1.1), lowest under the heaviest background load (average 9 to 13): when the CPU, not
+best of nine full runs on that machine: over all of them ours / the Huey receiver was 0.94 to 1.33
+(median 1.03), lowest under the heaviest background load (average 9 to 13): when the CPU, not
 Redis round trips, is the bottleneck, group commit has little to save, and the plain WSGI receivers carry no
 framework. We keep our design (bot/queue_delivery.py with the one-call admission of dedupe/admit.py):
 Dramatiq delivers no faster, and it cannot make the dedupe mark and the enqueue one atomic step (its

@@ -5,8 +5,10 @@ path (token bucket per API, timeouts, bounded jittered retries, call counts and 
 - RunCommand: at most 100 instance ids per call, the content Base64 (ContentEncoding=Base64) and a
   ClientToken, so a request sent again (a worker that died and resumed) answers with the same InvokeId
   instead of running the command twice.
-- Progress: DescribeInvocations by InvokeId without output: one call per batch of 100 instances.
-- Output: DescribeInvocationResults by InvokeId, 50 per page (the API's maximum), Base64-decoded.
+- Progress: DescribeInvocations without output: by InvokeId for a look alone; looks that many runs ask
+  for at once are answered by one listing of the region's newest invocations (bot.adapters.grouped_looks).
+- Output: DescribeInvocationResults by InvokeId, 50 per page (the API's maximum), Base64-decoded; for
+  small invocations read at once by many runs, one listing of the newest results, as for progress.
 - Agents: DescribeCloudAssistantStatus, 50 ids per call.
 
 Results come out as `InvocationState` / `InstanceRun` values (bot.run_model), no SDK types.
@@ -21,6 +23,7 @@ from collections.abc import Iterable
 from alibabacloud_ecs20140526 import models as ecs_models
 
 from bot.adapters.ecs_support import chunked
+from bot.adapters.grouped_looks import GroupedLooks
 from bot.errors import UpstreamError
 from bot.registry import Capability
 from bot.run_looks import FinishTimes
@@ -31,6 +34,7 @@ capability = Capability("bot.adapters.cloud_assistant")
 RUN_BATCH = 100  # RunCommand InstanceId.N
 STATUS_BATCH = 50  # DescribeCloudAssistantStatus InstanceId.N, StopInvocation InstanceId.N
 RESULTS_PAGE = 50  # DescribeInvocationResults MaxResults
+LISTED = 50  # DescribeInvocations MaxResults: the newest invocations one listing reads
 MAX_PAGES = 1000
 
 
@@ -65,10 +69,30 @@ def _instance_run(row, finish_time: str | None, output: str | None = None) -> In
     )
 
 
+def _state(inv) -> InvocationState:
+    rows = inv.invoke_instances.invoke_instance if inv.invoke_instances else None
+    return InvocationState(
+        invoke_id=inv.invoke_id,
+        status=inv.invocation_status or "",
+        instances=tuple(_instance_run(r, r.finish_time) for r in rows or []),
+    )
+
+
+def _complete(key: tuple[str, int], listing: dict[str, dict[str, InstanceRun]]):
+    """An invocation's results from a listing, when the listing holds a row for each of its instances."""
+    invoke_id, instances = key
+    rows = listing.get(invoke_id)
+    return rows if rows is not None and len(rows) >= instances else None
+
+
 class CloudAssistant:
     def __init__(self, ecs):
         self.ecs = ecs  # the EcsAdapter whose call path (rate limit, retries, counts) is used
         self.finish_times = FinishTimes()  # this process's runs, for the next run's looks
+        self.looks: GroupedLooks[InvocationState] = GroupedLooks(self._one, self._newest)
+        self.result_reads: GroupedLooks[dict[str, InstanceRun]] = GroupedLooks(
+            lambda region, key: self._results_of(region, key[0]), self._newest_results, _complete
+        )
 
     def _call(self, action: str, method: str, request):
         return self.ecs._call(action, method, request)
@@ -118,43 +142,70 @@ class CloudAssistant:
         return body.invoke_id
 
     def invocation(self, invoke_id: str, region: str | None = None) -> InvocationState | None:
-        """The invocation's overall and per-instance statuses, without output (one call)."""
+        """The invocation's overall and per-instance statuses, without output. Looks that many runs ask
+        for at once share their calls (bot.adapters.grouped_looks)."""
+        return self.looks.look(region or self.ecs.region, invoke_id)
+
+    def _one(self, region: str, invoke_id: str) -> InvocationState | None:
         request = ecs_models.DescribeInvocationsRequest(
-            region_id=region or self.ecs.region, invoke_id=invoke_id, include_output=False, max_results=1
+            region_id=region, invoke_id=invoke_id, include_output=False, max_results=1
         )
         body = self._call("DescribeInvocations", "describe_invocations", request)
         found = body.invocations.invocation if body.invocations and body.invocations.invocation else []
         inv = next((i for i in found if i.invoke_id == invoke_id), None)
-        if inv is None:
-            return None
-        rows = inv.invoke_instances.invoke_instance if inv.invoke_instances else None
-        return InvocationState(
-            invoke_id=invoke_id,
-            status=inv.invocation_status or "",
-            instances=tuple(_instance_run(r, r.finish_time) for r in rows or []),
-        )
+        return None if inv is None else _state(inv)
 
-    def results(self, invoke_id: str, region: str | None = None) -> dict[str, InstanceRun]:
-        """Every instance's result with its output (decoded), paging 50 at a time."""
+    def _newest(self, region: str) -> dict[str, InvocationState]:
+        """The region's newest invocations (one page), by InvokeId."""
+        request = ecs_models.DescribeInvocationsRequest(
+            region_id=region, include_output=False, max_results=LISTED
+        )
+        body = self._call("DescribeInvocations", "describe_invocations", request)
+        found = body.invocations.invocation if body.invocations and body.invocations.invocation else []
+        return {inv.invoke_id: _state(inv) for inv in found if inv.invoke_id}
+
+    def results(
+        self, invoke_id: str, region: str | None = None, instances: int | None = None
+    ) -> dict[str, InstanceRun]:
+        """Every instance's result with its output (decoded). `instances`: how many it ran on; given,
+        reads that many runs ask for at once share one listing of the newest results (as the looks
+        do), else it pages by InvokeId, 50 at a time."""
+        region = region or self.ecs.region
+        if instances is None or instances > RESULTS_PAGE:
+            return self._results_of(region, invoke_id)
+        return self.result_reads.look(region, (invoke_id, instances)) or {}
+
+    def _results_of(self, region: str, invoke_id: str) -> dict[str, InstanceRun]:
         request = ecs_models.DescribeInvocationResultsRequest(
-            region_id=region or self.ecs.region,
-            invoke_id=invoke_id,
-            content_encoding="Base64",
-            max_results=RESULTS_PAGE,
+            region_id=region, invoke_id=invoke_id, content_encoding="Base64", max_results=RESULTS_PAGE
         )
         out: dict[str, InstanceRun] = {}
         for _ in range(MAX_PAGES):
-            body = self._call("DescribeInvocationResults", "describe_invocation_results", request)
-            inv = body.invocation
-            rows = inv.invocation_results.invocation_result if inv and inv.invocation_results else None
-            for r in rows or []:
-                # (the finish time is `FinishedTime` here, `FinishTime` in DescribeInvocations)
-                out[r.instance_id] = _instance_run(r, r.finished_time, _decode(r.output))
-            token = inv.next_token if inv else None
+            token = self._result_rows(request, lambda _invoke_id, run: out.__setitem__(run.instance_id, run))
             if not token:
                 return out
             request.next_token = token
         raise UpstreamError("ECS", "DescribeInvocationResults returned too many pages", code="PagingLimit")
+
+    def _newest_results(self, region: str) -> dict[str, dict[str, InstanceRun]]:
+        """The region's newest results (one page), by InvokeId."""
+        request = ecs_models.DescribeInvocationResultsRequest(
+            region_id=region, content_encoding="Base64", max_results=RESULTS_PAGE
+        )
+        out: dict[str, dict[str, InstanceRun]] = {}
+        self._result_rows(
+            request, lambda invoke_id, run: out.setdefault(invoke_id, {}).__setitem__(run.instance_id, run)
+        )
+        return out
+
+    def _result_rows(self, request, keep) -> str | None:
+        body = self._call("DescribeInvocationResults", "describe_invocation_results", request)
+        inv = body.invocation
+        rows = inv.invocation_results.invocation_result if inv and inv.invocation_results else None
+        for r in rows or []:
+            # (the finish time is `FinishedTime` here, `FinishTime` in DescribeInvocations)
+            keep(r.invoke_id, _instance_run(r, r.finished_time, _decode(r.output)))
+        return inv.next_token if inv else None
 
     def stop(self, invoke_id: str, instance_ids: list[str] | None = None, region: str | None = None) -> None:
         """StopInvocation: the whole invocation, or those instances (50 per call)."""

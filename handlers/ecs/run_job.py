@@ -256,7 +256,9 @@ class CommandRun:
     def _collect(self, n: int, batch: dict) -> None:
         try:
             results = (
-                self.ca.results(batch["invoke_id"], region=self.plan.region) if batch["invoke_id"] else {}
+                self.ca.results(batch["invoke_id"], region=self.plan.region, instances=len(batch["ids"]))
+                if batch["invoke_id"]
+                else {}
             )
         except ChatOpsError as exc:
             log.warning(

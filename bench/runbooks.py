@@ -1,7 +1,9 @@
 """`chatops bench runbooks`: many runs of a multi-step runbook at once — the engine's overhead.
 
-Set-up: the whole bot in this process (`sandbox.stack.BotStack`: emulators, web app, a real worker with
-`threads` threads, a real Redis). `runs` (default 50) instances, one per run, each its own tag
+Set-up: the emulators, the web app and the store in this process (`sandbox.stack.BotStack`), and a real
+`chatops worker` process of its own with `threads` threads, as deployed (so the engine does not share
+an interpreter with the emulators it drives), on a real Redis. `runs` (default 50) instances, one per
+run, each its own tag
 `bench=gN`. One runbook, `concurrency: runs`, whose `steps` (default 5) follow `mix` (default `run`:
 every step a Cloud Assistant run of `sleep SECONDS` on the run's instance; `wait`: every step a
 `wait: SECONDS s`; `alternate`: run, wait, run, …). `seconds` (default 3) is each step's own duration,
@@ -9,7 +11,9 @@ what the emulator takes for the command (its `sleep N` takes N seconds) or the w
 
 All runs are submitted at once through the pipeline (as a cron or an event trigger does: a non-user
 origin, no buttons). A run's wall time is from its submission to its job's end (the job record's
-`created_at` → `finished_at`); its overhead is that ÷ the sum of its steps' own durations.
+`created_at` → `finished_at`); its overhead is that ÷ the sum of its steps' own durations: a wait step's
+length, and a run step's time in Cloud Assistant as the emulator records it (from RunCommand accepted
+to the instance's finish: `sleep 3` plus the agent's pick-up, about 0.1 s).
 `lost_runs`: runs that did not end succeeded within the deadline. `duplicate_steps`: RunCommand calls
 beyond one per run step (the emulator counts them).
 
@@ -18,7 +22,10 @@ Options (key=value): runs, steps, seconds, mix, threads, latency (per ECS call, 
 
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -41,6 +48,62 @@ def _steps(count: int, seconds: float, mix: str) -> list[dict]:
         else:
             out.append({"wait": f"{int(seconds)}s"})
     return out
+
+
+def start_worker(env: dict[str, str], threads: int, log_path: Path) -> subprocess.Popen:
+    """`chatops worker` on the stack's environment, in a process of its own."""
+    full = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    full.update(env, CHATOPS_LOG_LEVEL="WARNING")
+    log = open(log_path, "ab")  # noqa: SIM115 - the worker's log for the whole run
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "worker", "--threads", str(threads)],
+        env=full,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def own_seconds(ecs, record, steps: list[dict]) -> float:
+    """The sum of a run's steps' own durations: a wait's length; a run step's time in Cloud Assistant
+    (the emulator's record of its invocation: accepted → the last instance's finish)."""
+    total = 0.0
+    for n, step in enumerate(steps):
+        if "run" not in step:
+            total += float(str(step["wait"]).rstrip("s"))
+            continue
+        entry = record.state["steps"][str(n)]
+        for invoke_id in (entry.get("result") or {}).get("invoke_ids") or ():
+            inv = ecs.invocations[invoke_id]
+            total += max(e["finished_at"] for e in inv["instances"].values()) - inv["created_at"]
+    return total
+
+
+def breakdown(ecs, records: list, steps: list[dict]) -> dict[str, float]:
+    """Where a run step's time goes, medians over every run step: from the step's start to RunCommand
+    accepted, to the command's finish, and from there to the step's end (the last look, the output, the
+    report); and the engine's time between steps and before the first."""
+    parts: dict[str, list[float]] = {
+        "to_send": [],
+        "command": [],
+        "to_step_end": [],
+        "between": [],
+        "to_first": [],
+    }
+    for r in records:
+        entries = [r.state["steps"][str(n)] for n in range(len(steps))]
+        parts["to_first"].append(entries[0]["started_at"] - r.created_at)
+        for a, b in zip(entries, entries[1:], strict=False):
+            parts["between"].append(b["started_at"] - a["finished_at"])
+        for n, entry in enumerate(entries):
+            ids = (entry.get("result") or {}).get("invoke_ids") or ()
+            if "run" not in steps[n] or not ids:
+                continue
+            inv = ecs.invocations[ids[0]]
+            finished = max(e["finished_at"] for e in inv["instances"].values())
+            parts["to_send"].append(inv["created_at"] - entry["started_at"])
+            parts["command"].append(finished - inv["created_at"])
+            parts["to_step_end"].append(entry["finished_at"] - finished)
+    return {k: round(statistics.median(v), 3) for k, v in parts.items() if v}
 
 
 def _percentile(values: list[float], p: float) -> float:
@@ -74,14 +137,16 @@ def run(options: dict[str, str]) -> dict:
     data_dir = Path(tempfile.mkdtemp(prefix="chatops-bench-runbooks-"))
     policy = data_dir / "policy.yaml"
     policy.write_text(yaml.safe_dump({"runbooks": {"bench": definition}}))
+    worker = None
     try:
         bot = BotStack(
             data_dir=data_dir / "bot",
             env={"REDIS_URL": redis_url, "CHATOPS_CONFIG": str(policy)},
             emulators=["slack", "ecs"],
-            worker_threads=threads,
+            worker=False,
         )
         with bot:
+            worker = start_worker(bot.env, threads, data_dir / "worker.log")
             ecs, services = bot.emulator("ecs"), bot.services
             ecs.latency = latency
             for n in range(runs):
@@ -113,13 +178,17 @@ def run(options: dict[str, str]) -> dict:
                 time.sleep(0.5)
             wall = time.monotonic() - started
             run_commands = len(ecs.calls_named("RunCommand"))
+            owns = {plan_id: own_seconds(ecs, r, definition["steps"]) for plan_id, r in records.items()}
+            parts = breakdown(ecs, list(records.values()), definition["steps"])
     finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(30)
         if redis_server is not None:
             redis_server.stop()
-    own = steps * seconds
     overheads = [
-        (r.finished_at - r.created_at) / own
-        for r in records.values()
+        (r.finished_at - r.created_at) / owns[plan_id]
+        for plan_id, r in records.items()
         if r.finished_at and r.status == "done" and machine.outcome(r.state) == "succeeded"
     ]
     lost = runs - len(overheads)
@@ -137,6 +206,7 @@ def run(options: dict[str, str]) -> dict:
             "latency_s": latency,
             "wall_s": round(wall, 2),
         },
+        "breakdown_median_s": parts,
         "targets": {
             "overhead_median_at_most_1_05": bool(overheads and statistics.median(overheads) <= 1.05),
             "overhead_p99_at_most_1_2": bool(overheads and _percentile(overheads, 99) <= 1.2),

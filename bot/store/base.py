@@ -116,6 +116,11 @@ class Store(ABC):
     def zadd(self, key: str, member: str, score: float) -> None: ...
 
     @abstractmethod
+    def zadd_within(self, key: str, member: str, score: float, limit: int, low: float) -> bool:
+        """Add `member` unless the set already holds `limit` members scored at least `low`, atomically
+        (a member already in the set counts as added). Whether it is in."""
+
+    @abstractmethod
     def zrange_by_score(self, key: str, low: float, high: float, limit: int | None = None) -> list[str]: ...
 
     @abstractmethod
@@ -196,8 +201,10 @@ class Store(ABC):
         key = f"lock:{name}"
         deadline = self.clock.monotonic() + wait
         got = self.set_nx(key, token, ttl)
+        pause = 0.005  # locks are held briefly: look again soon, then less often (at most every 50 ms)
         while not got and self.clock.monotonic() < deadline:
-            self.clock.sleep(0.05)
+            self.clock.sleep(pause)
+            pause = min(pause * 1.5, 0.05)
             got = self.set_nx(key, token, ttl)
         try:
             yield got

@@ -41,6 +41,7 @@ class RedisStore(Store):
         self._cas = self.client.register_script(lua.CAS)
         self._cad = self.client.register_script(lua.CAD)
         self._incr = self.client.register_script(lua.INCR)
+        self._zadd_within = self.client.register_script(lua.ZADD_WITHIN)
         self._claim = self.client.register_script(lua.CLAIM_MANY)
         self._commit = self.client.register_script(lua.COMMIT_MANY)
         self._runners: list = []  # script runners' own connections, closed with the store
@@ -117,6 +118,9 @@ class RedisStore(Store):
 
     def zadd(self, key, member, score):
         self._call(self.client.zadd, self._k(key), {member: score})
+
+    def zadd_within(self, key, member, score, limit, low):
+        return bool(self._call(self._zadd_within, keys=[self._k(key)], args=[member, score, limit, low]))
 
     def zrange_by_score(self, key, low, high, limit=None):
         kwargs = {"start": 0, "num": limit} if limit else {}

@@ -252,6 +252,18 @@ class SQLiteStore(Store):
         with self._tx() as db:
             self._zadd(db, key, member, score)
 
+    def zadd_within(self, key, member, score, limit, low):
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM zsets WHERE key = ? AND member = ?", (key, member)).fetchone():
+                return True
+            (held,) = db.execute(
+                "SELECT COUNT(*) FROM zsets WHERE key = ? AND score >= ?", (key, low)
+            ).fetchone()
+            if held >= limit:
+                return False
+            self._zadd(db, key, member, score)
+            return True
+
     def zrange_by_score(self, key, low, high, limit=None):
         rows = (
             self._conn()

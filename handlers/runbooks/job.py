@@ -134,18 +134,23 @@ class _Attempt:
             return True
         services = self.services
         now = services.clock.time()
-        with services.store.lock(f"runbook:start:{self.name}", ttl=30, wait=10) as held:
-            if not held:
-                raise ChatOpsError("another run of this runbook is starting; try again")
-            listed = services.store.zrange_by_score(active_key(self.name), 1, float("inf"), limit=200)
-            others = [r for r in listed if r != self.plan.id]
-            if len(others) >= self.book.concurrency:  # only then: which of them still run?
-                others = running_runs(services, self.name, but=self.plan.id)
-            if len(others) >= self.book.concurrency:
-                self.state.update(refused=others[0], queue=[], steps={}, run_id=self.plan.id)
+        store, active, limit = services.store, active_key(self.name), self.book.concurrency
+        if not store.zadd_within(active, self.plan.id, now, limit, 1):
+            # full: the set may still hold runs that ended without leaving it; one run at a time prunes
+            with store.lock(f"runbook:start:{self.name}", ttl=30, wait=10) as held:
+                if not held:
+                    raise ChatOpsError("another run of this runbook is starting; try again")
+                running_runs(services, self.name, but=self.plan.id)
+                admitted = store.zadd_within(active, self.plan.id, now, limit, 1)
+            others = [] if admitted else running_runs(services, self.name, but=self.plan.id)
+            if not admitted and not others:  # they all ended meanwhile
+                admitted = store.zadd_within(active, self.plan.id, now, limit, 1)
+            if not admitted:
+                self.state.update(
+                    refused=others[0] if others else "-", queue=[], steps={}, run_id=self.plan.id
+                )
                 self.job.save()
                 return False
-            services.store.zadd(active_key(self.name), self.plan.id, now)
         services.store.zadd(runs_key(self.name), self.plan.id, now)
         services.store.zremove_below(runs_key(self.name), now - JOB_TTL)
         self.state.update(machine.start_state(self.book, self.plan.id, self.name, self.plan.body["params"]))

@@ -13,10 +13,11 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.pipeline.jobs import load_job
+from bot.pipeline.plans import Origin
 from bot.services import Services
 from bot.worker import Worker
 from handlers.runbooks.job import RUN_KIND
-from handlers.runbooks.triggers import fire_crons
+from handlers.runbooks.triggers import fire_crons, start_triggered
 from tests.support import (
     click,
     find_button,
@@ -216,6 +217,24 @@ def test_an_approval_step_parks_the_run_until_someone_else_approves(bot):
     finished(bot, run_id)
     assert messages(bot, "approved: <@U_BOB>") or messages(bot, "approved: &lt;@U_BOB&gt;")
     assert summary(bot, run_id, "succeeded")
+
+
+def test_a_second_run_beyond_the_concurrency_is_refused_with_the_running_one_named(bot):
+    first = confirm(bot, "runbook run gated")  # parks at its approval: still running
+    wait_for(
+        lambda: (r := load_job(bot.services.store, first)) and r.status == "waiting", 20, message="parked"
+    )
+    answer = slash(bot, "/ecs", "runbook run gated").json()  # asked in chat: refused at once
+    assert "is running already" in answer["text"] and first in answer["text"] and "blocks" not in answer
+    # started by a trigger at the same time: the run's job is refused, naming the one that runs
+    book = bot.services.policy.runbooks["gated"]
+    origin = Origin(kind="runbook", name="gated test trigger", channel="C_OPS")
+    assert start_triggered(bot.services, "gated", book, "rbsecondgated", origin)
+    record = finished(bot, "rbsecondgated")
+    assert record.state.get("refused") == first
+    refusal = wait_for(lambda: messages(bot, "run `rbsecondgated` was refused"), 10, message="refusal")[0]
+    assert f"run `{first}` is still running" in refusal.text and "allows 1 at a time" in refusal.text
+    assert load_job(bot.services.store, first).status == "waiting"  # the first one goes on
 
 
 @pytest.mark.parametrize(

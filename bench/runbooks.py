@@ -17,7 +17,8 @@ to the instance's finish: `sleep 3` plus the agent's pick-up, about 0.1 s).
 `lost_runs`: runs that did not end succeeded within the deadline. `duplicate_steps`: RunCommand calls
 beyond one per run step (the emulator counts them).
 
-Options (key=value): runs, steps, seconds, mix, threads, latency (per ECS call, default 0).
+Options (key=value): runs, steps, seconds, mix, threads, latency (per ECS call, default 0), rate (the
+bot's own per-API call rate, `ecs.api_rate_per_second`, default 20 as in the policy).
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ def run(options: dict[str, str]) -> dict:
     mix = options.get("mix", "run")
     threads = int(options.get("threads", runs + 4))
     latency = float(options.get("latency", 0))
+    rate = float(options.get("rate", 20))  # the policy's ecs.api_rate_per_second (its default)
     definition = {
         "concurrency": max(1, runs),
         "params": {"group": {"type": "str", "pattern": "^g[0-9]+$", "default": "g0"}},
@@ -136,7 +138,9 @@ def run(options: dict[str, str]) -> dict:
     redis_url, redis_server = redis_url_or_private()
     data_dir = Path(tempfile.mkdtemp(prefix="chatops-bench-runbooks-"))
     policy = data_dir / "policy.yaml"
-    policy.write_text(yaml.safe_dump({"runbooks": {"bench": definition}}))
+    policy.write_text(
+        yaml.safe_dump({"ecs": {"api_rate_per_second": rate}, "runbooks": {"bench": definition}})
+    )
     worker = None
     try:
         bot = BotStack(
@@ -146,7 +150,11 @@ def run(options: dict[str, str]) -> dict:
             worker=False,
         )
         with bot:
+            spawned = time.time()
             worker = start_worker(bot.env, threads, data_dir / "worker.log")
+            ready_by = time.monotonic() + 60
+            while not bot.services.queue.live_workers(spawned) and time.monotonic() < ready_by:
+                time.sleep(0.1)  # the runs are timed from their submission: the worker consumes first
             ecs, services = bot.emulator("ecs"), bot.services
             ecs.latency = latency
             for n in range(runs):
@@ -204,6 +212,7 @@ def run(options: dict[str, str]) -> dict:
             "mix": mix,
             "threads": threads,
             "latency_s": latency,
+            "api_rate_per_second": rate,
             "wall_s": round(wall, 2),
         },
         "breakdown_median_s": parts,

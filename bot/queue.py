@@ -148,6 +148,10 @@ class TaskQueue:
     def pending(self) -> int:
         return self.huey.pending_count() + self.huey.scheduled_count()
 
+    def live_workers(self, since: float) -> int:
+        """How many workers have beaten their heartbeat since `since` (epoch seconds): consuming now."""
+        return self.huey.storage.beating_since(since)
+
     def pending_requests(self) -> list[str]:
         """The names of the waiting jobs that someone asked for: every worker's scheduler enqueues the
         periodic jobs each minute, so those are left out."""

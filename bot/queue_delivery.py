@@ -78,6 +78,10 @@ class ReliableRedisStorage(RedisStorage):
         """A worker that stops says so: whatever it still holds is recovered at the next beat anywhere."""
         self.conn.zadd(self.workers_key, {self.worker_id: 0})
 
+    def beating_since(self, since: float) -> int:
+        """How many workers have beaten since `since` (epoch seconds)."""
+        return int(self.conn.zcount(self.workers_key, since, "+inf"))
+
     def recover(self, now: float) -> int:
         """Put the tasks held by workers whose heartbeat stopped back on the queue; how many."""
         moved = 0
@@ -157,6 +161,13 @@ class ReliableSqliteStorage(SqliteStorage):
 
     def leave(self) -> None:
         self.beat(0.0)
+
+    def beating_since(self, since: float) -> int:
+        """How many workers have beaten since `since` (epoch seconds)."""
+        rows = self.sql(
+            "select count(*) from workers where queue = ? and beat >= ?", (self.name, since), results=True
+        )
+        return int(rows[0][0])
 
     def recover(self, now: float) -> int:
         moved = 0

@@ -201,10 +201,8 @@ class Store(ABC):
         key = f"lock:{name}"
         deadline = self.clock.monotonic() + wait
         got = self.set_nx(key, token, ttl)
-        pause = 0.005  # locks are held briefly: look again soon, then less often (at most every 50 ms)
         while not got and self.clock.monotonic() < deadline:
-            self.clock.sleep(pause)
-            pause = min(pause * 1.5, 0.05)
+            self.clock.sleep(0.05)
             got = self.set_nx(key, token, ttl)
         try:
             yield got

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 
 import pytest
 
@@ -69,13 +70,20 @@ def test_a_job_enqueued_by_a_web_process_runs_after_that_process_is_gone(tmp_pat
     web.close()  # the web process is gone; the job is in the store
 
     worker_services = _services(tmp_path, redis_url)
+    since = time.time()
     worker = Worker(worker_services, workers=1)
     worker.start()
     try:
         assert wait_for(lambda: worker_services.store.get("test:k1"), message="the job") == "v1"
+        assert worker_services.queue.live_workers(since) == 1  # its heartbeat says it consumes
     finally:
         worker.stop(timeout=5)
         worker_services.close()
+    check = _services(tmp_path, redis_url)
+    try:
+        assert check.queue.live_workers(since) == 0  # a stopped worker says so
+    finally:
+        check.close()
 
 
 def test_slash_command_hands_work_to_the_worker(make_bot):

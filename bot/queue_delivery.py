@@ -2,9 +2,10 @@
 gone from the queue, so a worker killed mid-task, or one whose retry cannot be enqueued, loses it).
 
 - Taking a task moves it, in one atomic step, from the queue into the taking worker's processing list.
-- It leaves that list only once its outcome is durable: done, failed for good (and reported), or its
-  retry enqueued (`acknowledge`, on Huey's completion signals). A task whose acknowledgement could not
-  be written stays held.
+- It leaves that list only once its outcome is durable: done, failed for good (and reported), its
+  retry enqueued, or — taken before its time (a delayed retry goes through the queue) — written to the
+  schedule (`acknowledge`, on those Huey signals). A task whose acknowledgement could not be written
+  stays held.
 - Every worker beats a heartbeat every HEARTBEAT seconds; any worker puts the held tasks of one whose
   heartbeat is older than DEAD_AFTER (30 s; `CHATOPS_QUEUE_DEAD_AFTER`) back on the queue (`recover`),
   at start and with every beat. A worker that stops cleanly marks itself gone at once.
@@ -27,14 +28,30 @@ import time
 import uuid
 
 from huey import RedisHuey, SqliteHuey
-from huey.signals import SIGNAL_CANCELED, SIGNAL_COMPLETE, SIGNAL_ERROR, SIGNAL_EXPIRED, SIGNAL_REVOKED
+from huey.signals import (
+    SIGNAL_CANCELED,
+    SIGNAL_COMPLETE,
+    SIGNAL_ERROR,
+    SIGNAL_EXPIRED,
+    SIGNAL_REVOKED,
+    SIGNAL_SCHEDULED,
+)
 from huey.storage import RedisStorage, SqliteStorage
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT = 5.0
 DEAD_AFTER = float(os.environ.get("CHATOPS_QUEUE_DEAD_AFTER", "30"))  # seconds without a heartbeat
-FINAL_SIGNALS = (SIGNAL_COMPLETE, SIGNAL_ERROR, SIGNAL_CANCELED, SIGNAL_EXPIRED, SIGNAL_REVOKED)
+# The signals after which the task taken is done with: finished, or written to the schedule (a task
+# taken before its time, a delayed retry, is put there by Huey and comes back as a new delivery).
+FINAL_SIGNALS = (
+    SIGNAL_COMPLETE,
+    SIGNAL_ERROR,
+    SIGNAL_CANCELED,
+    SIGNAL_EXPIRED,
+    SIGNAL_REVOKED,
+    SIGNAL_SCHEDULED,
+)
 
 # Due scheduled tasks onto the queue, atomically (Huey's own read pops them for its scheduler thread to
 # enqueue afterwards: a scheduler stopped in between loses them).

@@ -86,6 +86,26 @@ def test_a_job_enqueued_by_a_web_process_runs_after_that_process_is_gone(tmp_pat
         check.close()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_a_delayed_job_runs_once_and_leaves_nothing_held(tmp_path, backend, request):
+    """A job enqueued with a delay reaches a worker before its time; Huey puts it on the schedule. The
+    worker must let go of what it took then, or a later recovery runs it again and the queue never
+    looks drained."""
+    redis_url = request.getfixturevalue("redis_url") if backend == "redis" else None
+    services = _services(tmp_path, redis_url)
+    worker = Worker(services, workers=1)
+    worker.start()
+    try:
+        services.queue.enqueue("test.flaky", key="later", failures=0, error="user", delay=0.3)
+        assert wait_for(lambda: services.store.get("test:later"), 20, message="the delayed job") == "1"
+        storage = services.queue.huey.storage
+        wait_for(lambda: storage.held() == 0, 10, message="nothing held")
+        assert services.store.get("test:later:runs") == "1"
+    finally:
+        worker.stop(timeout=5)
+        services.close()
+
+
 def test_slash_command_hands_work_to_the_worker(make_bot):
     bot = make_bot(emulators=["slack"], registry=_registry())
     resp = slash(bot, "/zz-test", "later abc", user="U_BOB")

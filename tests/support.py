@@ -249,6 +249,25 @@ def resume_as_stale(bot, job_id: str) -> None:
         stale.close()
 
 
+def finish_on_a_new_worker(bot, job_id: str, timeout: float = 60.0):
+    """After a worker was killed mid-job: the resume sweep re-enqueues the job, and a new worker (one
+    thread) runs it to its end. The finished job record."""
+    from bot.pipeline.jobs import load_job
+    from bot.worker import Worker
+
+    resume_as_stale(bot, job_id)
+    worker = Worker(bot.services, workers=1)
+    worker.start()
+    try:
+        return wait_for(
+            lambda: (r := load_job(bot.services.store, job_id)) and r.finished and r,
+            timeout,
+            message="the resumed job's end",
+        )
+    finally:
+        worker.stop(timeout=10)
+
+
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
     """Poll until predicate() is truthy; returns its value. Fails the test on timeout (a deadline, not a speed check)."""
     deadline = time.monotonic() + timeout

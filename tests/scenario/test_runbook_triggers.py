@@ -14,11 +14,10 @@ import pytest
 
 from bot.pipeline.jobs import load_job
 from bot.services import Services
-from bot.worker import Worker
 from handlers.runbooks.job import RUN_KIND, runs_key
 from handlers.runbooks.triggers import on_ecs_event
 from sandbox.mns_events import system_event
-from tests.support import click, find_button, kill_worker_when, resume_as_stale, slash, wait_for
+from tests.support import click, find_button, finish_on_a_new_worker, kill_worker_when, slash, wait_for
 
 CONFIRM = "plan.confirm"
 POLICY = """
@@ -191,13 +190,7 @@ def test_an_incident_step_whose_worker_dies_waiting_for_pagerduty_opens_one_inci
         answered.set()
     record = load_job(bot.services.store, run_id)
     assert not record.finished and record.state["steps"]["0"]["status"] == "running"
-    resume_as_stale(bot, run_id)
-    second = Worker(bot.services, workers=1)
-    second.start()
-    try:
-        record = finished(bot, run_id, 60)
-    finally:
-        second.stop(timeout=10)
+    record = finish_on_a_new_worker(bot, run_id, 60)
     assert record.status == "done" and record.attempts == 2
     [incident] = pd.incident_by_title("disk full at tokyo")
     assert len(pd.incidents) == 1

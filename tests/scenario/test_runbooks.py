@@ -15,15 +15,14 @@ from bot.clock import ManualClock
 from bot.pipeline.jobs import load_job
 from bot.pipeline.plans import Origin
 from bot.services import Services
-from bot.worker import Worker
 from handlers.runbooks.job import RUN_KIND
 from handlers.runbooks.triggers import fire_crons, start_triggered
 from tests.support import (
     click,
     find_button,
+    finish_on_a_new_worker,
     kill_worker_when,
     press_for_answer,
-    resume_as_stale,
     slash,
     wait_for,
 )
@@ -298,13 +297,7 @@ def test_a_worker_killed_mid_run_step_is_replaced_without_running_the_command_tw
         "the run step polling",
     )
     assert len(ecs.calls_named("RunCommand")) == 2
-    resume_as_stale(bot, run_id)
-    second = Worker(bot.services, workers=1)
-    second.start()
-    try:
-        record = finished(bot, run_id, 120)
-    finally:
-        second.stop(timeout=10)
+    record = finish_on_a_new_worker(bot, run_id, 120)
     assert record.status == "done" and record.attempts == 2
     assert len(ecs.calls_named("RunCommand")) == 2  # the command ran once on each instance
     assert sum(len(v["instances"]) for v in ecs.invocations.values()) == len(ids)

@@ -5,10 +5,11 @@ path (token bucket per API, timeouts, bounded jittered retries, call counts and 
 - RunCommand: at most 100 instance ids per call, the content Base64 (ContentEncoding=Base64) and a
   ClientToken, so a request sent again (a worker that died and resumed) answers with the same InvokeId
   instead of running the command twice.
-- Progress: DescribeInvocations without output: by InvokeId for a look alone; looks that many runs ask
-  for at once are answered by one listing of the region's newest invocations (bot.adapters.grouped_looks).
-- Output: DescribeInvocationResults by InvokeId, 50 per page (the API's maximum), Base64-decoded; for
-  small invocations read at once by many runs, one listing of the newest results, as for progress.
+- Progress: DescribeInvocations without output: by InvokeId; looks at small invocations (≤ GROUPED_MAX
+  instances) that many runs ask for at once are answered by one listing of the region's newest
+  invocations (bot.adapters.grouped_looks).
+- Output: DescribeInvocationResults by InvokeId, 50 per page (the API's maximum), Base64-decoded; small
+  invocations read at once by many runs share one listing of the newest results, as for progress.
 - Agents: DescribeCloudAssistantStatus, 50 ids per call.
 
 Results come out as `InvocationState` / `InstanceRun` values (bot.run_model), no SDK types.
@@ -35,6 +36,7 @@ RUN_BATCH = 100  # RunCommand InstanceId.N
 STATUS_BATCH = 50  # DescribeCloudAssistantStatus InstanceId.N, StopInvocation InstanceId.N
 RESULTS_PAGE = 50  # DescribeInvocationResults MaxResults
 LISTED = 50  # DescribeInvocations MaxResults: the newest invocations one listing reads
+GROUPED_MAX = 10  # instances: invocations up to this size are looked at together (many small runs)
 MAX_PAGES = 1000
 
 
@@ -141,10 +143,17 @@ class CloudAssistant:
             raise UpstreamError("ECS", "RunCommand answered without an InvokeId", code="NoInvokeId")
         return body.invoke_id
 
-    def invocation(self, invoke_id: str, region: str | None = None) -> InvocationState | None:
-        """The invocation's overall and per-instance statuses, without output. Looks that many runs ask
-        for at once share their calls (bot.adapters.grouped_looks)."""
-        return self.looks.look(region or self.ecs.region, invoke_id)
+    def invocation(
+        self, invoke_id: str, region: str | None = None, instances: int | None = None
+    ) -> InvocationState | None:
+        """The invocation's overall and per-instance statuses, without output. `instances`: how many it
+        ran on; up to GROUPED_MAX, looks that many runs ask for at once share their calls
+        (bot.adapters.grouped_looks). A larger invocation is read by itself: a listing of large
+        invocations costs more to read than the calls it saves."""
+        region = region or self.ecs.region
+        if instances is None or instances > GROUPED_MAX:
+            return self._one(region, invoke_id)
+        return self.looks.look(region, invoke_id)
 
     def _one(self, region: str, invoke_id: str) -> InvocationState | None:
         request = ecs_models.DescribeInvocationsRequest(
@@ -167,11 +176,11 @@ class CloudAssistant:
     def results(
         self, invoke_id: str, region: str | None = None, instances: int | None = None
     ) -> dict[str, InstanceRun]:
-        """Every instance's result with its output (decoded). `instances`: how many it ran on; given,
-        reads that many runs ask for at once share one listing of the newest results (as the looks
-        do), else it pages by InvokeId, 50 at a time."""
+        """Every instance's result with its output (decoded). `instances`: how many it ran on; up to
+        GROUPED_MAX, reads that many runs ask for at once share one listing of the newest results (as
+        the looks do), else it pages by InvokeId, 50 at a time."""
         region = region or self.ecs.region
-        if instances is None or instances > RESULTS_PAGE:
+        if instances is None or instances > GROUPED_MAX:
             return self._results_of(region, invoke_id)
         return self.result_reads.look(region, (invoke_id, instances)) or {}
 

@@ -239,7 +239,9 @@ class CommandRun:
 
     def _look(self, n: int, batch: dict) -> None:
         try:
-            state = self.ca.invocation(batch["invoke_id"], region=self.plan.region)
+            state = self.ca.invocation(
+                batch["invoke_id"], region=self.plan.region, instances=len(batch["ids"])
+            )
         except ChatOpsError as exc:  # retried already; the next look tries again
             log.warning(
                 "could not read an invocation", extra={"invoke_id": batch["invoke_id"], "error": str(exc)}

@@ -20,6 +20,19 @@ def loopback_only() -> None:
     os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
 
 
+def start_worker(env: dict[str, str], log_path, threads: int = 1):
+    """A `chatops worker` process of its own on `env` (as deployed), its output in `log_path`."""
+    import subprocess
+
+    log = open(log_path, "ab")  # noqa: SIM115 - the worker's log for the whole run
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "worker", "--threads", str(threads)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def names() -> list[str]:
     import bench
 

@@ -43,6 +43,8 @@ from pathlib import Path
 
 import yaml
 
+from bench import start_worker
+
 HEADLINE = ("events_per_second", "baseline_ratio", "limit_ratio")
 DEFAULT_CONSUMERS = 2  # the policy's default `events.consumers`
 
@@ -115,16 +117,6 @@ def settled(redis_url: str, quiet_since: float, quiet: float = 3.0) -> bool:
     finally:
         store.close()
     return time.time() - quiet_since >= quiet
-
-
-def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "ab")  # noqa: SIM115 - the worker's log for the whole run
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "worker", "--threads", "1"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
 
 
 def worker_env(stack, data_dir: Path, redis_url: str, policy: dict) -> dict[str, str]:

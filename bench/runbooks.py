@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
 
-from bench import loopback_only
+from bench import loopback_only, start_worker
 
 HEADLINE = ("overhead_median", "overhead_p99", "lost_runs")
 
@@ -51,17 +49,11 @@ def _steps(count: int, seconds: float, mix: str) -> list[dict]:
     return out
 
 
-def start_worker(env: dict[str, str], threads: int, log_path: Path) -> subprocess.Popen:
-    """`chatops worker` on the stack's environment, in a process of its own."""
+def worker_env(env: dict[str, str]) -> dict[str, str]:
+    """The stack's environment for a worker process: this one's, without proxies, quieter logs."""
     full = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     full.update(env, CHATOPS_LOG_LEVEL="WARNING")
-    log = open(log_path, "ab")  # noqa: SIM115 - the worker's log for the whole run
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "worker", "--threads", str(threads)],
-        env=full,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    return full
 
 
 def own_seconds(ecs, record, steps: list[dict]) -> float:
@@ -151,7 +143,7 @@ def run(options: dict[str, str]) -> dict:
         )
         with bot:
             spawned = time.time()
-            worker = start_worker(bot.env, threads, data_dir / "worker.log")
+            worker = start_worker(worker_env(bot.env), data_dir / "worker.log", threads)
             ready_by = time.monotonic() + 60
             while not bot.services.queue.live_workers(spawned) and time.monotonic() < ready_by:
                 time.sleep(0.1)  # the runs are timed from their submission: the worker consumes first

@@ -20,11 +20,13 @@ value for a POSIX shell.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from typing import Annotated, Literal
 
 from jinja2 import StrictUndefined, TemplateError
+from jinja2 import Template as JinjaTemplate
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -97,6 +99,13 @@ ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_tra
 ENV.filters["quote"] = lambda v: shlex.quote(str(v))
 
 
+@functools.lru_cache(maxsize=1024)
+def compiled(text: str) -> JinjaTemplate:
+    """`text` compiled once in the sandbox (compiling costs far more than rendering, and runbooks render
+    the same step texts at every progress edit); a compiled template may be rendered by many threads."""
+    return ENV.from_string(text)
+
+
 def check_value(name: str, param: Param, raw: str) -> str | int:
     """The parameter's value, typed; ValueError saying what is wrong."""
     if param.type == "int":
@@ -145,7 +154,7 @@ def render(name: str, template: Template, given: dict[str, str], usage: str) -> 
     """(the command, the typed values) for `KEY=VALUE` arguments; UserError before anything runs."""
     values = check_values(f"Template `{escape(name)}`", template.params, given, usage)
     try:
-        command = ENV.from_string(template.command).render(**values)
+        command = compiled(template.command).render(**values)
     except TemplateError as exc:
         raise UserError(
             f"Template `{escape(name)}` could not be rendered: {escape(str(exc))}", usage

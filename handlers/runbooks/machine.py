@@ -20,7 +20,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from handlers.ecs.run_templates import ENV
+from handlers.ecs.run_templates import compiled
 from handlers.runbooks.model import Runbook, Step
 
 FINAL = ("succeeded", "failed", "skipped", "cancelled")
@@ -121,8 +121,10 @@ def context(book: Runbook, state: dict) -> dict[str, Any]:
 
 
 def render(text: str, values: dict[str, Any]) -> str:
+    if "{" not in text:  # no expression, statement or comment: nothing to render
+        return text
     try:
-        return ENV.from_string(text).render(**values)
+        return compiled(text).render(**values)
     except TemplateError as exc:
         raise RenderError(str(exc)) from None
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from bot import blocks
 from bot.render import escape, plural
-from handlers.runbooks.machine import can_render, render
+from handlers.runbooks.machine import RenderError, render
 from handlers.runbooks.model import Runbook, Step
 
 ICONS = {
@@ -68,7 +68,10 @@ def rendered(step: Step, values: dict | None) -> str:
     said = describe(step)
     if values is None:
         return said
-    return render(said, values) if can_render(said, values) else said
+    try:
+        return render(said, values)
+    except RenderError:
+        return said
 
 
 def step_line(

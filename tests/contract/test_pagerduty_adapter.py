@@ -219,6 +219,21 @@ def test_escalation_levels_reassignment_and_delegation(pd, emulator):
     assert events[0]["data"]["assignees"][0]["summary"] == "Bob Operator"
 
 
+def test_escalating_an_acknowledged_incident_triggers_it_again_and_ends_its_snooze(pd, emulator):
+    """PagerDuty re-triggers an acknowledged incident that is escalated (the new level's responder is
+    paged and must acknowledge): its acknowledgement and any snooze end, and the webhook says so."""
+    inc = pd.create_incident("Escalate me while acknowledged", "PSVC001")
+    pd.update_incident(inc["id"], "acknowledged", from_email="alice@example.com")
+    pd.snooze_incident(inc["id"], 3600, from_email="alice@example.com")
+    before = len(emulator.webhooks._queue)
+    escalated = pd.change_incident(inc["id"], {"escalation_level": 2}, from_email="alice@example.com")
+    assert escalated["status"] == "triggered"
+    assert escalated["acknowledgements"] == [] and escalated["pending_actions"] == []
+    [event] = queued(emulator, before)
+    assert event["event_type"] == "incident.escalated" and event["data"]["status"] == "triggered"
+    assert not emulator.end_snooze(inc["id"])  # no snooze left to run out
+
+
 def test_priorities_and_urgency(pd, emulator):
     priorities = pd.priorities()
     assert [p["name"] for p in priorities] == ["P1", "P2", "P3", "P4", "P5"]

@@ -5,7 +5,8 @@ Each change appends to the incident's log and, where V3 has an event type for it
 (sandbox/pagerduty_timeline.py). Rules kept from PagerDuty: only an acknowledged incident can be
 snoozed (400 otherwise); a snooze ends by the incident triggering again (`incident.unacknowledged`);
 reassigning, escalating, acknowledging again or resolving cancels it; escalating an acknowledged
-incident triggers it again (its `incident.escalated` says so); notes are at most 25,000 characters.
+incident triggers it again (its `incident.escalated` says so), and a low-urgency one cannot be
+escalated; notes are at most 25,000 characters.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ class IncidentChanges:
         urgency = changes.get("urgency")
         if urgency is not None and urgency not in ("high", "low"):
             raise ChangeRefused("Urgency must be high or low")
+        if level is not None and level != inc["escalation_level"] and (urgency or inc["urgency"]) == "low":
+            raise ChangeRefused("low-urgency incidents cannot be reassigned to an escalation level")
         if status is not None and status != inc["status"]:
             self._set_status(inc, status, agent)
         if assignees is not None and assignees != inc["assignees"]:

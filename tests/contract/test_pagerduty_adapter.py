@@ -246,6 +246,9 @@ def test_priorities_and_urgency(pd, emulator):
             inc["id"], {"priority": {"id": "PNOPE", "type": "priority_reference"}}, "erin@example.com"
         )
     assert pd.change_incident(inc["id"], {"urgency": "low"}, "erin@example.com")["urgency"] == "low"
+    with pytest.raises(PagerDutyError, match="low-urgency") as err:  # PagerDuty escalates high urgency only
+        pd.change_incident(inc["id"], {"escalation_level": 2}, "erin@example.com")
+    assert err.value.status == 400 and emulator.incidents[inc["id"]]["escalation_level"] == 1
     events = queued(emulator, before)
     assert [e["event_type"] for e in events] == ["incident.priority_updated"]  # urgency: no V3 event type
     assert events[0]["data"]["priority"]["summary"] == "P1"

@@ -411,6 +411,14 @@ def test_bad_input_is_refused_with_a_reason_and_changes_nothing(bot):
     settled(bot)
     assert len(pd.calls_named("PUT /incidents/{id}")) == puts
 
+    answer(f"urgency {label} low")
+    wait_for(lambda: "*Urgency*\nLow" in card_text(bot, card), message="low urgency")
+    answer(f"escalate {label}")
+    said(bot, "U_BOB", f"{label} is low urgency; PagerDuty escalates only high-urgency incidents")
+    settled(bot)
+    assert len(pd.calls_named("PUT /incidents/{id}")) == puts + 1  # the urgency change only
+    assert pd.incidents[incident["id"]]["escalation_level"] == 1
+
 
 WALK = Path(__file__).resolve().parents[2] / "sandbox" / "data" / "pagerduty_walk.script"
 

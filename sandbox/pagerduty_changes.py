@@ -4,7 +4,9 @@ to another escalation policy, escalation to a level, priority, urgency, notes an
 Each change appends to the incident's log and, where V3 has an event type for it, emits the webhook
 (sandbox/pagerduty_timeline.py). Rules kept from PagerDuty: only an acknowledged incident can be
 snoozed (400 otherwise); a snooze ends by the incident triggering again (`incident.unacknowledged`);
-reassigning, acknowledging again or resolving cancels it; notes are at most 25,000 characters.
+reassigning, escalating, acknowledging again or resolving cancels it; escalating an acknowledged
+incident triggers it again (its `incident.escalated` says so), and a low-urgency one cannot be
+escalated; notes are at most 25,000 characters.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class IncidentChanges:
         urgency = changes.get("urgency")
         if urgency is not None and urgency not in ("high", "low"):
             raise ChangeRefused("Urgency must be high or low")
+        if level is not None and level != inc["escalation_level"] and (urgency or inc["urgency"]) == "low":
+            raise ChangeRefused("low-urgency incidents cannot be reassigned to an escalation level")
         if status is not None and status != inc["status"]:
             self._set_status(inc, status, agent)
         if assignees is not None and assignees != inc["assignees"]:
@@ -122,6 +126,11 @@ class IncidentChanges:
     def _escalate(self, inc: dict[str, Any], level: int, agent: dict[str, Any]) -> None:
         inc["escalation_level"] = level
         inc["assignees"] = self.on_call_at(inc["escalation_policy"], level)
+        if inc["status"] == "acknowledged":  # the new level is paged: it must acknowledge again
+            inc["status"] = "triggered"
+            inc["status_changed_at"] = iso(now())
+            inc["acknowledgements"] = []
+        inc["pending_actions"] = []  # escalating ends a snooze
         names = ", ".join(self.users[u]["name"] for u in inc["assignees"]) or "nobody"
         summary = f"Escalated to level {level} ({names}) by {agent['name']}"
         self._record(inc, "incident.escalated", agent, summary)

@@ -104,6 +104,11 @@ def refusal(change: Change, incident: dict[str, Any]) -> tuple[str, str] | None:
         return "noop", f":information_source: {label} is already resolved."
     if change.kind == "ack" and status == "acknowledged":
         return "noop", f":information_source: {label} is already acknowledged."
+    if change.kind == "escalate" and incident.get("urgency") == "low":
+        return "error", (
+            f":x: {label} is low urgency; PagerDuty escalates only high-urgency incidents. Make it high "
+            "urgency first, or reassign it. Nothing was changed."
+        )
     if change.kind == "snooze" and status != "acknowledged":
         return "error", (
             f":x: {label} is {status or 'not acknowledged'}; PagerDuty snoozes only acknowledged "

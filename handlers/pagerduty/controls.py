@@ -1,7 +1,7 @@
 """The controls of an incident card (and of `/incident show`), pure: Acknowledge / Resolve / Add note
 buttons, a Snooze menu while the incident is acknowledged, and an overflow menu for the rest
-(Reassign…, Escalate, Priority…, the other urgency, Details). Every control carries the incident id in
-its value; the overflow's options carry `WHAT:ID`."""
+(Reassign…, Escalate while high urgency, Priority…, the other urgency, Details). Every control carries
+the incident id in its value; the overflow's options carry `WHAT:ID`."""
 
 from __future__ import annotations
 
@@ -64,9 +64,12 @@ def incident_controls(incident: dict[str, Any]) -> dict[str, Any] | None:
             for choice, seconds in SNOOZE_CHOICES.items()
         ]
         elements.append(blocks.select("Snooze…", SNOOZE_ACTION, choices))
-    has = "urgency-low" if incident.get("urgency") == "low" else "urgency-high"
+    low = incident.get("urgency") == "low"
+    hidden = {"urgency-low", "escalate"} if low else {"urgency-high"}  # PagerDuty escalates high urgency only
     options = [
-        blocks.option(label, more_value(what, incident_id)) for what, label in MORE.items() if what != has
+        blocks.option(label, more_value(what, incident_id))
+        for what, label in MORE.items()
+        if what not in hidden
     ]
     elements.append(blocks.overflow(MORE_ACTION, options))
     return blocks.actions(*elements, block_id=f"pagerduty:{incident_id}")

@@ -219,6 +219,21 @@ def test_escalation_levels_reassignment_and_delegation(pd, emulator):
     assert events[0]["data"]["assignees"][0]["summary"] == "Bob Operator"
 
 
+def test_escalating_an_acknowledged_incident_triggers_it_again_and_ends_its_snooze(pd, emulator):
+    """PagerDuty re-triggers an acknowledged incident that is escalated (the new level's responder is
+    paged and must acknowledge): its acknowledgement and any snooze end, and the webhook says so."""
+    inc = pd.create_incident("Escalate me while acknowledged", "PSVC001")
+    pd.update_incident(inc["id"], "acknowledged", from_email="alice@example.com")
+    pd.snooze_incident(inc["id"], 3600, from_email="alice@example.com")
+    before = len(emulator.webhooks._queue)
+    escalated = pd.change_incident(inc["id"], {"escalation_level": 2}, from_email="alice@example.com")
+    assert escalated["status"] == "triggered"
+    assert escalated["acknowledgements"] == [] and escalated["pending_actions"] == []
+    [event] = queued(emulator, before)
+    assert event["event_type"] == "incident.escalated" and event["data"]["status"] == "triggered"
+    assert not emulator.end_snooze(inc["id"])  # no snooze left to run out
+
+
 def test_priorities_and_urgency(pd, emulator):
     priorities = pd.priorities()
     assert [p["name"] for p in priorities] == ["P1", "P2", "P3", "P4", "P5"]
@@ -231,6 +246,9 @@ def test_priorities_and_urgency(pd, emulator):
             inc["id"], {"priority": {"id": "PNOPE", "type": "priority_reference"}}, "erin@example.com"
         )
     assert pd.change_incident(inc["id"], {"urgency": "low"}, "erin@example.com")["urgency"] == "low"
+    with pytest.raises(PagerDutyError, match="low-urgency") as err:  # PagerDuty escalates high urgency only
+        pd.change_incident(inc["id"], {"escalation_level": 2}, "erin@example.com")
+    assert err.value.status == 400 and emulator.incidents[inc["id"]]["escalation_level"] == 1
     events = queued(emulator, before)
     assert [e["event_type"] for e in events] == ["incident.priority_updated"]  # urgency: no V3 event type
     assert events[0]["data"]["priority"]["summary"] == "P1"

@@ -319,6 +319,24 @@ def test_changes_made_in_pagerduty_itself_edit_the_card_and_add_a_thread_line(bo
     assert not any("Requested from Slack" in t for t in lines)  # nobody asked from Slack
 
 
+def test_escalating_an_acknowledged_snoozed_incident_puts_it_back_to_triggered_on_the_card(bot):
+    pd = bot.emulator("pagerduty")
+    incident, card = open_incident(bot, "Stale DNS on edge-4")
+    label = f"#{incident['number']}"
+    slash(bot, "/incident", f"ack {label}", user="U_BOB")
+    wait_for(lambda: "Acknowledged" in card_text(bot, card), message="acknowledged")
+    slash(bot, "/incident", f"snooze {label} 1h", user="U_BOB")
+    wait_for(lambda: "Snoozed until" in card_text(bot, card), message="snoozed")
+    slash(bot, "/incident", f"escalate {label}", user="U_BOB")
+    wait_for(lambda: "*Assigned to*\nBob Operator" in card_text(bot, card), message="escalated")
+    settled(bot)
+    assert pd.incidents[incident["id"]]["status"] == "triggered"
+    assert pd.incidents[incident["id"]]["pending_actions"] == []
+    shown = card_text(bot, card)
+    assert ":rotating_light: Triggered" in shown and "Snoozed until" not in shown
+    find_button(card_of(bot, card).blocks, "pagerduty.acknowledge")  # the new level acknowledges
+
+
 def test_someone_without_a_pagerduty_user_acts_as_the_bot_and_a_note_names_them(bot):
     pd, slack = bot.emulator("pagerduty"), bot.emulator("slack")
     slack.users["U_NOVA"] = {
@@ -392,6 +410,14 @@ def test_bad_input_is_refused_with_a_reason_and_changes_nothing(bot):
     said(bot, "U_BOB", "does not name a PagerDuty incident")
     settled(bot)
     assert len(pd.calls_named("PUT /incidents/{id}")) == puts
+
+    answer(f"urgency {label} low")
+    wait_for(lambda: "*Urgency*\nLow" in card_text(bot, card), message="low urgency")
+    answer(f"escalate {label}")
+    said(bot, "U_BOB", f"{label} is low urgency; PagerDuty escalates only high-urgency incidents")
+    settled(bot)
+    assert len(pd.calls_named("PUT /incidents/{id}")) == puts + 1  # the urgency change only
+    assert pd.incidents[incident["id"]]["escalation_level"] == 1
 
 
 WALK = Path(__file__).resolve().parents[2] / "sandbox" / "data" / "pagerduty_walk.script"

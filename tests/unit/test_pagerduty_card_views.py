@@ -35,7 +35,8 @@ def test_the_controls_follow_the_status_and_carry_the_incident():
         "4h:Q1",
         "24h:Q1",
     ]
-    assert "urgency-high:Q1" in str(acknowledged[controls.MORE_ACTION])
+    low_more = [o["value"] for o in acknowledged[controls.MORE_ACTION]["options"]]
+    assert low_more == ["reassign:Q1", "priority:Q1", "urgency-high:Q1", "show:Q1"]  # no escalating low
     assert controls.incident_controls({**INCIDENT, "status": "resolved"}) is None
     assert controls.parse_more("escalate:Q1") == ("escalate", "Q1")
     assert controls.parse_snooze("4h:Q1") == (14400, "Q1")

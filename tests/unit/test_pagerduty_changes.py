@@ -90,6 +90,9 @@ def test_refusals_say_what_is_already_so_and_what_pagerduty_would_refuse():
     )
     assert refusal(Change(kind="urgency", incident="Q1", urgency="low"), TRIGGERED) is None
     assert refusal(Change(kind="ack", incident="Q1"), {**TRIGGERED, "status": "acknowledged"})[0] == "noop"
+    result, text = refusal(Change(kind="escalate", incident="Q1"), {**TRIGGERED, "urgency": "low"})
+    assert result == "error" and "#3 is low urgency; PagerDuty escalates only high-urgency incidents" in text
+    assert refusal(Change(kind="escalate", incident="Q1"), TRIGGERED) is None
 
 
 def test_escalation_is_refused_past_the_last_level_and_at_the_same_level():

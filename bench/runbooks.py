@@ -17,14 +17,23 @@ to the instance's finish: `sleep 3` plus the agent's pick-up, about 0.1 s).
 `lost_runs`: runs that did not end succeeded within the deadline. `duplicate_steps`: RunCommand calls
 beyond one per run step (the emulator counts them).
 
+The floor (`floor`, with `mix=run`): the same runs by `bench/baselines/runbook_floor.py`, a process of
+its own that only sends each step's RunCommand and looks at it when it must have ended (it knows the
+command's time), then every 50 ms: no record, no lease, no Slack, no rate limit. Its overheads are
+measured as ours are, on instances of its own in the same emulator, after ours; `floor_ratio` is our
+median ÷ its median, what the engine adds over the least any client pays on this machine.
+
 Options (key=value): runs, steps, seconds, mix, threads, latency (per ECS call, default 0), rate (the
-bot's own per-API call rate, `ecs.api_rate_per_second`, default 20 as in the policy).
+bot's own per-API call rate, `ecs.api_rate_per_second`, default 20 as in the policy), floor (0: skip).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -99,6 +108,60 @@ def breakdown(ecs, records: list, steps: list[dict]) -> dict[str, float]:
     return {k: round(statistics.median(v), 3) for k, v in parts.items() if v}
 
 
+def run_floor(ecs, env: dict[str, str], runs: int, steps: int, seconds: float) -> dict:
+    """The same runs by the floor client (bench/baselines/runbook_floor.py, a process of its own) on
+    instances of their own in the same emulator: its overheads, measured as ours are."""
+    from sandbox import credentials
+
+    instances = [ecs.add_instance(f"bench-fl-{n:03d}", tags={"bench": f"floor{n}"}) for n in range(runs)]
+    calls_before = len(ecs.calls)
+    args = [
+        sys.executable,
+        "-m",
+        "bench.baselines.runbook_floor",
+        env["ECS_ENDPOINT"],
+        credentials.ALIBABA_ACCESS_KEY_ID,
+        credentials.ALIBABA_ACCESS_KEY_SECRET,
+        credentials.REGION_ID,
+        str(steps),
+        f"{seconds:g}",
+        *instances,
+    ]
+    done = subprocess.run(
+        args, env=worker_env(env), capture_output=True, text=True, timeout=steps * seconds * 6 + 120
+    )
+    out = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else {"runs": []}
+    overheads = []
+    for r in out["runs"]:
+        own = 0.0
+        for invoke_id in r["invoke_ids"]:
+            inv = ecs.invocations[invoke_id]
+            own += max(e["finished_at"] for e in inv["instances"].values()) - inv["created_at"]
+        if r["ok"] and own:
+            overheads.append((r["finished"] - r["started"]) / own)
+    return {
+        "overheads": overheads,
+        "lost_runs": runs - len(overheads),
+        "api_calls": len(ecs.calls) - calls_before,
+    }
+
+
+def _floor_fields(floor: dict | None, overheads: list[float]) -> dict:
+    if floor is None:
+        return {}
+    theirs = floor["overheads"]
+    median = statistics.median(theirs) if theirs else None
+    return {
+        "floor": {
+            "overhead_median": round(median, 4) if median else None,
+            "overhead_p99": round(_percentile(theirs, 99), 4) if theirs else None,
+            "lost_runs": floor["lost_runs"],
+            "api_calls": floor["api_calls"],
+        },
+        "floor_ratio": round(statistics.median(overheads) / median, 4) if median and overheads else None,
+    }
+
+
 def _percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
@@ -121,6 +184,7 @@ def run(options: dict[str, str]) -> dict:
     threads = int(options.get("threads", runs + 4))
     latency = float(options.get("latency", 0))
     rate = float(options.get("rate", 20))  # the policy's ecs.api_rate_per_second (its default)
+    with_floor = mix == "run" and options.get("floor", "1") != "0"
     definition = {
         "concurrency": max(1, runs),
         "params": {"group": {"type": "str", "pattern": "^g[0-9]+$", "default": "g0"}},
@@ -180,6 +244,9 @@ def run(options: dict[str, str]) -> dict:
             run_commands = len(ecs.calls_named("RunCommand"))
             owns = {plan_id: own_seconds(ecs, r, definition["steps"]) for plan_id, r in records.items()}
             parts = breakdown(ecs, list(records.values()), definition["steps"])
+            floor = None
+            if with_floor:
+                floor = run_floor(ecs, bot.env, runs, steps, seconds)
     finally:
         if worker is not None:
             worker.terminate()
@@ -208,6 +275,7 @@ def run(options: dict[str, str]) -> dict:
             "wall_s": round(wall, 2),
         },
         "breakdown_median_s": parts,
+        **_floor_fields(floor, overheads),
         "targets": {
             "overhead_median_at_most_1_05": bool(overheads and statistics.median(overheads) <= 1.05),
             "overhead_p99_at_most_1_2": bool(overheads and _percentile(overheads, 99) <= 1.2),

@@ -83,17 +83,19 @@ def own_seconds(ecs, record, steps: list[dict]) -> float:
 def breakdown(ecs, records: list, steps: list[dict]) -> dict[str, float]:
     """Where a run step's time goes, medians over every run step: from the step's start to RunCommand
     accepted, to the command's finish, and from there to the step's end (the last look, the output, the
-    report); and the engine's time between steps and before the first."""
+    report); and the engine's time between steps, before the first and after the last (the summary)."""
     parts: dict[str, list[float]] = {
         "to_send": [],
         "command": [],
         "to_step_end": [],
         "between": [],
         "to_first": [],
+        "after_last": [],
     }
     for r in records:
         entries = [r.state["steps"][str(n)] for n in range(len(steps))]
         parts["to_first"].append(entries[0]["started_at"] - r.created_at)
+        parts["after_last"].append(r.finished_at - entries[-1]["finished_at"])
         for a, b in zip(entries, entries[1:], strict=False):
             parts["between"].append(b["started_at"] - a["finished_at"])
         for n, entry in enumerate(entries):

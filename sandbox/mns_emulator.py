@@ -8,7 +8,8 @@ service: `Authorization: MNS AK:HMAC-SHA1`, `x-mns-version`, the Date within 15 
 emulator's clock. Received messages stay invisible for the queue's visibility timeout, their
 DequeueCount grows with every delivery, every delivery hands out a new (URL-safe) receipt handle and
 invalidates the old one; an empty receive answers 404 MessageNotExist. Bodies may be as long as the
-queue's MaximumMessageSize; messages older than its MessageRetentionPeriod are gone.
+queue's MaximumMessageSize (a batch's 64 KB together); messages older than its MessageRetentionPeriod
+are gone.
 
 Fed by the ECS emulator: `on_ecs_state_change` enqueues a CloudMonitor-shaped `Instance:StateChange`
 event; `inject_interruption` / `inject_system_event` / `send_event` put other events on the queue
@@ -44,6 +45,7 @@ from sandbox.mns_wire import (
 
 MAX_WAIT_SECONDS = 30
 MAX_BATCH = 16
+MAX_BATCH_BYTES = 65536  # BatchSendMessage: the bodies of one batch together, whatever the queue's maximum
 
 
 class MnsEmulator(EventFeed, QueueAdmin, Emulator):
@@ -222,6 +224,12 @@ class MnsEmulator(EventFeed, QueueAdmin, Emulator):
                     check_range("DelaySeconds", delay_s, 0, 604800),
                     check_range("Priority", priority, 1, 16),
                 )
+            )
+        if sum(len(body.encode()) for body, _, _ in parsed) > MAX_BATCH_BYTES:
+            raise WireError(
+                400,
+                "InvalidArgument",
+                f"The messages of a batch must be at most {MAX_BATCH_BYTES} bytes together.",
             )
         with self._cond:
             now = self.clock.time()

@@ -76,6 +76,7 @@ def make_bot(tmp_path):
     bot = make_bot(redis_url=None, emulators=["slack", "ecs"], env={...}, worker=True, registry=None)
     """
     from sandbox.stack import BotStack
+    from tests.support import slack_refusals
 
     started = []
 
@@ -105,5 +106,11 @@ def make_bot(tmp_path):
         return stack
 
     yield factory
+    refused = []
     for stack in reversed(started):
         stack.stop()
+        if "slack" in stack.stack.emulators:
+            refused += slack_refusals(stack.emulator("slack"))
+    # Enforcement is on in every test: a message the bot built that Slack would refuse fails the test,
+    # even where the test itself looks at something else.
+    assert not refused, f"Slack refused what the bot sent: {refused}"

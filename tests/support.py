@@ -96,6 +96,35 @@ def slack_accepts_answer(result: HttpResult) -> HttpResult:
     return result
 
 
+# What the Slack emulator answers when a message or view breaks Slack's limits (sandbox/slack_limits.py).
+LIMIT_ERRORS = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "invalid_attachments",
+        "no_text",
+        "msg_too_long",
+        "too_many_attachments",
+    }
+)
+
+
+def slack_refusals(slack) -> list[str]:
+    """Every message, view or response_url post the Slack emulator refused for breaking Slack's limits,
+    as `method: error [details]`: what real Slack would not have shown."""
+    from sandbox.slack_emulator import MESSAGE_METHODS, VIEW_METHODS
+
+    out = []
+    for call in list(slack.calls):
+        answer = call.response if isinstance(call.response, dict) else {}
+        error = answer.get("error")
+        message = (call.name in MESSAGE_METHODS or call.name == "response_url") and error in LIMIT_ERRORS
+        view = call.name in VIEW_METHODS and error == "invalid_arguments"
+        if message or view:
+            out.append(f"{call.name}: {error} {answer.get('errors', [])}")
+    return out
+
+
 def find_button(blocks: list[dict], action_id: str) -> dict:
     el = find_element(blocks, action_id)
     if el.get("type") != "button":

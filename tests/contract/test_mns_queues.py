@@ -120,6 +120,18 @@ def test_message_size_follows_the_queue_maximum(account):
     assert server_error(lambda: queue.send_message(Message("x" * 1025))).type == "InvalidArgument"
 
 
+def test_a_batch_holds_at_most_64_kb_of_bodies_whatever_each_one_is(mns, account):
+    """BatchSendMessage: up to 16 messages of at most 64 KB together (each within the queue's maximum)."""
+    queue = account.get_queue("events")
+    queue.set_encoding(False)
+    queue.batch_send_message([Message("x" * 16384) for _ in range(4)])  # 64 KB exactly
+    err = server_error(
+        lambda: queue.batch_send_message([Message("x" * 16384) for _ in range(4)] + [Message("y")])
+    )
+    assert err.type == "InvalidArgument"
+    assert mns.depth("events") == 4  # nothing of the refused batch was kept
+
+
 def test_messages_older_than_the_retention_period_are_gone(clock, account):
     queue = account.get_queue("short")
     queue.create(QueueMeta(msg_ttl=60))

@@ -10,6 +10,7 @@ from bot.errors import UpstreamError
 from sandbox import credentials
 from sandbox.slack_emulator import max_rate_per_second
 from tests.contract.conftest import messenger
+from tests.support import slack_refusals
 
 
 def test_post_update_ephemeral_and_delete(slack):
@@ -184,3 +185,24 @@ def test_limits_can_be_turned_off(slack):
         "C_OPS", "t", [{"type": "section", "text": {"type": "mrkdwn", "text": ""}}]
     )
     assert slack.message("C_OPS", posted.ts).blocks[0]["text"]["text"] == ""
+
+
+def test_the_suite_sees_every_refusal_for_a_limit(slack):
+    """tests.support.slack_refusals, which every make_bot test ends with: a refused post, view or
+    response_url answer is named; other errors and accepted messages are not."""
+    m = messenger(slack)
+    m.post("C_OPS", "fine", [{"type": "section", "text": {"type": "mrkdwn", "text": "fine"}}])
+    with pytest.raises(UpstreamError):
+        m.post("C_OPS", "t", [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}])
+    client = make_web_client(credentials.SLACK_BOT_TOKEN, slack.base_url + "/api/")
+    with pytest.raises(SlackApiError):
+        client.views_publish(user_id="U_BOB", view={"type": "home", "blocks": [{"type": "divider"}] * 101})
+    with pytest.raises(SlackApiError):
+        client.views_open(trigger_id="", view={"type": "modal", "title": {"type": "plain_text", "text": "t"}})
+    with pytest.raises(UpstreamError):
+        m.respond(slack.new_response_url("C_OPS", "U_ALICE"), {"response_type": "ephemeral"})
+    assert slack_refusals(slack) == [
+        "chat.postMessage: invalid_blocks ['must be less than 151 characters [json-pointer:/blocks/0/text/text]']",
+        "views.publish: invalid_arguments ['no more than 100 items allowed [json-pointer:/view/blocks]']",
+        "response_url: no_text []",
+    ]

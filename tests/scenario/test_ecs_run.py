@@ -112,6 +112,7 @@ def test_truncated_output_says_so_and_a_timeout_is_a_plain_word(bot):
     confirm(bot, "run tag:app=big --timeout 1 -- produce")
     report = wait_for(lambda: channel_message(bot, "Ran on 2"), 60, message="the report")
     assert "1 Timeout, 1 Success" in report.text and "ran past its timeout" in str(report.blocks)
+    assert "Output cut" in str(report.blocks) and "5,424 bytes" in str(report.blocks)
     content = uploaded(bot)
     assert "5,424 bytes were dropped" in content
 

@@ -155,6 +155,19 @@ def test_bad_input_gets_a_clear_answer_and_writes_nothing(bot, text, says):
     assert writes(ecs) == []
 
 
+def test_slacks_escaping_is_undone_in_what_runs_and_in_the_audit_record(bot):
+    import base64
+
+    ecs = bot.emulator("ecs")
+    linux_dev(ecs, 1, prefix="esc")
+    confirm(bot, "run tag:app=esc -- echo a &amp;&amp; curl -s <http://x.test/h|x.test/h> &gt; /tmp/o")
+    wait_for(lambda: channel_message(bot, "Ran on 1"), 60, message="the report")
+    sent = ecs.calls_named("RunCommand")[-1].request.query["CommandContent"]
+    assert base64.b64decode(sent).decode() == "echo a && curl -s x.test/h > /tmp/o"
+    audit = [r for r in bot.services.authz.recent(20) if r.what == "ecs.run" and r.decision == "allow"]
+    assert any("echo a && curl -s x.test/h > /tmp/o" in (r.detail or "") for r in audit), audit
+
+
 def test_a_mixed_selection_without_a_type_is_refused_with_the_counts(bot):
     ecs = bot.emulator("ecs")
     linux_dev(ecs, 2, prefix="mix")

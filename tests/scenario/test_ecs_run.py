@@ -16,19 +16,28 @@ from tests.support import click, find_button, kill_worker_when, resume_as_stale,
 ROOT = Path(__file__).resolve().parents[2]
 CONFIRM = "plan.confirm"
 WRITES = ("RunCommand", "StopInvocation")
-POLICY = """
+POLICY = (
+    """
+roles:
+  operators:
+    members: [U_DAVE]
+    permissions: [ecs.run.template.disk-usage]
 run:
+  max_command_bytes: 24576
   templates:
     disk-usage:
       type: shell
       command: "df -h {{ path }}"
       params: {path: {type: str, default: "/", pattern: "^/[A-Za-z0-9_./-]*$"}}
       timeout_seconds: 30
-roles:
-  operators:
-    members: [U_DAVE]
-    permissions: [ecs.run.template.disk-usage]
 """
+    # a command typed in Slack is at most 4,096 characters: only a template reaches the size limits
+    + f"""    over-base64:
+      command: "echo {"x" * 19000}"
+    over-policy:
+      command: "echo {"x" * 25000}"
+"""
+)
 
 
 @pytest.fixture
@@ -145,6 +154,11 @@ def test_templates_are_validated_and_need_their_own_permission(bot):
         ("run tag:env=nothing-here -- uptime", "No instances match"),
         ("run tag:env=runs template nope", "There is no template"),
         ("run status t-doesnotexist", "No run `t-doesnotexist`"),
+        ("run tag:env=runs template disk-usage colour=red", "has no parameter `colour`"),
+        ("run tag:env=runs template disk-usage path=/etc;reboot", "does not match"),
+        ("run tag:env=runs -- " + "x" * 5000, "a command takes at most 4,096"),
+        ("run tag:env=runs template over-base64", "once Base64-encoded"),
+        ("run tag:env=runs template over-policy", "the policy allows 24,576"),
     ],
 )
 def test_bad_input_gets_a_clear_answer_and_writes_nothing(bot, text, says):
@@ -152,6 +166,7 @@ def test_bad_input_gets_a_clear_answer_and_writes_nothing(bot, text, says):
     linux_dev(ecs, 2)
     answer = slash(bot, "/ecs", text).json()
     assert says in answer["text"], answer
+    assert answer["response_type"] == "ephemeral"
     assert writes(ecs) == []
 
 

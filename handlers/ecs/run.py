@@ -132,7 +132,9 @@ def build_preview(services: Services, actor: Actor, args: str, deadline: float |
         ttl_seconds=services.policy.confirmation.ttl_seconds,
     )
     plan = as_plan(run, origin)
-    detail = f"/ecs run {args}" if not request.template else f"/ecs run {args}\n---\n{text}"
+    detail = f"/ecs run {args}"  # as typed; then what runs, if the text typed is not it verbatim
+    if request.template or text not in args:  # a rendered template, or Slack's escaping undone
+        detail += f"\n---\n{text}"
     record = services.authz.authorize(actor, plan.permission, plan.authz_targets(), detail=detail)
     cap = services.policy.ecs.max_instances.get("run")
     if cap is not None and len(run.targets) > cap:

@@ -3,7 +3,8 @@
     /ecs run SELECTOR [--type shell|bat|powershell] [--timeout S] [--user NAME] [--dir PATH] -- COMMAND
     /ecs run SELECTOR template NAME [KEY=VALUE ...]
 
-The command after ` -- ` is taken as typed (Slack's escaping undone), never re-split. Without `--type`
+The command after ` -- ` is taken as typed (Slack's escaping undone), never re-split; so are a
+template's `KEY=VALUE` values (their escaping undone before they are checked). Without `--type`
 the type follows the instances' OS (Linux: shell, Windows: PowerShell); a selection of both is refused
 with the counts. Instances that cannot run it (not Running, agent not running, the other OS) are listed
 in the preview and left out.
@@ -70,7 +71,7 @@ def parse_run_args(text: str) -> RunRequest:
                 key, eq, value = pair.partition("=")
                 if not eq or not key:
                     raise SelectorError(f"`{pair}` is not KEY=VALUE.", RUN_USAGE)
-                params[key] = value
+                params[key] = unslack(value)
             break
         if token.startswith("--"):
             name, _, inline = token.partition("=")

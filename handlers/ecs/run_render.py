@@ -131,7 +131,7 @@ def report(
     approved_by: str | None = None,
 ) -> tuple[str, list[dict], str]:
     """(text, blocks, the output file): counts per status, failures first with their exit code and first
-    lines, successes grouped by identical output."""
+    lines, successes grouped by identical output, and the instances whose output Cloud Assistant cut."""
     names = {i.instance_id: i.name or i.instance_id for i in plan.targets}
     final = [runs.get(i, InstanceRun(i, "NoResult")) for i in plan.target_ids]
     ok = [r for r in final if r.ok]
@@ -163,6 +163,18 @@ def report(
     if len(groups) > GROUPS_SHOWN:
         body.append(
             blocks.context(f"…and {len(groups) - GROUPS_SHOWN} more distinct outputs (all in the file)")
+        )
+    cut = [r for r in final if r.dropped]
+    if cut:
+        listed = ", ".join(
+            f"{escape(names.get(r.instance_id, r.instance_id))} ({r.dropped:,} bytes)" for r in cut[:SLOWEST]
+        )
+        more = f" +{len(cut) - SLOWEST} more" if len(cut) > SLOWEST else ""
+        body.append(
+            blocks.context(
+                f"Output cut: Cloud Assistant kept the first 24 KB on {plural(len(cut), 'instance')} and "
+                f"dropped the rest: {listed}{more}"
+            )
         )
     who = [f"requested by {requested_by}"]
     if confirmed_by:

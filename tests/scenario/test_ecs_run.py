@@ -16,19 +16,28 @@ from tests.support import click, find_button, kill_worker_when, resume_as_stale,
 ROOT = Path(__file__).resolve().parents[2]
 CONFIRM = "plan.confirm"
 WRITES = ("RunCommand", "StopInvocation")
-POLICY = """
+POLICY = (
+    """
+roles:
+  operators:
+    members: [U_DAVE]
+    permissions: [ecs.run.template.disk-usage]
 run:
+  max_command_bytes: 24576
   templates:
     disk-usage:
       type: shell
       command: "df -h {{ path }}"
       params: {path: {type: str, default: "/", pattern: "^/[A-Za-z0-9_./-]*$"}}
       timeout_seconds: 30
-roles:
-  operators:
-    members: [U_DAVE]
-    permissions: [ecs.run.template.disk-usage]
 """
+    # a command typed in Slack is at most 4,096 characters: only a template reaches the size limits
+    + f"""    over-base64:
+      command: "echo {"x" * 19000}"
+    over-policy:
+      command: "echo {"x" * 25000}"
+"""
+)
 
 
 @pytest.fixture
@@ -112,6 +121,7 @@ def test_truncated_output_says_so_and_a_timeout_is_a_plain_word(bot):
     confirm(bot, "run tag:app=big --timeout 1 -- produce")
     report = wait_for(lambda: channel_message(bot, "Ran on 2"), 60, message="the report")
     assert "1 Timeout, 1 Success" in report.text and "ran past its timeout" in str(report.blocks)
+    assert "Output cut" in str(report.blocks) and "5,424 bytes" in str(report.blocks)
     content = uploaded(bot)
     assert "5,424 bytes were dropped" in content
 
@@ -144,6 +154,11 @@ def test_templates_are_validated_and_need_their_own_permission(bot):
         ("run tag:env=nothing-here -- uptime", "No instances match"),
         ("run tag:env=runs template nope", "There is no template"),
         ("run status t-doesnotexist", "No run `t-doesnotexist`"),
+        ("run tag:env=runs template disk-usage colour=red", "has no parameter `colour`"),
+        ("run tag:env=runs template disk-usage path=/etc;reboot", "does not match"),
+        ("run tag:env=runs -- " + "x" * 5000, "a command takes at most 4,096"),
+        ("run tag:env=runs template over-base64", "once Base64-encoded"),
+        ("run tag:env=runs template over-policy", "the policy allows 24,576"),
     ],
 )
 def test_bad_input_gets_a_clear_answer_and_writes_nothing(bot, text, says):
@@ -151,7 +166,21 @@ def test_bad_input_gets_a_clear_answer_and_writes_nothing(bot, text, says):
     linux_dev(ecs, 2)
     answer = slash(bot, "/ecs", text).json()
     assert says in answer["text"], answer
+    assert answer["response_type"] == "ephemeral"
     assert writes(ecs) == []
+
+
+def test_slacks_escaping_is_undone_in_what_runs_and_in_the_audit_record(bot):
+    import base64
+
+    ecs = bot.emulator("ecs")
+    linux_dev(ecs, 1, prefix="esc")
+    confirm(bot, "run tag:app=esc -- echo a &amp;&amp; curl -s <http://x.test/h|x.test/h> &gt; /tmp/o")
+    wait_for(lambda: channel_message(bot, "Ran on 1"), 60, message="the report")
+    sent = ecs.calls_named("RunCommand")[-1].request.query["CommandContent"]
+    assert base64.b64decode(sent).decode() == "echo a && curl -s x.test/h > /tmp/o"
+    audit = [r for r in bot.services.authz.recent(20) if r.what == "ecs.run" and r.decision == "allow"]
+    assert any("echo a && curl -s x.test/h > /tmp/o" in (r.detail or "") for r in audit), audit
 
 
 def test_a_mixed_selection_without_a_type_is_refused_with_the_counts(bot):

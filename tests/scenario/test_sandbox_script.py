@@ -146,3 +146,14 @@ def test_the_berlin_dst_night_script_passes(tmp_path):
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "0 failed step(s)" in proc.stdout
     assert "Last acted on:* stopped at Sun" in proc.stdout and "06:00 CE" in proc.stdout
+
+
+def test_the_ecs_run_dev_script_shows_live_progress_a_per_instance_report_and_a_file(tmp_path):
+    """Issue 13's "done when": `/ecs run tag:env=dev -- uptime` in the sandbox."""
+    script = ROOT / "sandbox" / "data" / "ecs_run_dev.script"
+    proc = run_sandbox_script(tmp_path, script)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    out = proc.stdout
+    assert "0 failed step(s)" in out
+    assert "chatops (edited):" in out and re.search(r"Running on 9 — running · \d of 9 done", out)
+    assert re.search(r"Ran on 9 in \d+ s: 9 Success", out) and "[file ecs-run-" in out

@@ -141,3 +141,8 @@ def test_counts_put_failures_first_and_outputs_group_identical_text():
     assert group_outputs([r for r in runs if r.ok]) == [("ok", ["a", "b"]), ("other", ["d"])]
     assert plain_error("ClientNotRunning") == "Cloud Assistant agent is not running"
     assert plain_error("Weird", "something") == "something"
+
+
+def test_slacks_escaping_is_undone_in_template_parameters_too():
+    r = parse_run_args("tag:env=dev template fetch url=<https://x.test/a?b=1&amp;c=2> q=&lt;b&gt;")
+    assert r.params == {"url": "https://x.test/a?b=1&c=2", "q": "<b>"}

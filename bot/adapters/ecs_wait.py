@@ -2,7 +2,9 @@
 
 - When to look: the first look comes when this kind of wait (region, target state) settled last time,
   learnt from the waits before it; then the usual backoff (`poll_initial` × `poll_factor`ⁿ, at most
-  `poll_max`). A start that takes ECS 30 s costs one or two reads instead of a dozen, and nothing is
+  `poll_max`). A kind not seen before is looked at every `poll_initial` / 2 for its first COLD_SECONDS,
+  then with the backoff: the first wait of a kind is seen done within a short look of ECS settling,
+  and what it learns for the next ones is as close (a few calls more, once per kind and process). A start that takes ECS 30 s costs one or two reads instead of a dozen, and nothing is
   read while nothing can have changed. Each settled wait updates the estimate: settled at the first
   look, the next first look comes a little earlier (ECS may have got faster); settled later, the next
   first look comes when this one settled.
@@ -23,6 +25,7 @@ from bot.ecs_model import IN_FLIGHT, STATUSES, normalize_status
 TAG_FILTER_CAP = 1000  # DescribeInstances shows at most this many tag matches
 EARLIER = 0.95  # settled at the first look: the next first look comes this much earlier
 LONGEST_FIRST_LOOK = 120.0  # seconds; never wait longer than this before the first look
+COLD_SECONDS = 3.0  # a kind of wait not seen before looks often for this long
 
 
 class SettleTimes:
@@ -37,6 +40,10 @@ class SettleTimes:
     def first_look(self, key: tuple[str, str]) -> float:
         with self._lock:
             return self._expected.get(key, self.floor)
+
+    def known(self, key: tuple[str, str]) -> bool:
+        with self._lock:
+            return key in self._expected
 
     def learn(self, key: tuple[str, str], looks: int, first_look: float, settled_at: float) -> None:
         """A wait of this kind settled at its `looks`-th look, begun `settled_at` seconds after the wait."""
@@ -85,7 +92,8 @@ class WaitingMixin:
         deadline = began + (timeout if timeout is not None else self.wait_timeout)
         kind = (region, target)
         first_look = self.settle_times.first_look(kind)
-        pause, delay, looks = first_look, self.poll_initial, 0
+        cold = not self.settle_times.known(kind)
+        pause, delay, looks = (self.poll_initial / 2 if cold else first_look), self.poll_initial, 0
         while True:
             time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
             looked_at = time.monotonic() - began
@@ -110,6 +118,9 @@ class WaitingMixin:
                 return statuses
             if time.monotonic() >= deadline:
                 return statuses
+            if cold and looked_at < COLD_SECONDS:
+                pause = self.poll_initial / 2
+                continue
             pause = delay
             delay = min(delay * self.poll_factor, self.poll_max)
 

@@ -12,9 +12,10 @@ KIND = ("cn-hangzhou", "Running")
 
 def test_an_unknown_kind_looks_at_the_floor_and_kinds_are_apart():
     times = SettleTimes(floor=0.2)
-    assert times.first_look(KIND) == 0.2
+    assert times.first_look(KIND) == 0.2 and not times.known(KIND)  # unknown: the wait looks often
     times.learn(KIND, looks=4, first_look=0.2, settled_at=12.5)
-    assert times.first_look(KIND) == 12.5
+    assert times.first_look(KIND) == 12.5 and times.known(KIND)
+    assert not times.known(("cn-hangzhou", "Stopped"))
     assert times.first_look(("cn-hangzhou", "Stopped")) == 0.2
     assert times.first_look(("eu-central-1", "Running")) == 0.2
 

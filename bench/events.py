@@ -1,5 +1,7 @@
-"""`chatops bench events`: 10,000 ECS events over 500 instances through the MNS emulator into one
-`chatops worker` process and the Slack emulator in rate-limit mode (1 message/s/channel, 429 beyond).
+"""`chatops bench events`: 10,000 ECS events over 500 instances through the MNS emulator into `workers`
+`chatops worker` processes (default 2, one per core of this machine class, as the worker is deployed: a
+process runs Python on one core at a time) and the Slack emulator in rate-limit mode (1 message/s/channel,
+429 beyond).
 
 The queue is filled first (a mix of both CloudMonitor envelope shapes, Base64 and raw bodies, plus
 ~1 % duplicate deliveries), then the worker starts. `seconds` runs from the first message handed out to
@@ -17,13 +19,13 @@ Side by side in the same run, on the same queue contents (the queue refilled wit
   its post was refused is lost, not handled); `taken_per_second` is every event it took off the queue
   over the same time: "baseline": {"events": n, ...}.
 - limit: the emulator's drain limit (bench/_mns_limit.py, a process of its own): as many threads as our
-  worker consumes with (`events.consumers`, 2 by default), each batch-receiving 16 and batch-deleting them
+  workers consume with (`events.consumers`, 2 per worker by default), each batch-receiving 16 and batch-deleting them
   with no processing at all → `limit_events_per_second` over all bodies.
 All three rates are timed alike, by the emulator: from the first message handed out to the last deleted.
 `baseline_ratio` = ours ÷ baseline (target ≥ 20), `limit_ratio` = ours ÷ limit (target ≥ 0.5); ours must
 lose and duplicate nothing.
 
-Options: events=N instances=N dup_percent=N consumers=N (threads in the worker) timeout=S
+Options: events=N instances=N dup_percent=N consumers=N (threads per worker) workers=N timeout=S
 baseline_events=N baseline_seconds=S
 """
 
@@ -253,10 +255,11 @@ def run(options: dict) -> dict:
     baseline_events = int(options.get("baseline_events", 2000))
     baseline_seconds = float(options.get("baseline_seconds", 120))
     consumers = int(options.get("consumers", DEFAULT_CONSUMERS))
+    processes = max(1, int(options.get("workers", 2)))
     redis_url, redis_server = redis_url_or_private()
     data_dir = Path(tempfile.mkdtemp(prefix="chatops-bench-events-"))
     stack = EmulatorStack(["slack", "mns", "ecs"]).start()
-    worker = None
+    workers: list[subprocess.Popen] = []
     try:
         slack, mns, ecs = stack.get("slack"), stack.get("mns"), stack.get("ecs")
         mns.record_calls = False
@@ -283,7 +286,8 @@ def run(options: dict) -> dict:
         if "consumers" in options:  # default: the policy's (2 threads per worker)
             policy["events"]["consumers"] = consumers
         env = worker_env(stack, data_dir, redis_url, policy)
-        worker = start_worker(env, data_dir / "worker.log")
+        workers = [start_worker(env, data_dir / f"worker{n}.log") for n in range(processes)]
+        worker = workers[0]
         deadline = time.monotonic() + timeout
         while mns.depth() > 0 and time.monotonic() < deadline and worker.poll() is None:
             time.sleep(0.05)
@@ -299,7 +303,8 @@ def run(options: dict) -> dict:
                 time.sleep(3.0)
                 if (slack.timeline[-1].seq if slack.timeline else 0) == last:
                     break
-        stop_worker(worker)
+        for w in workers:
+            stop_worker(w)
         seen = announced(slack)
         lost, duplicates = compare(expected, seen)
         rate = max(
@@ -309,7 +314,7 @@ def run(options: dict) -> dict:
         ours_calls, ours_429s = len(slack.calls), _ratelimited(slack.calls)
         sample = bodies[:baseline_events]
         baseline = run_baseline(stack, env, sample, seen, baseline_seconds)
-        limit = run_limit(stack, env, bodies, count, consumers, timeout)
+        limit = run_limit(stack, env, bodies, count, consumers * processes, timeout)
         baseline_ratio = ours_rate / baseline["events_per_second"] if baseline["events_per_second"] else None
         limit_ratio = ours_rate / limit["events_per_second"] if limit["events_per_second"] else None
         return {
@@ -335,10 +340,12 @@ def run(options: dict) -> dict:
                 "slack_rate_limit_per_channel": slack.rate_limit_per_channel,
                 "slack_burst": slack.rate_limit_burst,
                 "consumers": consumers,
+                "workers": processes,
             },
         }
     finally:
-        stop_worker(worker)
+        for w in workers:
+            stop_worker(w)
         stack.stop()
         if redis_server is not None:
             redis_server.stop()

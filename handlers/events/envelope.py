@@ -194,9 +194,6 @@ def _hash_id(obj: dict[str, Any]) -> str:
     return "h-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-_COMPACT = re.compile(r"^(\d{8})T(\d{6})(?:\.(\d{1,6}))?([+-]\d{4}|Z)?$")
-
-
 def parse_time(value: Any) -> dt.datetime | None:
     """`20181226T220114.058+0800`, ISO-8601, or epoch (ms or s) → aware UTC datetime; None if unreadable."""
     if value is None or isinstance(value, bool):
@@ -214,23 +211,10 @@ def parse_time(value: Any) -> dt.datetime | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
-    m = _COMPACT.match(text)
-    try:
-        if m:
-            date, clock, frac, zone = m.groups()
-            parsed = dt.datetime.strptime(date + clock, "%Y%m%d%H%M%S")
-            if frac:
-                parsed = parsed.replace(microsecond=int(frac.ljust(6, "0")))
-            if zone and zone != "Z":
-                sign = 1 if zone[0] == "+" else -1
-                offset = dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
-                parsed = parsed.replace(tzinfo=dt.timezone(sign * offset))
-            else:
-                parsed = parsed.replace(tzinfo=dt.UTC)
-        else:
-            parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=dt.UTC)
+    try:  # the compact form (CloudMonitor's) as well as the extended one
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
     except (ValueError, OverflowError):
         return None
     return parsed.astimezone(dt.UTC)

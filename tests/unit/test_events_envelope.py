@@ -89,6 +89,16 @@ def test_time_formats():
     assert parse_time("soon") is None and parse_time(True) is None and parse_time(None) is None
     when = dt.datetime(2024, 5, 1, 10, 0, 1, 123000, tzinfo=dt.UTC)
     assert parse_time(compact_time(when)) == when
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    assert parse_time("20181226T220114.058+0800") == dt.datetime(
+        2018, 12, 26, 22, 1, 14, 58000, tzinfo=beijing
+    )
+    assert (
+        parse_time("20181226T220114Z")
+        == parse_time("20181226T220114")
+        == dt.datetime(2018, 12, 26, 22, 1, 14, tzinfo=dt.UTC)
+    )
+    assert parse_time("20181326T220114Z") is None  # month 13
 
 
 def test_bodies_that_are_not_events():

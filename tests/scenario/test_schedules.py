@@ -11,6 +11,7 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.pipeline.jobs import ACTIVE
+from handlers.schedules import overrides as ovr
 from handlers.schedules.engine import compiled, reconcile, reconcile_schedule
 from handlers.schedules.warnings import SNOOZE_ACTION, warn_before_stops
 from sandbox import credentials
@@ -209,6 +210,37 @@ def test_skip_tonight_keeps_them_up_for_one_night_only(fleet):
     fleet.at(2026, 12, 29, 9, 1)
     fleet.at(2026, 12, 29, 21, 0)
     assert fleet.all("Stopped")  # the next night is a normal night
+
+
+def test_skip_tonight_on_a_friday_keeps_them_up_that_night_and_not_the_weekend(fleet):
+    # Friday 2027-01-08: the schedule's next start is Monday 09:00; Skip tonight ends on Saturday 09:00
+    # (the next start's time the first time it comes round), and the weekend is stopped as usual.
+    fleet.at(2027, 1, 8, 9, 0)
+    fleet.clock.advance(tokyo(2027, 1, 8, 20, 46) - fleet.clock.time())
+    warn_before_stops(fleet.bot.services)
+    stamp = str(int(tokyo(2027, 1, 8, 21, 0)))
+
+    def friday_warning():
+        for m in fleet.bot.emulator("slack").channel_messages("C_OPS"):
+            if "stops 5 running" in m.text and stamp in str(m.blocks):
+                return m
+        return None
+
+    warning = wait_for(friday_warning, 10, message="Friday's warning")
+    skip = next(b for b in warning.blocks[1]["elements"] if b["text"]["text"] == "Skip tonight")
+    click(fleet.bot, skip, user="U_BOB")
+    store = fleet.bot.services.store
+    (kept,) = wait_for(lambda: ovr.load_all(store), 10, message="the override")
+    assert kept.until == tokyo(2027, 1, 9, 9, 0)
+    fleet.at(2027, 1, 8, 21, 0)
+    assert fleet.all("Running")  # tonight: skipped
+    fleet.at(2027, 1, 9, 8, 59)
+    assert fleet.all("Running")
+    fleet.at(2027, 1, 9, 9, 1)  # the night is over: the schedule has them back, and Saturday is off
+    assert fleet.all("Stopped")
+    assert store.hgetall("schedules:overrides") == {}
+    fleet.at(2027, 1, 11, 9, 0)  # Monday
+    assert fleet.all("Running")
 
 
 def test_schedule_commands_show_instances_and_next_transitions(fleet):

@@ -327,3 +327,83 @@ def test_an_override_that_ends_with_a_transition_due_makes_one_job(fleet):
     assert fleet.all("Stopped")
     assert fleet.calls("StopInstances") == stops + 1  # one batch: the transition took the instance back
     assert fleet.bot.services.store.hgetall("schedules:overrides") == {}
+
+
+ENFORCING = POLICY.replace(
+    "timezone: Asia/Tokyo\nroles:", "timezone: Asia/Tokyo\nschedule_tag: Hours\nroles:"
+).replace("    stop_mode: StopCharging\n", "    stop_mode: StopCharging\n    manual: enforce\n")
+
+
+def test_a_renamed_schedule_tag_and_enforce_make_the_schedule_win_every_minute(make_bot, redis_url, tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(ENFORCING)
+    fleet = office_fleet(
+        make_bot, redis_url, path, 4
+    )  # tagged Schedule=office: not the key this policy reads
+    assert fleet.all("Running")  # the 08:00 tick saw none of them
+    opted_in, left_out = fleet.ids[:3], fleet.ids[3]
+    for iid in opted_in:
+        tags = fleet.ecs.instances[iid]["Tags"]
+        tags["Hours"] = tags.pop("Schedule")
+    fleet.at(2026, 12, 28, 8, 1)  # enforce: off hours, so what runs is stopped at the next tick
+    assert {fleet.statuses()[i] for i in opted_in} == {"Stopped"}
+    assert fleet.statuses()[left_out] == "Running"  # `Schedule=office` is not this policy's tag
+    fleet.at(2026, 12, 28, 9, 0)
+    assert {fleet.statuses()[i] for i in opted_in} == {"Running"}
+    fleet.ecs.set_status(opted_in[0], "Stopped")  # stopped by hand during office hours …
+    fleet.at(2026, 12, 28, 9, 1)
+    assert fleet.statuses()[opted_in[0]] == "Running"  # … and started again at the next tick
+    fleet.at(2026, 12, 28, 21, 0)
+    fleet.ecs.set_status(opted_in[1], "Running")  # started by hand in the evening …
+    fleet.at(2026, 12, 28, 23, 0)
+    assert {fleet.statuses()[i] for i in opted_in} == {"Stopped"}  # … and stopped again
+    assert fleet.statuses()[left_out] == "Running"
+
+
+SELECTING = POLICY.replace(
+    "    stop_mode: StopCharging\n", '    stop_mode: StopCharging\n    selector: "tag:squad=night"\n'
+)
+
+
+def test_a_schedules_selector_adds_instances_and_cancel_hands_an_override_back_at_once(
+    make_bot, redis_url, tmp_path
+):
+    path = tmp_path / "policy.yaml"
+    path.write_text(SELECTING)
+    fleet = office_fleet(make_bot, redis_url, path, 4)
+    selected = fleet.ids[3]
+    tags = fleet.ecs.instances[selected]["Tags"]
+    del tags["Schedule"]
+    tags["squad"] = "night"  # no schedule tag: in the schedule through its selector
+    fleet.ecs.set_status(selected, "Stopped")
+    fleet.at(2026, 12, 28, 9, 0)
+    assert fleet.all("Running")
+    name = fleet.ecs.instances[selected]["InstanceName"]
+    fleet.clock.advance(tokyo(2026, 12, 28, 20, 0) - fleet.clock.time())
+    answer = slash(fleet.bot, "/ecs", f"schedule override {name} keep-running until 23:00", user="U_BOB")
+    assert "keep running until" in answer.json()["text"], answer.json()
+    fleet.at(2026, 12, 28, 21, 0)
+    assert fleet.statuses()[selected] == "Running"
+    assert all(s == "Stopped" for i, s in fleet.statuses().items() if i != selected)
+    fleet.at(2026, 12, 28, 21, 30)
+    (o,) = fleet.bot.services.store.hgetall("schedules:overrides")
+    override_id = o.decode() if isinstance(o, bytes) else o
+    refused = slash(fleet.bot, "/ecs", f"schedule cancel {override_id}", user="U_CAROL").json()
+    assert "not allowed" in refused["text"]
+    cancelled = slash(fleet.bot, "/ecs", f"schedule cancel {override_id}", user="U_BOB").json()
+    assert f"Override `{override_id}` ended" in cancelled["text"], cancelled
+    fleet.settle()
+    wait_for(lambda: fleet.all("Stopped"), 30, message="the cancelled override's instance stopped")
+    assert fleet.bot.services.store.hgetall("schedules:overrides") == {}
+    stops = [r for r in fleet.bot.services.authz.recent(50) if r.what == "ecs.stop"]
+    assert {r.origin for r in stops} == {"schedule office"}
+
+
+def test_a_scheduled_stop_records_its_intent_so_auto_restart_leaves_it_alone(fleet):
+    from bot.intents import intents_for
+
+    fleet.at(2026, 12, 28, 9, 0)
+    fleet.at(2026, 12, 28, 21, 0)
+    found = intents_for(fleet.bot.services.store, fleet.ids)
+    assert set(found) == set(fleet.ids)
+    assert {(i.action, i.source, i.actor) for i in found.values()} == {("stop", "schedule", "office")}

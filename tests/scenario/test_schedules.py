@@ -260,7 +260,7 @@ def test_schedule_commands_show_instances_and_next_transitions(fleet):
 def test_a_tag_naming_an_unknown_schedule_is_reported_once(fleet):
     from handlers.schedules.engine import report_unknown_schedules
 
-    stray = fleet.ids[1]
+    stray = untagged(fleet)
     fleet.ecs.instances[stray]["Tags"]["Schedule"] = "ofice"  # a typo
     report_unknown_schedules(fleet.bot.services)
     report_unknown_schedules(fleet.bot.services)
@@ -270,7 +270,16 @@ def test_a_tag_naming_an_unknown_schedule_is_reported_once(fleet):
     fleet.ecs.set_status(stray, "Running")
     fleet.at(2026, 12, 28, 9, 0)
     fleet.at(2026, 12, 28, 21, 0)
-    assert fleet.statuses()[stray] == "Running"  # left alone by the 21:00 stop
+    assert fleet.ecs.instances[stray]["Status"] == "Running"  # left alone by the 21:00 stop
+
+
+def untagged(fleet) -> str:
+    """An instance of the fleet's region that carries no Schedule tag."""
+    return next(
+        i
+        for i, x in sorted(fleet.ecs.instances.items())
+        if "Schedule" not in x["Tags"] and x["RegionId"] == credentials.REGION_ID
+    )
 
 
 def test_each_day_has_one_thread_that_sums_the_schedule_up(fleet):
@@ -407,3 +416,27 @@ def test_a_scheduled_stop_records_its_intent_so_auto_restart_leaves_it_alone(fle
     found = intents_for(fleet.bot.services.store, fleet.ids)
     assert set(found) == set(fleet.ids)
     assert {(i.action, i.source, i.actor) for i in found.values()} == {("stop", "schedule", "office")}
+
+
+def test_the_unknown_schedule_check_reads_one_count_while_nothing_changes(fleet):
+    from handlers.schedules.engine import report_unknown_schedules
+
+    services = fleet.bot.services
+    report_unknown_schedules(services)  # the first run lists every tagged instance
+    # then, every 10 minutes, one count of the tagged instances: no listing while it stays the same
+    before = len(fleet.ecs.calls)
+    for _ in range(3):
+        fleet.clock.advance(600)
+        report_unknown_schedules(services)
+    made = fleet.ecs.calls[before:]
+    assert [(c.name, c.request.query.get("PageSize")) for c in made] == [("DescribeInstances", "1")] * 3
+    fleet.ecs.instances[fleet.ids[2]]["Tags"]["Schedule"] = "ofice"  # edited in place: the same count
+    fleet.ecs.instances[untagged(fleet)]["Tags"]["Schedule"] = "nightly"  # one tagged instance more
+    slack = fleet.bot.emulator("slack")
+    report_unknown_schedules(services)
+    notes = [m.text for m in slack.channel_messages("C_OPS") if "but the policy has no schedule" in m.text]
+    assert any("`ofice`" in n for n in notes) and any("`nightly`" in n for n in notes)
+    fleet.ecs.instances[fleet.ids[3]]["Tags"]["Schedule"] = "later"  # the same count: found within a day
+    fleet.clock.advance(86400)
+    report_unknown_schedules(services)
+    assert any("no schedule `later`" in m.text for m in slack.channel_messages("C_OPS"))

@@ -440,3 +440,31 @@ def test_the_unknown_schedule_check_reads_one_count_while_nothing_changes(fleet)
     fleet.clock.advance(86400)
     report_unknown_schedules(services)
     assert any("no schedule `later`" in m.text for m in slack.channel_messages("C_OPS"))
+
+
+def test_warning_buttons_need_schedule_override_and_are_audited(fleet):
+    fleet.at(2026, 12, 28, 9, 0)
+    fleet.clock.advance(tokyo(2026, 12, 28, 20, 50) - fleet.clock.time())
+    warn_before_stops(fleet.bot.services)
+    slack = fleet.bot.emulator("slack")
+    warning = wait_for(
+        lambda: next((m for m in slack.channel_messages("C_OPS") if "stops 5 running" in m.text), None), 10
+    )
+    snooze = next(b for b in warning.blocks[1]["elements"] if b["text"]["text"] == "Snooze 1 h")
+    click(fleet.bot, snooze, user="U_CAROL")  # read-only
+    store, authz = fleet.bot.services.store, fleet.bot.services.authz
+    wait_for(
+        lambda: any(r.who == "U_CAROL" and r.decision == "deny" for r in authz.recent(20)),
+        10,
+        message="the refusal",
+    )
+    assert store.hgetall("schedules:overrides") == {}
+    click(fleet.bot, snooze, user="U_BOB")
+    (o,) = wait_for(lambda: ovr.load_all(store), 10, message="the override")
+    assert o.by == "U_BOB" and o.until == tokyo(2026, 12, 28, 22, 0)
+    audited = [r for r in authz.recent(20) if r.who == "U_BOB" and r.what == "schedule.override"]
+    assert audited and any(o.id in (r.result or "") + (r.detail or "") for r in audited), audited
+    fleet.at(2026, 12, 28, 21, 0)
+    assert fleet.all("Running")
+    fleet.at(2026, 12, 28, 22, 1)  # the snooze is over
+    assert fleet.all("Stopped")

@@ -15,7 +15,9 @@ day is 24 h from midnight UTC of `day` (default a Wednesday away from any DST ch
   periodic jobs as production runs them every minute: `schedules.reconcile` (the engine), then, once
   the jobs it started have finished (every power job done, as the scenario test's `settle()` waits),
   `schedules.warn` (the pre-stop warning, which reads the members too). The worker's own real-time
-  periodic scheduler stays on; at the simulated minute it finds nothing left to do.
+  periodic scheduler stays on; at the simulated minute it finds nothing left to do. Its look for
+  instances tagged with an unknown schedule (`schedules.inventory`, every 10 real minutes) lists the
+  tagged instances in the priming and then counts them, one call a run, while the count stays the same.
 - baseline / baseline_paged: `bench/baselines/schedules_naive.py`, the seed's two UTC cron triggers per
   schedule (first page only, then with the paging loop added). Each invocation runs at its UTC time in
   order — without simulating the idle minutes in between. To keep the wall time down, the schedules
@@ -232,7 +234,7 @@ def run_ours(
 ) -> dict:
     from bot.clock import ManualClock
     from bot.pipeline.jobs import ACTIVE
-    from handlers.schedules.engine import reconcile
+    from handlers.schedules.engine import reconcile, report_unknown_schedules
     from handlers.schedules.warnings import warn_before_stops
     from sandbox.stack import BotStack
 
@@ -265,6 +267,7 @@ def run_ours(
         reconcile(services)  # priming: the worker that ran yesterday
         settle()
         warn_before_stops(services)
+        report_unknown_schedules(services)  # its look for unknown schedules: a listing, then counts
         priming = len(ecs.calls)
         ecs.reset_calls()
         ecs.latency = latency

@@ -14,6 +14,7 @@ transition, so racing reconcilers, a retried tick or a crash between acting and 
 one job per transition.
 
     schedules:state        hash: schedule → the transition last acted on ({"at", "state"})
+    schedules:inventory    the count of tagged instances at the last look for unknown schedules
     schedules:overrides    see handlers.schedules.overrides
 
 Instances opt in with the tag `<schedule_tag>=<name>` (default `Schedule`) or the schedule's
@@ -61,6 +62,8 @@ NO_STOCK = "OperationDenied.NoStock"
 RETRY_EVERY = 300.0  # a start that failed for lack of stock is tried again this often …
 RETRY_WINDOW = 1800.0  # … for this long after the transition, then escalated
 STATE = "schedules:state"
+INVENTORY = "schedules:inventory"  # the tagged count and time of the last listing for unknown schedules
+LIST_EVERY = 86400.0  # that listing is made again at least this often, whatever the count
 UTC = dt.UTC
 
 
@@ -267,13 +270,24 @@ def end_overrides(
 @capability.periodic("schedules.inventory", minute="*/10")
 def report_unknown_schedules(services: Services) -> None:
     """Instances tagged with a schedule the policy does not have: reported once each (ops channel and
-    log); they are left alone."""
+    log); they are left alone. Each run counts the tagged instances (one call); they are listed only
+    when that count changed since the last listing, or that listing is a day old (a tag edited in place
+    keeps the count)."""
     tag = services.policy.schedule_tag
     known = compiled(services)
     if not known:  # no schedules at all: the tag is not this bot's to judge
         return
+    ecs = services.adapter("ecs")
+    now = services.clock.time()
+    total = ecs.count_instances(tags={tag: None})
+    try:
+        last = json.loads(services.store.get(INVENTORY) or "{}")
+    except ValueError:
+        last = {}
+    if last.get("tag") == tag and last.get("total") == total and 0 <= now - last.get("at", 0) < LIST_EVERY:
+        return
     found: dict[str, list[InstanceInfo]] = {}
-    for i in services.adapter("ecs").describe_instances(tags={tag: None}):
+    for i in ecs.describe_instances(tags={tag: None}):
         name = i.tags.get(tag, "")
         if name not in known:
             found.setdefault(name, []).append(i)
@@ -293,6 +307,7 @@ def report_unknown_schedules(services: Services) -> None:
                 f":warning: {len(instances)} instance(s) carry `{tag}={escape(name)}`, but the policy has no "
                 f"schedule `{escape(name)}` (it has {known_names}); they are left alone: {escape(names)}{more}.",
             )
+    services.store.set(INVENTORY, json.dumps({"tag": tag, "total": total, "at": now}), 2 * LIST_EVERY)
 
 
 def retry_no_stock(

@@ -1,7 +1,9 @@
 """The warning before a schedule stops its instances (`warn_minutes` ahead, default 15), with Snooze 1 h
 / Snooze 2 h / Skip tonight. A button is an override of the schedule's instances (needs
 `schedule.override` for all of them, audited): snoozed, they stop when the snooze ends; skipped, they
-stay up until the schedule's next start and the night after is a normal night.
+stay up for that night: until the schedule's next start, or, when that is days away (a Friday, a
+stretch of holidays), until its time of day the next morning, when the schedule takes them back (the
+desired state then is stopped: they stop). The night after is a normal night.
 
     schedules:warned:<schedule>:<transition>    set once: each stop is announced once
 """
@@ -18,6 +20,7 @@ from bot.errors import ChatOpsError, UserError
 from bot.registry import Capability
 from bot.render import escape, local_time, plural
 from handlers.schedules import overrides as ovr
+from handlers.schedules.days import local_instant
 from handlers.schedules.engine import UTC, compiled, members, notify_channel, running_count
 
 if TYPE_CHECKING:
@@ -42,6 +45,21 @@ def upcoming_stop(cs: CompiledSchedule, now: dt.datetime):
         if t.state == "stopped":
             return t
     return None
+
+
+def end_of_night(cs: CompiledSchedule, stop_at: dt.datetime) -> dt.datetime:
+    """When Skip tonight ends: the schedule's next start, but no later than the first time its local
+    wall time comes round after the stop (a Friday's skip ends on Saturday morning, not on Monday, and
+    one before a week of holidays ends the next morning); 12 h after the stop without a start in sight."""
+    starts = [x for x in cs.next_transitions(stop_at, days=14) if x.state == "running"]
+    if not starts:
+        return stop_at + dt.timedelta(hours=12)
+    wall = starts[0].local
+    day = stop_at.astimezone(cs.zone).date()
+    morning = local_instant(cs.zone, day, wall.hour, wall.minute)
+    if morning <= stop_at:
+        morning = local_instant(cs.zone, day + dt.timedelta(days=1), wall.hour, wall.minute)
+    return min(starts[0].at, morning)
 
 
 @capability.periodic("schedules.warn", minute="*")
@@ -81,7 +99,8 @@ def warning(name: str, cs: CompiledSchedule, t, count: int, now: dt.datetime) ->
         blocks.section(f":alarm_clock: {escape(text)}"),
         blocks.actions(*buttons, block_id=f"warn-{name}-{stamp}"),
         blocks.context(
-            "Snoozed, they stop when the snooze ends; skipped, they stay up until the schedule's next start."
+            "Snoozed, they stop when the snooze ends; skipped, they stay up tonight, until the schedule's next "
+            "start or the next morning at that time, whichever comes first."
         ),
     ]
     return text, body
@@ -98,8 +117,7 @@ def snooze(req: ActionRequest) -> Reply:
     now = dt.datetime.fromtimestamp(services.clock.time(), UTC)
     label, seconds = CHOICES[key]
     if seconds is None:
-        starts = [x for x in cs.next_transitions(stop_at, days=14) if x.state == "running"]
-        until = starts[0].at if starts else stop_at + dt.timedelta(hours=12)
+        until = end_of_night(cs, stop_at)
     else:
         until = max(stop_at, now) + dt.timedelta(seconds=seconds)
     found = members(services, name, cs)

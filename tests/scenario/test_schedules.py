@@ -11,6 +11,7 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.pipeline.jobs import ACTIVE
+from handlers.schedules import overrides as ovr
 from handlers.schedules.engine import compiled, reconcile, reconcile_schedule
 from handlers.schedules.warnings import SNOOZE_ACTION, warn_before_stops
 from sandbox import credentials
@@ -211,6 +212,37 @@ def test_skip_tonight_keeps_them_up_for_one_night_only(fleet):
     assert fleet.all("Stopped")  # the next night is a normal night
 
 
+def test_skip_tonight_on_a_friday_keeps_them_up_that_night_and_not_the_weekend(fleet):
+    # Friday 2027-01-08: the schedule's next start is Monday 09:00; Skip tonight ends on Saturday 09:00
+    # (the next start's time the first time it comes round), and the weekend is stopped as usual.
+    fleet.at(2027, 1, 8, 9, 0)
+    fleet.clock.advance(tokyo(2027, 1, 8, 20, 46) - fleet.clock.time())
+    warn_before_stops(fleet.bot.services)
+    stamp = str(int(tokyo(2027, 1, 8, 21, 0)))
+
+    def friday_warning():
+        for m in fleet.bot.emulator("slack").channel_messages("C_OPS"):
+            if "stops 5 running" in m.text and stamp in str(m.blocks):
+                return m
+        return None
+
+    warning = wait_for(friday_warning, 10, message="Friday's warning")
+    skip = next(b for b in warning.blocks[1]["elements"] if b["text"]["text"] == "Skip tonight")
+    click(fleet.bot, skip, user="U_BOB")
+    store = fleet.bot.services.store
+    (kept,) = wait_for(lambda: ovr.load_all(store), 10, message="the override")
+    assert kept.until == tokyo(2027, 1, 9, 9, 0)
+    fleet.at(2027, 1, 8, 21, 0)
+    assert fleet.all("Running")  # tonight: skipped
+    fleet.at(2027, 1, 9, 8, 59)
+    assert fleet.all("Running")
+    fleet.at(2027, 1, 9, 9, 1)  # the night is over: the schedule has them back, and Saturday is off
+    assert fleet.all("Stopped")
+    assert store.hgetall("schedules:overrides") == {}
+    fleet.at(2027, 1, 11, 9, 0)  # Monday
+    assert fleet.all("Running")
+
+
 def test_schedule_commands_show_instances_and_next_transitions(fleet):
     fleet.at(2026, 12, 28, 9, 0)
     fleet.at(2026, 12, 28, 10, 0)
@@ -228,7 +260,7 @@ def test_schedule_commands_show_instances_and_next_transitions(fleet):
 def test_a_tag_naming_an_unknown_schedule_is_reported_once(fleet):
     from handlers.schedules.engine import report_unknown_schedules
 
-    stray = fleet.ids[1]
+    stray = untagged(fleet)
     fleet.ecs.instances[stray]["Tags"]["Schedule"] = "ofice"  # a typo
     report_unknown_schedules(fleet.bot.services)
     report_unknown_schedules(fleet.bot.services)
@@ -238,7 +270,16 @@ def test_a_tag_naming_an_unknown_schedule_is_reported_once(fleet):
     fleet.ecs.set_status(stray, "Running")
     fleet.at(2026, 12, 28, 9, 0)
     fleet.at(2026, 12, 28, 21, 0)
-    assert fleet.statuses()[stray] == "Running"  # left alone by the 21:00 stop
+    assert fleet.ecs.instances[stray]["Status"] == "Running"  # left alone by the 21:00 stop
+
+
+def untagged(fleet) -> str:
+    """An instance of the fleet's region that carries no Schedule tag."""
+    return next(
+        i
+        for i, x in sorted(fleet.ecs.instances.items())
+        if "Schedule" not in x["Tags"] and x["RegionId"] == credentials.REGION_ID
+    )
 
 
 def test_each_day_has_one_thread_that_sums_the_schedule_up(fleet):
@@ -295,3 +336,135 @@ def test_an_override_that_ends_with_a_transition_due_makes_one_job(fleet):
     assert fleet.all("Stopped")
     assert fleet.calls("StopInstances") == stops + 1  # one batch: the transition took the instance back
     assert fleet.bot.services.store.hgetall("schedules:overrides") == {}
+
+
+ENFORCING = POLICY.replace(
+    "timezone: Asia/Tokyo\nroles:", "timezone: Asia/Tokyo\nschedule_tag: Hours\nroles:"
+).replace("    stop_mode: StopCharging\n", "    stop_mode: StopCharging\n    manual: enforce\n")
+
+
+def test_a_renamed_schedule_tag_and_enforce_make_the_schedule_win_every_minute(make_bot, redis_url, tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(ENFORCING)
+    fleet = office_fleet(
+        make_bot, redis_url, path, 4
+    )  # tagged Schedule=office: not the key this policy reads
+    assert fleet.all("Running")  # the 08:00 tick saw none of them
+    opted_in, left_out = fleet.ids[:3], fleet.ids[3]
+    for iid in opted_in:
+        tags = fleet.ecs.instances[iid]["Tags"]
+        tags["Hours"] = tags.pop("Schedule")
+    fleet.at(2026, 12, 28, 8, 1)  # enforce: off hours, so what runs is stopped at the next tick
+    assert {fleet.statuses()[i] for i in opted_in} == {"Stopped"}
+    assert fleet.statuses()[left_out] == "Running"  # `Schedule=office` is not this policy's tag
+    fleet.at(2026, 12, 28, 9, 0)
+    assert {fleet.statuses()[i] for i in opted_in} == {"Running"}
+    fleet.ecs.set_status(opted_in[0], "Stopped")  # stopped by hand during office hours …
+    fleet.at(2026, 12, 28, 9, 1)
+    assert fleet.statuses()[opted_in[0]] == "Running"  # … and started again at the next tick
+    fleet.at(2026, 12, 28, 21, 0)
+    fleet.ecs.set_status(opted_in[1], "Running")  # started by hand in the evening …
+    fleet.at(2026, 12, 28, 23, 0)
+    assert {fleet.statuses()[i] for i in opted_in} == {"Stopped"}  # … and stopped again
+    assert fleet.statuses()[left_out] == "Running"
+
+
+SELECTING = POLICY.replace(
+    "    stop_mode: StopCharging\n", '    stop_mode: StopCharging\n    selector: "tag:squad=night"\n'
+)
+
+
+def test_a_schedules_selector_adds_instances_and_cancel_hands_an_override_back_at_once(
+    make_bot, redis_url, tmp_path
+):
+    path = tmp_path / "policy.yaml"
+    path.write_text(SELECTING)
+    fleet = office_fleet(make_bot, redis_url, path, 4)
+    selected = fleet.ids[3]
+    tags = fleet.ecs.instances[selected]["Tags"]
+    del tags["Schedule"]
+    tags["squad"] = "night"  # no schedule tag: in the schedule through its selector
+    fleet.ecs.set_status(selected, "Stopped")
+    fleet.at(2026, 12, 28, 9, 0)
+    assert fleet.all("Running")
+    name = fleet.ecs.instances[selected]["InstanceName"]
+    fleet.clock.advance(tokyo(2026, 12, 28, 20, 0) - fleet.clock.time())
+    answer = slash(fleet.bot, "/ecs", f"schedule override {name} keep-running until 23:00", user="U_BOB")
+    assert "keep running until" in answer.json()["text"], answer.json()
+    fleet.at(2026, 12, 28, 21, 0)
+    assert fleet.statuses()[selected] == "Running"
+    assert all(s == "Stopped" for i, s in fleet.statuses().items() if i != selected)
+    fleet.at(2026, 12, 28, 21, 30)
+    (o,) = fleet.bot.services.store.hgetall("schedules:overrides")
+    override_id = o.decode() if isinstance(o, bytes) else o
+    refused = slash(fleet.bot, "/ecs", f"schedule cancel {override_id}", user="U_CAROL").json()
+    assert "not allowed" in refused["text"]
+    cancelled = slash(fleet.bot, "/ecs", f"schedule cancel {override_id}", user="U_BOB").json()
+    assert f"Override `{override_id}` ended" in cancelled["text"], cancelled
+    fleet.settle()
+    wait_for(lambda: fleet.all("Stopped"), 30, message="the cancelled override's instance stopped")
+    assert fleet.bot.services.store.hgetall("schedules:overrides") == {}
+    stops = [r for r in fleet.bot.services.authz.recent(50) if r.what == "ecs.stop"]
+    assert {r.origin for r in stops} == {"schedule office"}
+
+
+def test_a_scheduled_stop_records_its_intent_so_auto_restart_leaves_it_alone(fleet):
+    from bot.intents import intents_for
+
+    fleet.at(2026, 12, 28, 9, 0)
+    fleet.at(2026, 12, 28, 21, 0)
+    found = intents_for(fleet.bot.services.store, fleet.ids)
+    assert set(found) == set(fleet.ids)
+    assert {(i.action, i.source, i.actor) for i in found.values()} == {("stop", "schedule", "office")}
+
+
+def test_the_unknown_schedule_check_reads_one_count_while_nothing_changes(fleet):
+    from handlers.schedules.engine import report_unknown_schedules
+
+    services = fleet.bot.services
+    report_unknown_schedules(services)  # the first run lists every tagged instance
+    # then, every 10 minutes, one count of the tagged instances: no listing while it stays the same
+    before = len(fleet.ecs.calls)
+    for _ in range(3):
+        fleet.clock.advance(600)
+        report_unknown_schedules(services)
+    made = fleet.ecs.calls[before:]
+    assert [(c.name, c.request.query.get("PageSize")) for c in made] == [("DescribeInstances", "1")] * 3
+    fleet.ecs.instances[fleet.ids[2]]["Tags"]["Schedule"] = "ofice"  # edited in place: the same count
+    fleet.ecs.instances[untagged(fleet)]["Tags"]["Schedule"] = "nightly"  # one tagged instance more
+    slack = fleet.bot.emulator("slack")
+    report_unknown_schedules(services)
+    notes = [m.text for m in slack.channel_messages("C_OPS") if "but the policy has no schedule" in m.text]
+    assert any("`ofice`" in n for n in notes) and any("`nightly`" in n for n in notes)
+    fleet.ecs.instances[fleet.ids[3]]["Tags"]["Schedule"] = "later"  # the same count: found within a day
+    fleet.clock.advance(86400)
+    report_unknown_schedules(services)
+    assert any("no schedule `later`" in m.text for m in slack.channel_messages("C_OPS"))
+
+
+def test_warning_buttons_need_schedule_override_and_are_audited(fleet):
+    fleet.at(2026, 12, 28, 9, 0)
+    fleet.clock.advance(tokyo(2026, 12, 28, 20, 50) - fleet.clock.time())
+    warn_before_stops(fleet.bot.services)
+    slack = fleet.bot.emulator("slack")
+    warning = wait_for(
+        lambda: next((m for m in slack.channel_messages("C_OPS") if "stops 5 running" in m.text), None), 10
+    )
+    snooze = next(b for b in warning.blocks[1]["elements"] if b["text"]["text"] == "Snooze 1 h")
+    click(fleet.bot, snooze, user="U_CAROL")  # read-only
+    store, authz = fleet.bot.services.store, fleet.bot.services.authz
+    wait_for(
+        lambda: any(r.who == "U_CAROL" and r.decision == "deny" for r in authz.recent(20)),
+        10,
+        message="the refusal",
+    )
+    assert store.hgetall("schedules:overrides") == {}
+    click(fleet.bot, snooze, user="U_BOB")
+    (o,) = wait_for(lambda: ovr.load_all(store), 10, message="the override")
+    assert o.by == "U_BOB" and o.until == tokyo(2026, 12, 28, 22, 0)
+    audited = [r for r in authz.recent(20) if r.who == "U_BOB" and r.what == "schedule.override"]
+    assert audited and any(o.id in (r.result or "") + (r.detail or "") for r in audited), audited
+    fleet.at(2026, 12, 28, 21, 0)
+    assert fleet.all("Running")
+    fleet.at(2026, 12, 28, 22, 1)  # the snooze is over
+    assert fleet.all("Stopped")

@@ -2,12 +2,13 @@
 
 - When to look: the first look comes when this kind of wait (region, target state) settled last time,
   learnt from the waits before it; then the usual backoff (`poll_initial` × `poll_factor`ⁿ, at most
-  `poll_max`). A kind not seen before is looked at every `poll_initial` / 2 for its first COLD_SECONDS,
-  then with the backoff: the first wait of a kind is seen done within a short look of ECS settling,
-  and what it learns for the next ones is as close (a few calls more, once per kind and process). A start that takes ECS 30 s costs one or two reads instead of a dozen, and nothing is
-  read while nothing can have changed. Each settled wait updates the estimate: settled at the first
-  look, the next first look comes a little earlier (ECS may have got faster); settled later, the next
-  first look comes when this one settled.
+  `poll_max`). A kind not seen before is looked at every `poll_initial` / 2 for its first COLD_SECONDS
+  when a look costs one call (a probe, or up to 100 ids), then with the backoff: the first wait of a
+  kind is seen done within a short look of ECS settling, and what it learns for the next ones is as
+  close (a few calls more, once per kind and process). A start that takes ECS 30 s costs one or two
+  reads instead of a dozen, and nothing is read while nothing can have changed. Each settled wait
+  updates the estimate: settled at the first look, the next first look comes a little earlier (ECS
+  may have got faster); settled later, the next first look comes when this one settled.
 - How to look: small sets are re-read by id; large tag-scoped sets are watched through status-filtered
   probes (is any of ours still Stopping?), so a look costs O(1) calls instead of O(N/100).
 """
@@ -92,7 +93,7 @@ class WaitingMixin:
         deadline = began + (timeout if timeout is not None else self.wait_timeout)
         kind = (region, target)
         first_look = self.settle_times.first_look(kind)
-        cold = not self.settle_times.known(kind)
+        cold = not self.settle_times.known(kind) and (probing or len(ids) <= 100)
         pause, delay, looks = (self.poll_initial / 2 if cold else first_look), self.poll_initial, 0
         while True:
             time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
@@ -118,7 +119,7 @@ class WaitingMixin:
                 return statuses
             if time.monotonic() >= deadline:
                 return statuses
-            if cold and looked_at < COLD_SECONDS:
+            if cold and looked_at < COLD_SECONDS and (probing or len(ids) <= 100):
                 pause = self.poll_initial / 2
                 continue
             pause = delay

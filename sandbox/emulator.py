@@ -80,6 +80,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client went away mid-request (killed): a service never sees it
+            self.close_connection = True
+            return
         parts = urlsplit(self.path)
         req = Request(
             method=self.command,

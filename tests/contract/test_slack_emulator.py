@@ -206,3 +206,28 @@ def test_the_suite_sees_every_refusal_for_a_limit(slack):
         "views.publish: invalid_arguments ['no more than 100 items allowed [json-pointer:/view/blocks]']",
         "response_url: no_text []",
     ]
+
+
+def test_a_request_whose_client_went_away_before_its_body_arrived_has_no_effect(slack):
+    """A worker killed while sending: the headers arrived, the body did not. Slack never sees such a
+    request; the emulator neither answers nor records it (it used to take the empty body as a message
+    without text)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(slack.base_url)
+    body = b'{"channel": "C_OPS", "text": "hello"}'
+    with socket.create_connection((url.hostname, url.port), timeout=5) as conn:
+        conn.sendall(
+            b"POST /api/chat.postMessage HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Authorization: Bearer " + credentials.SLACK_BOT_TOKEN.encode() + b"\r\n"
+            b"Content-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body[:10]
+        )
+        conn.shutdown(socket.SHUT_WR)
+        assert conn.recv(1024) == b""  # closed without an answer
+    messenger(slack).post("C_OPS", "after")  # a whole request is served as before
+    assert [c.name for c in slack.calls] == ["chat.postMessage"]
+    assert [m.text for m in slack.channel_messages("C_OPS")] == ["after"]

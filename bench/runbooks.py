@@ -42,7 +42,7 @@ import yaml
 
 from bench import loopback_only, start_worker
 
-HEADLINE = ("overhead_median", "overhead_p99", "lost_runs")
+HEADLINE = ("overhead_median", "overhead_p99", "floor.overhead_median", "lost_runs")
 
 
 def _steps(count: int, seconds: float, mix: str) -> list[dict]:

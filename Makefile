@@ -26,7 +26,7 @@ sandbox: $(STAMP)
 test: $(STAMP_TEST)
 	@scripts/ensure-redis-server
 	env -u HTTP_PROXY -u HTTPS_PROXY -u http_proxy -u https_proxy ALIBABA_CLOUD_ECS_METADATA_DISABLED=true \
-		$(BIN)/python -m pytest
+		$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)
 	@scripts/ensure-redis-server

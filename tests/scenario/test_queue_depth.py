@@ -36,8 +36,10 @@ def test_the_job_reads_the_queue_and_metrics_and_slack_show_it(make_bot, redis_u
     clock = OffsetClock(offset=AHEAD)
     bot = make_bot(redis_url=redis_url, emulators=EMULATORS, registry=without_consumer(), clock=clock)
     mns = bot.emulator("mns")
+    before = latest(bot.services)
     answer = slash(bot, "/ecs", "events status").json()
-    assert "No reading of the MNS queue yet" in answer["text"]
+    if before is None and latest(bot.services) is None:  # the minute's own run may come at start
+        assert "No reading of the MNS queue yet" in answer["text"]
     waiting = mns.send_many(["one", "two", "three"])
     mns.send("later", delay=600)
     (taken,) = MnsQueueClient(mns.base_url, credentials.MNS_QUEUE, AK, SK, timeout=10).receive(1, 0)

@@ -119,6 +119,7 @@ class WaitingMixin:
                 return statuses
             if time.monotonic() >= deadline:
                 return statuses
+            # still cold, and a look still one call (an inconclusive probe turned this into reads by id)
             if cold and looked_at < COLD_SECONDS and (probing or len(ids) <= 100):
                 pause = self.poll_initial / 2
                 continue

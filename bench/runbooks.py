@@ -65,6 +65,16 @@ def worker_env(env: dict[str, str]) -> dict[str, str]:
     return full
 
 
+def finished_at(ecs, invoke_id: str) -> float:
+    """When the emulator's invocation ended: its last instance's finish."""
+    return max(e["finished_at"] for e in ecs.invocations[invoke_id]["instances"].values())
+
+
+def in_cloud_assistant(ecs, invoke_id: str) -> float:
+    """An invocation's own time: accepted → its last instance's finish."""
+    return finished_at(ecs, invoke_id) - ecs.invocations[invoke_id]["created_at"]
+
+
 def own_seconds(ecs, record, steps: list[dict]) -> float:
     """The sum of a run's steps' own durations: a wait's length; a run step's time in Cloud Assistant
     (the emulator's record of its invocation: accepted → the last instance's finish)."""
@@ -75,8 +85,7 @@ def own_seconds(ecs, record, steps: list[dict]) -> float:
             continue
         entry = record.state["steps"][str(n)]
         for invoke_id in (entry.get("result") or {}).get("invoke_ids") or ():
-            inv = ecs.invocations[invoke_id]
-            total += max(e["finished_at"] for e in inv["instances"].values()) - inv["created_at"]
+            total += in_cloud_assistant(ecs, invoke_id)
     return total
 
 
@@ -103,7 +112,7 @@ def breakdown(ecs, records: list, steps: list[dict]) -> dict[str, float]:
             if "run" not in steps[n] or not ids:
                 continue
             inv = ecs.invocations[ids[0]]
-            finished = max(e["finished_at"] for e in inv["instances"].values())
+            finished = finished_at(ecs, ids[0])
             parts["to_send"].append(inv["created_at"] - entry["started_at"])
             parts["command"].append(finished - inv["created_at"])
             parts["to_step_end"].append(entry["finished_at"] - finished)
@@ -135,10 +144,7 @@ def run_floor(ecs, env: dict[str, str], runs: int, steps: int, seconds: float) -
     out = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else {"runs": []}
     overheads = []
     for r in out["runs"]:
-        own = 0.0
-        for invoke_id in r["invoke_ids"]:
-            inv = ecs.invocations[invoke_id]
-            own += max(e["finished_at"] for e in inv["instances"].values()) - inv["created_at"]
+        own = sum(in_cloud_assistant(ecs, invoke_id) for invoke_id in r["invoke_ids"])
         if r["ok"] and own:
             overheads.append((r["finished"] - r["started"]) / own)
     return {

@@ -93,8 +93,12 @@ class WaitingMixin:
         deadline = began + (timeout if timeout is not None else self.wait_timeout)
         kind = (region, target)
         first_look = self.settle_times.first_look(kind)
-        cold = not self.settle_times.known(kind) and (probing or len(ids) <= 100)
-        pause, delay, looks = (self.poll_initial / 2 if cold else first_look), self.poll_initial, 0
+        cold = not self.settle_times.known(kind)
+
+        def often(elapsed: float) -> bool:  # cold, and a look one call (probing may have stopped)
+            return cold and elapsed < COLD_SECONDS and (probing or len(ids) <= 100)
+
+        pause, delay, looks = (self.poll_initial / 2 if often(0.0) else first_look), self.poll_initial, 0
         while True:
             time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
             looked_at = time.monotonic() - began
@@ -119,8 +123,7 @@ class WaitingMixin:
                 return statuses
             if time.monotonic() >= deadline:
                 return statuses
-            # still cold, and a look still one call (an inconclusive probe turned this into reads by id)
-            if cold and looked_at < COLD_SECONDS and (probing or len(ids) <= 100):
+            if often(looked_at):
                 pause = self.poll_initial / 2
                 continue
             pause = delay

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from bot.ecs_model import InstanceInfo
 from bot.run_model import InstanceRun
-from handlers.ecs.run_plan import build_run_plan, parse_run_args
 from handlers.ecs.run_render import preview, progress, report
-
-
-def linux(n, status="Running"):
-    return InstanceInfo(f"i-l{n}", f"web-{n}", status, os_type="linux")
+from tests.unit.test_run_plan import linux
+from tests.unit.test_run_plan import plan as run_plan
 
 
 def plan(count: int = 8):
+    """`uptime` on `count` running Linux instances with their agents, and one stopped instance."""
     fleet = [linux(n) for n in range(count)] + [linux(99, "Stopped")]
-    return build_run_plan(
-        parse_run_args("tag:env=dev -- uptime"),
-        "uptime",
-        "shell",
-        60,
-        fleet,
-        {f"i-l{n}": True for n in range(count)},
-        plan_id="p1",
-        region="cn-hangzhou",
-        requester="U1",
-        channel="C1",
-        now=100.0,
-        ttl_seconds=600,
-    )
+    return run_plan(fleet, {f"i-l{n}": True for n in range(count)})
 
 
 def test_the_preview_shows_the_count_the_os_mix_the_command_and_who_cannot_run_it():

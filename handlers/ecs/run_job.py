@@ -42,6 +42,7 @@ capability = Capability("handlers.ecs.run_job")
 log = logging.getLogger(__name__)
 
 POLL_FIRST, POLL_FACTOR, POLL_CAP = 0.2, 1.5, 1.0
+LEARN_SLICE = 0.1  # seconds: how soon a sleeping run sees what the runs beside it learnt
 GRACE = 30.0  # how long past the command's timeout to wait for ECS's last word
 
 
@@ -140,10 +141,18 @@ class CommandRun:
         left = plan.timeout + GRACE - max(0.0, self.clock.time() - state["sent_at"])
         self.deadline = self.clock.monotonic() + max(left, POLL_CAP)
         self.began = self.clock.monotonic() - max(0.0, self.clock.time() - state["sent_at"])
+        self._saved: tuple | None = None  # what the last save wrote
 
-    def save(self) -> None:
-        self.job.state["runs"] = {i: r.as_dict() for i, r in self.runs.items()}
+    def save(self, if_changed: bool = False) -> None:
+        """Keep the runs and batches in the job's record; `if_changed`: only when a look changed them
+        (most looks of a long command see it still running, and a record is rewritten whole)."""
+        runs = {i: r.as_dict() for i, r in self.runs.items()}
+        snapshot = (runs, [dict(b) for b in self.batches])
+        if if_changed and snapshot == self._saved:
+            return
+        self.job.state["runs"] = runs
         self.job.save()
+        self._saved = snapshot
 
     def show(self, phase: str, force: bool = False) -> None:
         text, body = progress(
@@ -190,8 +199,9 @@ class CommandRun:
         while any(not b["done"] for b in self.batches):
             if self.clock.monotonic() >= self.deadline:
                 break
-            pause = looks.pause(self.clock.monotonic() - self.began)
-            self.clock.sleep(min(pause, max(0.0, self.deadline - self.clock.monotonic())))
+            looks.expect(self.ca.finish_times.expected(key))
+            looks.pause(self.clock.monotonic() - self.began)
+            self._sleep_until_due(looks, key)
             looked_at = self.clock.monotonic() - self.began
             if (
                 self.stop_requested is not None
@@ -208,10 +218,11 @@ class CommandRun:
                 ) as pool:
                     list(pool.map(lambda nb: self._look(*nb), pending))
             self.job.set_phase("running")
-            self.save()
+            self.save(if_changed=True)
             self.show("running")
             if any(not b["done"] for b in self.batches):
                 looks.saw_running(looked_at)
+                self.ca.finish_times.saw_running(key, looked_at)
             elif not self.job.state.get("stopped"):
                 self.ca.finish_times.learn(key, looks.running_at, looked_at)
         for n, batch in enumerate(self.batches):
@@ -222,6 +233,17 @@ class CommandRun:
                         self.runs[iid] = InstanceRun(iid, NO_RESULT, error_code=NO_RESULT)
                 batch["done"] = True
         self.save()
+
+    def _sleep_until_due(self, looks: LookSchedule, key: str) -> None:
+        """Sleep until the next look (never past the deadline), in slices: what the runs of the same
+        command learn meanwhile can bring the look forward."""
+        while looks.due is not None:
+            now = self.clock.monotonic()
+            left = min(looks.due - (now - self.began), self.deadline - now)
+            if left <= 0:
+                return
+            self.clock.sleep(min(left, LEARN_SLICE))
+            looks.expect(self.ca.finish_times.expected(key))
 
     def stop(self) -> None:
         """StopInvocation on every unfinished batch (once per run: the flag is saved)."""

@@ -3,7 +3,10 @@ and what a finish teaches the next run of the same command."""
 
 from __future__ import annotations
 
-from hypothesis import given
+import heapq
+import statistics
+
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.run_looks import FinishTimes, LookSchedule, command_key
@@ -89,3 +92,68 @@ def test_a_learnt_finish_is_bounded_and_kept_per_command():
     assert times.expected(command_key("r", "RunShellScript", "a")) == 100.0
     assert times.expected(command_key("r", "RunShellScript", "b")) is None
     assert command_key("r", "RunShellScript", "a") != command_key("r", "RunPowerShellScript", "a")
+
+
+def side_by_side(duration: float, sent: list[float], share: bool, slice_: float = 0.1) -> list[float]:
+    """Runs of one command never run before, sent at `sent` (seconds). With `share`, as the poll loop
+    does: a sleeping run reads the runs' latest estimate every `slice_` (it can bring its look forward)
+    and a look that sees its run still running tells the others. Each run's lag: its done look − its
+    finish."""
+    times, key = FinishTimes(), "k"
+    schedules = [LookSchedule(FIRST, FACTOR, CAP) for _ in sent]
+    for schedule in schedules:
+        schedule.pause(0.0)
+    wake = [(t + min(schedules[n].due, slice_ if share else CAP), n) for n, t in enumerate(sent)]
+    heapq.heapify(wake)
+    lags = {}
+    while wake:
+        at, n = heapq.heappop(wake)
+        elapsed, schedule = at - sent[n], schedules[n]
+        if share and elapsed < schedule.due - 1e-12:  # a slice: what the others learnt meanwhile
+            schedule.expect(times.expected(key))
+        elif elapsed >= duration:  # the look sees it done
+            lags[n] = elapsed - duration
+            times.learn(key, schedule.running_at, elapsed)
+            continue
+        else:
+            schedule.saw_running(elapsed)
+            if share:
+                times.saw_running(key, elapsed)
+                schedule.expect(times.expected(key))
+            schedule.pause(elapsed)
+        step = min(schedule.due - elapsed, slice_) if share else schedule.due - elapsed
+        heapq.heappush(wake, (sent[n] + elapsed + max(0.0, step), n))
+    return [lags[n] for n in range(len(sent))]
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    duration=st.floats(min_value=0.05, max_value=60.0),
+    spread=st.floats(min_value=0.0, max_value=2.0),
+)
+def test_runs_side_by_side_are_never_seen_done_later_than_the_cap(duration, spread):
+    sent = [spread * n / 49 for n in range(50)]
+    assert max(side_by_side(duration, sent, True)) <= CAP + 1e-9
+
+
+def test_runs_side_by_side_of_a_new_command_are_seen_done_sooner_for_learning_from_each_other():
+    sent = [0.7 * n / 49 for n in range(50)]  # 50 runs sent over 0.7 s, as 50 runbooks started at once
+    durations = [0.5 + 0.37 * k for k in range(160)]  # 0.5 s to 59 s, off the backoff's own grid
+    shared = statistics.mean(statistics.mean(side_by_side(d, sent, True)) for d in durations)
+    alone = statistics.mean(statistics.mean(side_by_side(d, sent, False)) for d in durations)
+    assert alone > 0.4  # alone, a run's finish is seen about half a backoff gap late
+    assert shared <= 0.6 * alone
+
+
+def test_a_look_that_sees_the_command_still_running_raises_the_bracket_for_every_run():
+    times = FinishTimes()
+    times.learn("k", 2.0, 3.1)
+    times.saw_running("k", 2.9)
+    assert abs(times.expected("k") - 3.0) < 1e-9
+    times.saw_running("k", 4.0)  # outside the bracket (a slower run): it says nothing
+    times.saw_running("k", 1.0)
+    assert abs(times.expected("k") - 3.0) < 1e-9
+    schedule = LookSchedule(FIRST, FACTOR, CAP)
+    schedule.saw_running(2.95)
+    schedule.expect(2.5)  # behind this run's last look: no look placed there
+    assert schedule.pause(2.95) == FIRST

@@ -18,9 +18,10 @@ Side by side in the same run, on the same queue contents (the queue refilled wit
   Its `events_per_second` counts, like ours, the events that reached Slack (an event it deleted after
   its post was refused is lost, not handled); `taken_per_second` is every event it took off the queue
   over the same time: "baseline": {"events": n, ...}.
-- limit: the emulator's drain limit (bench/_mns_limit.py, a process of its own): as many threads as our
-  workers consume with (`events.consumers`, 2 per worker by default), each batch-receiving 16 and batch-deleting them
-  with no processing at all → `limit_events_per_second` over all bodies.
+- limit: the emulator's drain limit (bench/_mns_limit.py, a process of its own): threads each
+  batch-receiving 16 and batch-deleting them with no processing at all, over all bodies, tried with 1, 2,
+  4 and 8 threads and with as many as our workers consume with (`events.consumers` per worker); the
+  fastest is `limit_events_per_second` ("limit": {"by_threads": …} shows each).
 All three rates are timed alike, by the emulator: from the first message handed out to the last deleted.
 `baseline_ratio` = ours ÷ baseline (target ≥ 20), `limit_ratio` = ours ÷ limit (target ≥ 0.5); ours must
 lose and duplicate nothing.
@@ -221,17 +222,27 @@ def run_baseline(stack, env, bodies: list[str], seen_before: Counter, budget: fl
     }
 
 
+LIMIT_THREADS = (1, 2, 4, 8)  # the drain is tried with each (and with ours); the fastest is the limit
+
+
 def run_limit(stack, env, bodies: list[str], events: int, threads: int, timeout: float) -> dict:
+    """The emulator's drain limit: the fastest drain of all bodies by a client that does no processing,
+    over several connection counts (more connections are not always faster: the emulator is one
+    process). Each drain is timed by the emulator, as ours is."""
     mns = stack.get("mns")
-    _refill(mns, bodies)
-    args = ["bench._mns_limit", env["MNS_ENDPOINT"], env["MNS_QUEUE"], str(threads)]
-    out = _subprocess_json(args, env, timeout)
-    seconds = _drained_seconds(mns)
+    rates: dict[int, int] = {}
+    for n in sorted({*LIMIT_THREADS, threads}):
+        _refill(mns, bodies)
+        args = ["bench._mns_limit", env["MNS_ENDPOINT"], env["MNS_QUEUE"], str(n)]
+        out = _subprocess_json(args, env, timeout)
+        seconds = _drained_seconds(mns)
+        drained = seconds > 0 and mns.depth() == 0 and out["messages"] >= events
+        rates[n] = round(events / seconds) if drained else 0
+    best = max(rates, key=rates.get)
     return {
-        "threads": threads,
-        "messages": out["messages"],
-        "seconds": round(seconds, 3),
-        "events_per_second": round(events / seconds) if seconds > 0 and mns.depth() == 0 else 0,
+        "threads": best,
+        "events_per_second": rates[best],
+        "by_threads": {str(n): r for n, r in rates.items()},
     }
 
 

@@ -210,15 +210,16 @@ def restart_notice(
 
 
 def quarantine_notice(message_id: str, dequeue_count: int, reason: str, excerpt: str) -> Notice:
+    # the reason may quote the message, and the excerpt is the message: both made inert for mrkdwn
     head = (
-        f":biohazard_sign: Quarantined MNS message `{message_id}` (delivered {dequeue_count}×): {reason}. "
-        "It was kept in the bot's store and deleted from the queue."
+        f":biohazard_sign: Quarantined MNS message `{escape(message_id)}` (delivered {dequeue_count}×): "
+        f"{escape(reason)}. It was kept in the bot's store and deleted from the queue."
     )
     return Notice(
         event_id=f"quarantine:{message_id}",
         kind="quarantine",
-        text=f"Quarantined MNS message {message_id}: {reason}",
-        blocks=[blocks.section(head), blocks.section(blocks.code(excerpt or "(empty body)"))],
+        text=f"Quarantined MNS message {escape(message_id)}: {escape(reason)}",
+        blocks=[blocks.section(head), blocks.section(blocks.code(escape(excerpt) or "(empty body)"))],
         line=head,
         plain=f"quarantined message {message_id}: {reason}",
         urgent=True,

@@ -18,7 +18,7 @@ from handlers.events.digest import DigestView, entry
 from handlers.events.envelope import EcsEvent
 from handlers.events.history import describe_entry, parse_history_args
 from handlers.events.interruption import group_selects
-from handlers.events.render import state_notice
+from handlers.events.render import quarantine_notice, state_notice
 from handlers.events.restart_policy import decide_restart
 from handlers.events.routing import channels_for, route_matches
 
@@ -203,3 +203,12 @@ def test_history_lines():
     assert line.endswith("SystemMaintenance.Reboot Scheduled, not before 2026-03-29 01:30")
     line = describe_entry({"t": t, "e": "Instance:PreemptibleInstanceInterruption", "outcome": "removed"}, TZ)
     assert line.endswith("preemptible interruption: removed")
+
+
+def test_a_quarantined_message_is_quoted_inert_a_mention_in_it_pings_nobody():
+    body = "not JSON: <!channel> <@U1> &amp; <https://x|y>"
+    notice = quarantine_notice("m-<1>", 3, "bad body near `<!here>`", body)
+    shown = json.dumps(notice.blocks) + notice.text
+    for raw in ("<!channel>", "<@U1>", "<!here>", "<https://x|y>", "m-<1>"):
+        assert raw not in shown
+    assert "&lt;!channel&gt; &lt;@U1&gt; &amp;amp; &lt;https://x|y&gt;" in json.dumps(notice.blocks)

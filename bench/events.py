@@ -3,8 +3,9 @@
 process runs Python on one core at a time) and the Slack emulator in rate-limit mode (1 message/s/channel,
 429 beyond).
 
-The queue is filled first (a mix of both CloudMonitor envelope shapes, Base64 and raw bodies, plus
-~1 % duplicate deliveries), then the worker starts. `seconds` runs from the first message handed out to
+The workers start first, on an empty queue; once every consumer is long-polling, the queue is filled
+(a mix of both CloudMonitor envelope shapes, Base64 and raw bodies, plus ~1 % duplicate deliveries), as
+events reach workers that are already running. `seconds` runs from the first message handed out to
 the last one deleted. Afterwards, once Slack is quiet, every event is looked for in Slack — single
 messages, and every line of the digests (their attached files) — to count lost and duplicated
 announcements; `max_channel_rate` is the highest rate of message calls (posts and edits) to any channel
@@ -282,8 +283,6 @@ def run(options: dict) -> dict:
         ]
         instances = [dict(ecs.instances[i]) for i in ids]
         bodies, expected = make_events(count, instances, dup_percent)
-        for start in range(0, len(bodies), 1000):
-            mns.send_many(bodies[start : start + 1000])
         policy = {
             "timezone": "Europe/Berlin",
             "routes": ROUTES,
@@ -300,6 +299,11 @@ def run(options: dict) -> dict:
         workers = [start_worker(env, data_dir / f"worker{n}.log") for n in range(processes)]
         worker = workers[0]
         deadline = time.monotonic() + timeout
+        # the events arrive at running workers, as in production: every consumer polls first
+        ready_by = time.monotonic() + 60
+        while mns.waiting_receives < consumers * processes and time.monotonic() < ready_by:
+            time.sleep(0.05)
+        _refill(mns, bodies)
         while mns.depth() > 0 and time.monotonic() < deadline and worker.poll() is None:
             time.sleep(0.05)
         drained = mns.depth() == 0

@@ -74,6 +74,7 @@ class MnsEmulator(EventFeed, QueueAdmin, Emulator):
         self.record_calls = True  # the benchmark turns recording off
         self.latency = 0.0  # seconds added to every receive (slow networks, tests that need a long drain)
         self.first_receive_at: float | None = None  # time of the first message handed out
+        self.waiting_receives = 0  # receives long-polling now (a benchmark waits for its consumers)
         self.last_delete_at: float | None = None
         self.fail_next: list[tuple[int, str]] = []  # (status, code) answered to the next requests
         self.event_encoding = "base64"  # how ECS-fed events are written: "base64" | "raw"
@@ -266,14 +267,18 @@ class MnsEmulator(EventFeed, QueueAdmin, Emulator):
             self.clock.sleep(self.latency)
         with self._cond:
             deadline = self.clock.time() + wait
-            while True:
-                now = self.clock.time()
-                queue.promote(now)
-                got = queue.take(count or 1, now)
-                if got or now >= deadline or self.stopped:
-                    break
-                nxt = queue.next_visible()
-                self._cond.wait(max(0.001, min(deadline, nxt if nxt is not None else deadline) - now))
+            self.waiting_receives += 1
+            try:
+                while True:
+                    now = self.clock.time()
+                    queue.promote(now)
+                    got = queue.take(count or 1, now)
+                    if got or now >= deadline or self.stopped:
+                        break
+                    nxt = queue.next_visible()
+                    self._cond.wait(max(0.001, min(deadline, nxt if nxt is not None else deadline) - now))
+            finally:
+                self.waiting_receives -= 1
             if got and self.first_receive_at is None:
                 self.first_receive_at = now
         if not got:

@@ -61,6 +61,18 @@ def test_empty_receive_is_an_empty_list_and_long_polling_returns_a_late_message(
     assert [m.body for m in got] == ["late"]
 
 
+def test_the_emulator_counts_the_receives_long_polling_now(mns):
+    c = client(mns)
+    assert mns.waiting_receives == 0
+    got: list = []
+    poller = threading.Thread(target=lambda: got.extend(c.receive(16, 5)))
+    poller.start()
+    wait_for(lambda: mns.waiting_receives == 1, 5, message="the receive is polling")
+    mns.send("now")
+    poller.join(5)
+    assert [m.body for m in got] == ["now"] and mns.waiting_receives == 0
+
+
 def test_batch_receive_returns_at_most_sixteen(mns):
     mns.send_many([f"m{i}" for i in range(20)])
     c = client(mns)

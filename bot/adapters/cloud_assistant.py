@@ -10,7 +10,10 @@ path (token bucket per API, timeouts, bounded jittered retries, call counts and 
   invocations (bot.adapters.grouped_looks).
 - Output: DescribeInvocationResults by InvokeId, 50 per page (the API's maximum), Base64-decoded; small
   invocations read at once by many runs share one listing of the newest results, as for progress.
-- Agents: DescribeCloudAssistantStatus, 50 ids per call.
+- Agents: DescribeCloudAssistantStatus, 50 ids per call. An agent seen running is taken as running for
+  AGENT_UP_SECONDS without asking again (a runbook's steps on the same instances, many runs starting at
+  once); one that was not is asked about every time. An agent that stopped meanwhile shows in the run's
+  result for that instance (ClientNotRunning), as it would have a second after any check.
 
 Results come out as `InvocationState` / `InstanceRun` values (bot.run_model), no SDK types.
 """
@@ -24,6 +27,7 @@ from collections.abc import Iterable
 from alibabacloud_ecs20140526 import models as ecs_models
 
 from bot.adapters.ecs_support import chunked
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.adapters.grouped_looks import GroupedLooks
 from bot.errors import UpstreamError
 from bot.registry import Capability
@@ -38,6 +42,7 @@ RESULTS_PAGE = 50  # DescribeInvocationResults MaxResults
 LISTED = 50  # DescribeInvocations MaxResults: the newest invocations one listing reads
 GROUPED_MAX = 10  # instances: invocations up to this size are looked at together (many small runs)
 MAX_PAGES = 1000
+AGENT_UP_SECONDS = 60.0
 
 
 def _decode(text: str | None) -> str:
@@ -88,8 +93,10 @@ def _complete(key: tuple[str, int], listing: dict[str, dict[str, InstanceRun]]):
 
 
 class CloudAssistant:
-    def __init__(self, ecs):
+    def __init__(self, ecs, clock: Clock = SYSTEM_CLOCK):
         self.ecs = ecs  # the EcsAdapter whose call path (rate limit, retries, counts) is used
+        self.clock = clock
+        self._agents_up: dict[tuple[str, str], float] = {}  # (region, id) → when seen running
         self.finish_times = FinishTimes()  # this process's runs, for the next run's looks
         self.looks: GroupedLooks[InvocationState] = GroupedLooks(self._one, self._newest)
         self.result_reads: GroupedLooks[dict[str, InstanceRun]] = GroupedLooks(
@@ -102,13 +109,25 @@ class CloudAssistant:
     def agents_running(self, instance_ids: Iterable[str], region: str | None = None) -> dict[str, bool]:
         """id → whether its Cloud Assistant agent answers (False also for one not installed)."""
         region = region or self.ecs.region
+        now = self.clock.monotonic()
         out: dict[str, bool] = {}
-        for chunk in chunked(list(dict.fromkeys(instance_ids)), STATUS_BATCH):
+        ask = []
+        for i in dict.fromkeys(instance_ids):
+            seen = self._agents_up.get((region, i))
+            if seen is not None and now - seen < AGENT_UP_SECONDS:
+                out[i] = True
+            else:
+                ask.append(i)
+        for chunk in chunked(ask, STATUS_BATCH):
             request = ecs_models.DescribeCloudAssistantStatusRequest(region_id=region, instance_id=chunk)
             body = self._call("DescribeCloudAssistantStatus", "describe_cloud_assistant_status", request)
             found = body.instance_cloud_assistant_status_set
             for s in (found.instance_cloud_assistant_status if found else None) or []:
-                out[s.instance_id] = str(s.cloud_assistant_status).lower() == "true"
+                out[s.instance_id] = up = str(s.cloud_assistant_status).lower() == "true"
+                if up:
+                    self._agents_up[(region, s.instance_id)] = now
+                else:
+                    self._agents_up.pop((region, s.instance_id), None)
         return out
 
     def run_command(
@@ -228,4 +247,4 @@ class CloudAssistant:
 
 @capability.adapter("cloud_assistant")
 def build(services) -> CloudAssistant:
-    return CloudAssistant(services.adapter("ecs"))
+    return CloudAssistant(services.adapter("ecs"), services.clock)

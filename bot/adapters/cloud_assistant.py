@@ -27,8 +27,8 @@ from collections.abc import Iterable
 from alibabacloud_ecs20140526 import models as ecs_models
 
 from bot.adapters.ecs_support import chunked
-from bot.clock import SYSTEM_CLOCK, Clock
 from bot.adapters.grouped_looks import GroupedLooks
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.errors import UpstreamError
 from bot.registry import Capability
 from bot.run_looks import FinishTimes

@@ -7,7 +7,6 @@ arrives (e.g. never auto-restart an instance this bot was asked to stop).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -37,9 +36,11 @@ def record_intents(
     action: str,
     source: str,
     actor: str | None,
+    at: float,
     ttl: float = DEFAULT_TTL,
 ) -> None:
-    payload = records.dump(Intent(action, source, actor, time.time()))
+    """`at`: when the change was asked for (the caller's clock)."""
+    payload = records.dump(Intent(action, source, actor, at))
     store.commit([Set(_key(i), payload, ttl) for i in instance_ids])  # one round trip for a whole batch
 
 

@@ -163,7 +163,10 @@ class _PowerProgress:
         self.run.acting("sending")  # from here on, a crash may leave calls whose outcome is unknown
         origin = self.run.plan.origin
         source = "command" if origin.is_user else origin.kind
-        record_intents(self.run.services.store, ids, self.plan.action, source=source, actor=origin.name)
+        services = self.run.services
+        record_intents(
+            services.store, ids, self.plan.action, source=source, actor=origin.name, at=services.clock.time()
+        )
 
     def on_results(self, results: list[InstanceResult]) -> None:
         self.run.state["results"] = {r.instance_id: r.as_dict() for r in results}

@@ -72,7 +72,7 @@ def handle_stop(services, event: EcsEvent, facts: InstanceInfo | None) -> tuple[
             return decision, False
         store.zadd(keys.restarts(iid), f"{now:.3f}:{event.event_id}", now)
         store.zremove_below(keys.restarts(iid), now - 7200)
-        record_intents(store, [iid], "start", "auto-restart", None)
+        record_intents(store, [iid], "start", "auto-restart", None, at=services.clock.time())
         try:
             (result,) = ecs.power("start", [iid], region=region)
         except ChatOpsError as exc:

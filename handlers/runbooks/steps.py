@@ -120,7 +120,9 @@ def power(sr: StepRun) -> Outcome:
     def before_power(ids: list[str]) -> None:
         sr.sub.setdefault("sent_at", services.clock.time())
         sr.job.acting(f"step {sr.index}: sending")
-        record_intents(services.store, ids, plan.action, source="runbook", actor=sr.run_id)
+        record_intents(
+            services.store, ids, plan.action, source="runbook", actor=sr.run_id, at=services.clock.time()
+        )
 
     def on_results(results: list[InstanceResult]) -> None:
         sr.sub["results"] = {r.instance_id: r.as_dict() for r in results}

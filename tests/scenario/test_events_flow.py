@@ -115,7 +115,9 @@ def test_schedule_stops_and_maintenance_are_never_restarted(events_bot):
     bot = events_bot()
     ecs, slack, mns = bot.emulator("ecs"), bot.emulator("slack"), bot.emulator("mns")
     scheduled, maintained = by_name(ecs, "prod-web-21"), by_name(ecs, "prod-web-03")
-    record_intents(bot.services.store, [scheduled], "stop", "schedule", "office-hours")
+    record_intents(
+        bot.services.store, [scheduled], "stop", "schedule", "office-hours", at=bot.services.clock.time()
+    )
     ecs.set_status(scheduled, "Stopped")
     mns.inject_system_event(maintained, not_before=1.9e9)
     wait_for(

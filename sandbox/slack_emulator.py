@@ -95,6 +95,7 @@ class SlackEmulator(SlackHooks, SlackDirectory, Emulator):
         self.rate_limit_per_channel: float | None = None  # messages per second per channel (postMessage)
         self.rate_limit_burst: float = 1.0
         self.force_ratelimit_channels: set[str] = set()
+        self.archived_channels: set[str] = set()  # posts there answer `is_archived`, as Slack does
         self._buckets: dict[str, _Bucket] = {}
         self.post_times: dict[str, list[float]] = {}  # accepted chat.postMessage times per channel
 
@@ -236,6 +237,8 @@ class SlackEmulator(SlackHooks, SlackDirectory, Emulator):
         channel = str(args.get("channel") or "")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
+        if channel in self.archived_channels:
+            return {"ok": False, "error": "is_archived"}
         with self._lock:
             limited = self._ratelimited(channel)
             if limited is not None:

@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import replace
 
-from bot import records
+from bot import blocks, records
 from bot.errors import StoreUnavailable, UpstreamError
 from bot.registry import Capability
 from bot.render import plural
@@ -38,6 +38,16 @@ MAX_DIGEST_SECONDS = 900
 PERMANENT = frozenset(
     {"channel_not_found", "not_in_channel", "is_archived", "invalid_channel", "restricted_action"}
 )
+
+
+def rerouted(notice: Notice, channel: str, code: str) -> Notice:
+    """A notice for a channel that cannot take messages, as sent to the default channel instead: it says
+    where it was meant to go and why it is here (its blocks stay within Slack's 50)."""
+    note = f"(meant for <#{channel}>, which answered `{code}`)"
+    if not notice.blocks:
+        return replace(notice, text=f"{notice.text} {note}")
+    body = [*blocks.limit_blocks(notice.blocks)[: blocks.MAX_BLOCKS - 1], blocks.context(note)]
+    return replace(notice, text=f"{notice.text} {note}", blocks=body)
 
 
 class Notifier:
@@ -188,14 +198,14 @@ class Notifier:
 
     def _publish(self, channel: str, digest: DigestView, final: bool) -> None:
         tz = self.services.timezone
-        text, blocks = digest.render(tz, final, channel)
+        text, body = digest.render(tz, final, channel)
         try:
             if digest.ts is None:
-                digest.ts = self.services.slack.post(channel, text, blocks).ts
+                digest.ts = self.services.slack.post(channel, text, body).ts
                 self._save(channel, digest)
                 self.m_calls.labels("digest-post", "ok").inc()
             else:
-                self.services.slack.update(channel, digest.ts, text, blocks)
+                self.services.slack.update(channel, digest.ts, text, body)
                 self.m_calls.labels("digest-update", "ok").inc()
         except UpstreamError as exc:
             if exc.code == "message_not_found":  # someone deleted the digest: start a new message
@@ -265,24 +275,13 @@ class Notifier:
 
     def _reroute(self, channel: str, code: str) -> None:
         """The channel cannot take messages: send what waits for it to the default channel instead."""
-        note = f" (meant for <#{channel}>, which answered `{code}`)"
         for box in (keys.urgent(channel), keys.outbox(channel)):
             items = fifo_peek(self.store, box, MAX_DIGEST_EVENTS)
             if not items:
                 continue
             ops = []
             for _, payload in items:
-                notice = split_payload(payload)[1]
-                notice = replace(
-                    notice,
-                    text=notice.text + note,
-                    blocks=[
-                        *notice.blocks,
-                        {"type": "context", "elements": [{"type": "mrkdwn", "text": note.strip()}]},
-                    ]
-                    if notice.blocks
-                    else [],
-                )
+                notice = rerouted(split_payload(payload)[1], channel, code)
                 target = (
                     keys.urgent(self.default_channel)
                     if box.startswith("events:urgent")
@@ -299,9 +298,8 @@ class Notifier:
             ops = []
             for _, raw in entries:
                 e = read_line(raw)
-                notice = Notice(
-                    kind="state", text=e.p + note, line=e.l, plain=e.p, state=e.w, instance_id=e.i
-                )
+                line = Notice(kind="state", text=e.p, line=e.l, plain=e.p, state=e.w, instance_id=e.i)
+                notice = rerouted(line, channel, code)
                 ops.append(fifo_push_op(keys.outbox(self.default_channel), outbox_payload(notice)))
             if ops:
                 self.batch.commit([Commit(None, None, ops)])

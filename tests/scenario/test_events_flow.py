@@ -91,6 +91,20 @@ def test_done_when_in_the_sandbox_stop_by_command_interruption_and_history(tmp_p
     assert "Auto-restart: starting" not in proc.stdout
 
 
+def test_an_event_for_an_archived_channel_goes_to_the_default_channel_saying_so(events_bot):
+    bot = events_bot()
+    ecs, slack = bot.emulator("ecs"), bot.emulator("slack")
+    slack.archived_channels.add("C_DEV")  # the dev route's channel
+    iid = next(i for i, inst in ecs.instances.items() if inst.get("Tags", {}).get("env") == "dev")
+    ecs.set_status(iid, "Stopped")
+    wait_for(
+        lambda: seen(slack, "C_OPS", iid, "meant for <#C_DEV>, which answered `is_archived`"),
+        30,
+        message="the event in the default channel",
+    )
+    assert not slack.channel_messages("C_DEV")
+
+
 def test_unexpected_stop_restarts_at_most_n_times_per_hour(events_bot):
     bot = events_bot(auto_restart={"tags": {"env": "prod", "app": "web"}, "max_per_hour": 2})
     ecs, slack = bot.emulator("ecs"), bot.emulator("slack")

@@ -18,7 +18,8 @@ from handlers.events.digest import DigestView, entry
 from handlers.events.envelope import EcsEvent
 from handlers.events.history import describe_entry, parse_history_args
 from handlers.events.interruption import group_selects
-from handlers.events.render import quarantine_notice, state_notice
+from handlers.events.notifier import rerouted
+from handlers.events.render import Notice, quarantine_notice, state_notice
 from handlers.events.restart_policy import decide_restart
 from handlers.events.routing import channels_for, route_matches
 
@@ -212,3 +213,16 @@ def test_a_quarantined_message_is_quoted_inert_a_mention_in_it_pings_nobody():
     for raw in ("<!channel>", "<@U1>", "<!here>", "<https://x|y>", "m-<1>"):
         assert raw not in shown
     assert "&lt;!channel&gt; &lt;@U1&gt; &amp;amp; &lt;https://x|y&gt;" in json.dumps(notice.blocks)
+
+
+def test_a_rerouted_notice_says_where_it_was_meant_to_go_and_stays_within_fifty_blocks():
+    full = Notice(
+        text="i-1 → Stopped", blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}] * 50
+    )
+    moved = rerouted(full, "C_DEV", "is_archived")
+    assert len(moved.blocks) == 50
+    assert moved.blocks[-1]["elements"][0]["text"] == "(meant for <#C_DEV>, which answered `is_archived`)"
+    assert moved.text == "i-1 → Stopped (meant for <#C_DEV>, which answered `is_archived`)"
+    small = rerouted(Notice(text="t", blocks=full.blocks[:3]), "C_DEV", "is_archived")
+    assert small.blocks[:3] == full.blocks[:3] and len(small.blocks) == 4
+    assert rerouted(Notice(text="t"), "C_X", "channel_not_found").blocks == []

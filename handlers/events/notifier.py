@@ -44,10 +44,8 @@ def rerouted(notice: Notice, channel: str, code: str) -> Notice:
     """A notice for a channel that cannot take messages, as sent to the default channel instead: it says
     where it was meant to go and why it is here (its blocks stay within Slack's 50)."""
     note = f"(meant for <#{channel}>, which answered `{code}`)"
-    if not notice.blocks:
-        return replace(notice, text=f"{notice.text} {note}")
     body = [*blocks.limit_blocks(notice.blocks)[: blocks.MAX_BLOCKS - 1], blocks.context(note)]
-    return replace(notice, text=f"{notice.text} {note}", blocks=body)
+    return replace(notice, text=f"{notice.text} {note}", blocks=body if notice.blocks else [])
 
 
 class Notifier:
